@@ -1,0 +1,58 @@
+# ioserve: `make run` serves on 127.0.0.1:8080, `make test` runs every test.
+# Both first install whatever Debian packages are missing (as root), then configure and build.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+LISTEN     ?= 127.0.0.1:8080
+ARGS       ?=
+MESON_OPTS := $(if $(filter true,$(CI)),-Dwerror=true,)
+
+# Build, test and benchmark needs, one Debian package each.
+DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libseccomp-dev \
+                zlib1g-dev libssl-dev node-llhttp curl python3 python3-websockets python3-h11 \
+                python3-wsproto wrk slowhttptest
+
+.PHONY: all deps build run test test-unit test-asan clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing missing packages:" $$missing; \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "make: not root; run: sudo apt-get install -y" $$missing >&2; exit 1; \
+	  fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y --no-install-recommends $$missing || \
+	    { apt-get update && apt-get install -y --no-install-recommends $$missing; }; \
+	fi
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD) $(MESON_OPTS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	./$(BUILD)/ioserve --listen $(LISTEN) --backend auto $(ARGS)
+
+test-unit: build
+	meson test -C $(BUILD) --print-errorlogs
+
+$(ASAN_BUILD)/build.ninja: | deps
+	meson setup $(ASAN_BUILD) $(MESON_OPTS) -Db_sanitize=address,undefined -Db_lundef=false
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  meson test -C $(ASAN_BUILD) --print-errorlogs
+
+test: test-unit
+	@if [ "$(CI)" = true ]; then $(MAKE) --no-print-directory test-asan; fi
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

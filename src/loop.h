@@ -1,0 +1,176 @@
+/* loop.h - the completion interface every backend implements and every protocol uses.
+ *
+ * A caller submits an operation (accept, recv, read, send, timeout, close) on a caller-owned
+ * io_op with a callback; the callback later receives the result the way an io_uring CQE
+ * carries it: a byte count, a new fd, or a negative errno.  The io_uring backend (proactor/)
+ * lets the kernel do the I/O; the epoll backend (reactor/) waits for readiness, does the I/O
+ * itself and delivers the very same completions.  Nothing here names a backend's mechanism.
+ *
+ * The rules (each backend's tests hold it to them):
+ *  1. If a submit call returns an error (negative errno), its callback never runs and the op
+ *     may be reused at once.  If it returns 0, the callback runs later, never inside the
+ *     submit call itself.
+ *  2. Every submitted op completes exactly once.  A multishot op (IO_MULTISHOT) completes
+ *     many times: every completion but the last carries IO_CQE_MORE in `flags`; the last one
+ *     has IO_CQE_MORE clear and ends the op (EOF, error or -ECANCELED).  Backends re-arm
+ *     internally whatever the kernel ends early (-ENOBUFS, a missing multishot feature), so
+ *     the caller never sees those endings.
+ *  3. The caller owns the io_op memory and any buffer it passes in; both must stay valid and
+ *     untouched until the op's final completion.  An op may be submitted again from inside
+ *     its own final callback.
+ *  4. Results are negative errno values, never `errno`.
+ *  5. Receive buffers come from a pool the loop owns: a recv completion with res > 0 lends
+ *     the caller op->buf (res bytes at op->buf.data); the caller gives it back with
+ *     io_buf_release(), inside the callback or later.  An idle connection holds no buffer.
+ *     When the pool is empty, recvs wait for a buffer: no byte is lost or reordered.
+ *  6. io_close() cancels whatever is still pending on the fd, then closes it.  Each cancelled
+ *     op still completes once (usually -ECANCELED); the order of those completions relative
+ *     to the close's own is unspecified, so free per-fd state only after all have completed.
+ *  7. One loop per thread: no function here may be called on a loop from another thread.
+ */
+#ifndef IOSERVE_LOOP_H
+#define IOSERVE_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+typedef struct io_loop io_loop;
+typedef struct io_op io_op;
+
+/* flags given to a callback */
+#define IO_CQE_MORE 0x1u /* the multishot op stays armed: more completions will follow */
+
+/* submit flags */
+#define IO_MULTISHOT 0x1u /* accept and recv: stay armed until cancelled, EOF or error */
+
+typedef void (*io_cb)(io_loop *loop, io_op *op, int res, unsigned flags);
+
+enum io_op_kind { IO_OP_NONE, IO_OP_ACCEPT, IO_OP_RECV, IO_OP_READ, IO_OP_SEND, IO_OP_TIMEOUT, IO_OP_CLOSE };
+
+/* A buffer lent by the pool (rule 5). */
+typedef struct io_buf {
+    char *data;
+    uint32_t id;
+} io_buf;
+
+/* The op.  Fields under "private" belong to the loop while the op is in flight. */
+struct io_op {
+    io_cb cb;
+    void *data;      /* the caller's pointer, untouched by the loop */
+    io_buf buf;      /* recv: the buffer holding this completion's bytes */
+    /* private */
+    uint8_t kind;    /* enum io_op_kind */
+    uint8_t state;   /* lifecycle bits: the core's high bits, the backend's low bits */
+    uint16_t flags;  /* submit flags */
+    int fd;
+    int res;         /* a result waiting on the core's completion queue */
+    io_op *next;     /* intrusive links for the loop's private lists */
+    io_op *prev;
+    union {
+        struct {
+            struct iovec *iov; /* the caller's array, advanced by the loop on short sends */
+            int iovcnt;
+            size_t done;       /* bytes sent so far */
+            struct iovec one;  /* io_send() of a single buffer */
+            struct msghdr msg; /* for sendmsg(MSG_NOSIGNAL) in either backend */
+        } send;
+        struct {
+            void *buf;
+            size_t len;
+            uint64_t offset;
+        } read;
+        struct {
+            uint64_t deadline_ns; /* absolute CLOCK_MONOTONIC time */
+            uint64_t seq;         /* equal deadlines fire in submission order */
+            uint32_t heap_index;
+        } timer;
+        uint64_t backend_scratch[6]; /* accept/recv/close: free for the backend's use */
+    } u;
+};
+
+#define IO_OFFSET_CURRENT UINT64_MAX
+
+enum io_backend_kind { IO_BACKEND_AUTO, IO_BACKEND_URING, IO_BACKEND_EPOLL };
+enum io_epoll_mode { IO_EPOLL_LT, IO_EPOLL_ET };
+
+typedef struct io_loop_config {
+    enum io_backend_kind backend;
+    enum io_epoll_mode epoll_mode;
+    uint32_t buf_count;      /* receive buffers in the pool (power of two; 0: default) */
+    uint32_t buf_size;       /* bytes per receive buffer (0: default) */
+    uint32_t max_inflight;   /* ops expected in flight at once, sizes the ring (0: default) */
+    unsigned disable;        /* IO_FEAT_* bits to leave unused even when the kernel has them:
+                                the fallback paths are tested and benchmarked through this */
+    int sqpoll;              /* io_uring SQPOLL thread: 0 off */
+} io_loop_config;
+
+/* Optional kernel features a backend may use; each one missing has a slower fallback. */
+#define IO_FEAT_DEFER_TASKRUN   0x01u /* ring setup SINGLE_ISSUER|DEFER_TASKRUN (else COOP, plain) */
+#define IO_FEAT_REGISTERED_RING 0x02u /* registered ring fd */
+#define IO_FEAT_MULTISHOT_ACCEPT 0x04u /* else single-shot accept re-armed by the backend */
+#define IO_FEAT_MULTISHOT_RECV  0x08u /* else single-shot recv re-armed by the backend */
+#define IO_FEAT_BUF_RING        0x10u /* provided buffer ring, else a buffer per armed recv */
+#define IO_FEAT_CANCEL_FD       0x20u /* cancel every op on an fd in one request */
+
+#define IO_DEFAULT_BUF_COUNT 1024u
+#define IO_DEFAULT_BUF_SIZE 16384u
+#define IO_DEFAULT_MAX_INFLIGHT 4096u
+
+/* Create a loop.  With IO_BACKEND_AUTO, io_uring is tried and epoll used when it cannot be
+ * set up; io_loop_describe() then says what was chosen and why.  Returns 0 or -errno. */
+int io_loop_create(io_loop **out, const io_loop_config *cfg);
+void io_loop_destroy(io_loop *loop);
+
+/* Run until io_loop_stop() or until nothing is pending (no op in flight, no timer armed).
+ * Returns 0, or -errno when waiting failed. */
+int io_loop_run(io_loop *loop);
+/* Wait at most timeout_ms (-1: until something completes; 0: don't wait), deliver every
+ * completion found, return how many ops were completed or -errno. */
+int io_loop_run_once(io_loop *loop, int timeout_ms);
+void io_loop_stop(io_loop *loop);
+
+/* Monotonic time in ns, sampled once per loop iteration (cheap). */
+uint64_t io_loop_now_ns(const io_loop *loop);
+/* Ops in flight plus armed timers. */
+size_t io_loop_pending(const io_loop *loop);
+
+/* The backend in use ("uring", "epoll-lt", "epoll-et") and a one-line description of the
+ * features in use and, for AUTO, why this backend was picked. */
+const char *io_loop_backend_name(const io_loop *loop);
+const char *io_loop_describe(const io_loop *loop);
+
+/* Accept on a listening socket.  res is the new fd (non-blocking, close-on-exec) or -errno. */
+int io_accept(io_loop *loop, io_op *op, int listen_fd, unsigned flags, io_cb cb, void *data);
+
+/* Receive into a pool buffer (rule 5).  res > 0 bytes, 0 on EOF, or -errno. */
+int io_recv(io_loop *loop, io_op *op, int fd, unsigned flags, io_cb cb, void *data);
+
+/* Read from any fd (file, pipe, signalfd, eventfd) into the caller's buffer, once.
+ * offset is a file offset or IO_OFFSET_CURRENT.  res is bytes read, 0 at EOF, or -errno. */
+int io_read(io_loop *loop, io_op *op, int fd, void *buf, size_t len, uint64_t offset, io_cb cb,
+            void *data);
+
+/* Send all of the buffers; short sends are continued by the loop.  res is the total bytes
+ * sent, or -errno (bytes already sent by then are lost to the caller: the stream is dead).
+ * The iov array is the caller's and is modified while in flight.  iovcnt <= IOV_MAX. */
+int io_sendv(io_loop *loop, io_op *op, int fd, struct iovec *iov, int iovcnt, io_cb cb, void *data);
+int io_send(io_loop *loop, io_op *op, int fd, const void *buf, size_t len, io_cb cb, void *data);
+
+/* Fire after ms milliseconds: res is -ETIME when it fires, -ECANCELED when cancelled.
+ * Timers fire in deadline order (equal deadlines: submission order). */
+int io_timeout(io_loop *loop, io_op *op, uint64_t ms, io_cb cb, void *data);
+
+/* Cancel any op in flight: it completes once with -ECANCELED, or with its own result when it
+ * had already finished.  Returns 0, or -ENOENT when the op is not in flight. */
+int io_cancel(io_loop *loop, io_op *op);
+
+/* Close fd (rule 6).  res is 0 or -errno. */
+int io_close(io_loop *loop, io_op *op, int fd, io_cb cb, void *data);
+
+/* Give a recv buffer back to the pool (rule 5). */
+void io_buf_release(io_loop *loop, io_buf buf);
+uint32_t io_buf_size(const io_loop *loop);
+
+#endif

@@ -1,0 +1,89 @@
+/* loop_backend.h - what a backend implements and what the core gives it.  Private to src/,
+ * proactor/ and reactor/; protocols include loop.h only.
+ *
+ * The core (src/loop.c) owns: the op lifecycle (in-flight accounting, rule 1 and 2 of loop.h),
+ * timers (a heap: a backend never sees IO_OP_TIMEOUT, it only waits no longer than the next
+ * deadline), the completion queue for results known at submit time, and the receive-buffer
+ * memory.  A backend owns: how accept/recv/read/send/close are carried out and reported, how
+ * to wait, and how free receive buffers are tracked.
+ *
+ * A backend is a file of static functions bound by IO_BACKEND_DEFINE, so leaving one out
+ * fails the build.
+ */
+#ifndef IOSERVE_LOOP_BACKEND_H
+#define IOSERVE_LOOP_BACKEND_H
+
+#include <stdio.h>
+
+#include "loop.h"
+
+/* op->state bits owned by the core; backends use IO_STATE_BACKEND_MASK bits. */
+#define IO_STATE_INFLIGHT 0x80u
+#define IO_STATE_QUEUED 0x40u /* on the core completion queue */
+#define IO_STATE_BACKEND_MASK 0x3fu
+
+struct io_backend {
+    const char *name;
+    /* Set up private state in loop->backend_data, the name (loop->backend_name) and the
+     * features in use (loop->describe).  Return 0 or -errno; on error nothing is left. */
+    int (*init)(io_loop *loop, const io_loop_config *cfg);
+    void (*destroy)(io_loop *loop);
+    /* Start an accept, recv, read, send or close op whose fields the core has filled. */
+    int (*submit)(io_loop *loop, io_op *op);
+    /* Cancel an in-flight non-timer op (loop.h io_cancel). */
+    int (*cancel)(io_loop *loop, io_op *op);
+    /* Flush submissions, wait at most timeout_ns (-1: no limit, 0: poll), deliver what
+     * completed through io_core_complete(); return ops completed or -errno (-EINTR is 0). */
+    int (*wait)(io_loop *loop, int64_t timeout_ns);
+    /* A receive buffer is free again (loop.h io_buf_release). */
+    void (*buf_release)(io_loop *loop, uint32_t id);
+    /* Print, one "  feature: yes|no (why)" line each, what this backend can use here. */
+    void (*report)(FILE *out);
+};
+
+#define IO_BACKEND_DEFINE(symbol, label, prefix)                                        \
+    const struct io_backend symbol = {                                                  \
+        .name = label, .init = prefix##_init, .destroy = prefix##_destroy,              \
+        .submit = prefix##_submit, .cancel = prefix##_cancel, .wait = prefix##_wait,    \
+        .buf_release = prefix##_buf_release, .report = prefix##_report,                 \
+    }
+
+extern const struct io_backend io_backend_uring;
+extern const struct io_backend io_backend_epoll;
+
+struct io_timer_heap {
+    io_op **slots;
+    uint32_t len;
+    uint32_t cap;
+};
+
+struct io_loop {
+    const struct io_backend *backend;
+    void *backend_data;
+    const char *backend_name;
+    uint64_t now_ns;
+    size_t inflight;           /* ops submitted and not finally completed (timers included) */
+    int stopping;
+    struct io_timer_heap timers;
+    uint64_t timer_seq;        /* keeps equal deadlines in submission order */
+    io_op *ready_head;         /* completion queue: results known before the backend waits */
+    io_op *ready_tail;
+    char *buf_base;            /* buf_count * buf_size bytes, page aligned */
+    uint32_t buf_count;
+    uint32_t buf_size;
+    unsigned disable;          /* IO_FEAT_* the config asked to leave unused */
+    char describe[512];
+};
+
+/* Deliver a completion from a backend: accounts for the op's end (no IO_CQE_MORE) and calls
+ * its callback.  The op may be resubmitted or freed by the callback: touch it no more. */
+void io_core_complete(io_loop *loop, io_op *op, int res, unsigned flags);
+/* Queue a final completion for delivery on the next loop iteration (rule 1). */
+void io_core_complete_later(io_loop *loop, io_op *op, int res);
+
+static inline char *io_core_buf_data(const io_loop *loop, uint32_t id)
+{
+    return loop->buf_base + (size_t)id * loop->buf_size;
+}
+
+#endif
