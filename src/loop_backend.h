@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "loop.h"
+#include "timer_heap.h"
 
 /* op->state bits owned by the core; backends use IO_STATE_BACKEND_MASK bits. */
 #define IO_STATE_INFLIGHT 0x80u
@@ -25,7 +26,9 @@
 struct io_backend {
     const char *name;
     /* Set up private state in loop->backend_data, the name (loop->backend_name) and the
-     * features in use (loop->describe).  Return 0 or -errno; on error nothing is left. */
+     * features in use (loop->describe).  Return 0 or -errno; on error nothing is left but,
+     * in loop->describe, a one-line reason ("io_uring_setup: Operation not permitted") that
+     * AUTO quotes when it falls back. */
     int (*init)(io_loop *loop, const io_loop_config *cfg);
     void (*destroy)(io_loop *loop);
     /* Start an accept, recv, read, send or close op whose fields the core has filled. */
@@ -50,12 +53,6 @@ struct io_backend {
 
 extern const struct io_backend io_backend_uring;
 extern const struct io_backend io_backend_epoll;
-
-struct io_timer_heap {
-    io_op **slots;
-    uint32_t len;
-    uint32_t cap;
-};
 
 struct io_loop {
     const struct io_backend *backend;
