@@ -1,0 +1,225 @@
+/* epoll_io.c - the syscalls the reactor runs once an fd is ready, and the completions they make.
+ *
+ * Every function here may call back into the caller (io_core_complete), and a callback may
+ * cancel the op, close the fd, or accept a new connection that reuses the number.  So after
+ * each completion the code checks the fd's generation and slot before it touches them again.
+ * Edge-triggered, a read side runs until EAGAIN or its budget; level-triggered, one syscall
+ * per event.  rd_dry records an EAGAIN (exact in ET; in LT also a short read, as a hint that
+ * a new recv should wait for epoll instead of trying first).
+ */
+#include "reactor.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum ep_outcome {
+    EP_BLOCKED,  /* would block, or no buffer: the op stays armed and waits */
+    EP_ARMED,    /* delivered with IO_CQE_MORE: the op may run again */
+    EP_FINISHED, /* delivered its final completion */
+};
+
+static bool would_block(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* The op's final completion: the fd forgets it first, so the callback may resubmit it. */
+static void finish(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, enum ep_slot slot,
+                   int res)
+{
+    io_op *op = f->op[slot];
+    ep_slot_clear(st, fd, f, slot);
+    io_core_complete(loop, op, res, 0);
+}
+
+/* The number accept returned names a new file: whatever the table remembers under it is
+ * stale (the caller closed the old fd itself), and the ops still waiting there can never run. */
+static void adopt_new_fd(io_loop *loop, struct ep_state *st, int nfd)
+{
+    struct ep_fd *f = ep_table_find(&st->table, nfd);
+    if (f) {
+        f->kernel_events = 0; /* the kernel dropped the old file's registration with it */
+        ep_fd_retire(loop, st, nfd, f, -EBADF);
+    }
+}
+
+static enum ep_outcome accept_once(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f)
+{
+    io_op *op = f->op[EP_SLOT_ACCEPT];
+    int nfd;
+    do
+        nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (nfd < 0 && (errno == EINTR || errno == ECONNABORTED));
+    if (nfd < 0) {
+        if (would_block(errno)) {
+            f->rd_dry = true;
+            return EP_BLOCKED;
+        }
+        finish(loop, st, fd, f, EP_SLOT_ACCEPT, -errno);
+        return EP_FINISHED;
+    }
+    adopt_new_fd(loop, st, nfd);
+    if (!(op->flags & IO_MULTISHOT)) {
+        finish(loop, st, fd, f, EP_SLOT_ACCEPT, nfd);
+        return EP_FINISHED;
+    }
+    io_core_complete(loop, op, nfd, IO_CQE_MORE);
+    return EP_ARMED;
+}
+
+static enum ep_outcome recv_once(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f)
+{
+    io_op *op = f->op[EP_SLOT_RECV];
+    uint32_t id;
+    if (!ep_pool_take(&st->pool, &id)) {
+        f->starved = true;
+        ep_list_push(st, EP_LIST_STARVED, fd, f);
+        ep_interest_changed(st, fd, f);
+        return EP_BLOCKED;
+    }
+    char *data = io_core_buf_data(loop, id);
+    ssize_t n;
+    do
+        n = recv(fd, data, loop->buf_size, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    int err = n < 0 ? errno : 0;
+    if (n <= 0) {
+        ep_pool_give(&st->pool, id); /* an op holds no buffer while it waits */
+        if (would_block(err)) {
+            f->rd_dry = true;
+            return EP_BLOCKED;
+        }
+        op->buf = (io_buf){0}; /* EOF and errors lend nothing */
+        finish(loop, st, fd, f, EP_SLOT_RECV, -err);
+        return EP_FINISHED;
+    }
+    if (!st->edge && (size_t)n < loop->buf_size)
+        f->rd_dry = true;
+    op->buf = (io_buf){.data = data, .id = id};
+    if (!(op->flags & IO_MULTISHOT)) {
+        finish(loop, st, fd, f, EP_SLOT_RECV, (int)n);
+        return EP_FINISHED;
+    }
+    io_core_complete(loop, op, (int)n, IO_CQE_MORE);
+    return EP_ARMED;
+}
+
+typedef enum ep_outcome (*ep_attempt)(io_loop *, struct ep_state *, int, struct ep_fd *);
+
+/* Run attempts on one slot while its multishot op stays armed, up to budget; an ET fd that
+ * spent its budget goes on the ready list to carry on next turn. */
+static int drain(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, enum ep_slot slot,
+                 ep_attempt attempt, int budget)
+{
+    io_op *op = f->op[slot];
+    uint32_t gen = f->gen;
+    int delivered = 0;
+    for (int i = 0; i < budget; i++) {
+        enum ep_outcome out = attempt(loop, st, fd, f);
+        if (out == EP_BLOCKED)
+            return delivered;
+        delivered++;
+        if (out == EP_FINISHED || f->gen != gen || f->op[slot] != op)
+            return delivered;
+    }
+    if (budget > 1)
+        ep_list_push(st, EP_LIST_READY, fd, f);
+    return delivered;
+}
+
+/* io_read on a pipe, eventfd or signalfd: always registered level-triggered (the fd may be
+ * blocking, so the reactor reads only when told it is readable, once). */
+static int read_once(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f)
+{
+    int res = ep_read_now(f->op[EP_SLOT_READ]);
+    if (res < 0 && would_block(-res))
+        return 0; /* another reader was quicker: epoll (level) says when there is more */
+    finish(loop, st, fd, f, EP_SLOT_READ, res);
+    return 1;
+}
+
+int ep_service_read(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, bool from_event)
+{
+    uint32_t gen = f->gen;
+    int delivered = 0;
+    if (f->op[EP_SLOT_ACCEPT] && !f->rd_dry && (from_event || !f->blocking)) {
+        int budget = st->edge && !f->blocking ? EP_ET_ACCEPT_BUDGET : 1;
+        delivered += drain(loop, st, fd, f, EP_SLOT_ACCEPT, accept_once, budget);
+        if (f->gen != gen)
+            return delivered;
+    }
+    if (f->op[EP_SLOT_RECV] && !f->starved && !f->rd_dry) {
+        int budget = st->edge ? EP_ET_RECV_BUDGET : 1;
+        delivered += drain(loop, st, fd, f, EP_SLOT_RECV, recv_once, budget);
+        if (f->gen != gen)
+            return delivered;
+    }
+    if (from_event && f->op[EP_SLOT_READ])
+        delivered += read_once(loop, st, fd, f);
+    return delivered;
+}
+
+/* Drop n sent bytes from the front of the op's iovec array (the caller's, per loop.h). */
+static void send_advance(io_op *op, size_t n)
+{
+    struct iovec *iov = op->u.send.iov;
+    int cnt = op->u.send.iovcnt;
+    while (cnt > 0 && n >= iov->iov_len) {
+        n -= iov->iov_len;
+        iov++;
+        cnt--;
+    }
+    if (cnt > 0) {
+        iov->iov_base = (char *)iov->iov_base + n;
+        iov->iov_len -= n;
+    }
+    op->u.send.iov = iov;
+    op->u.send.iovcnt = cnt;
+    op->u.send.msg.msg_iov = iov;
+    op->u.send.msg.msg_iovlen = (size_t)cnt;
+}
+
+int ep_send_progress(int fd, io_op *op)
+{
+    while (op->u.send.iovcnt > 0) {
+        ssize_t n = sendmsg(fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return would_block(errno) ? 0 : -errno;
+        }
+        op->u.send.done += (size_t)n;
+        send_advance(op, (size_t)n);
+    }
+    return 1;
+}
+
+int ep_service_write(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f)
+{
+    io_op *op = f->op[EP_SLOT_SEND];
+    int progress = ep_send_progress(fd, op);
+    if (progress == 0)
+        return 0;
+    finish(loop, st, fd, f, EP_SLOT_SEND, ep_send_result(op, progress));
+    return 1;
+}
+
+int ep_send_result(const io_op *op, int progress)
+{
+    if (progress < 0)
+        return progress;
+    return op->u.send.done > INT_MAX ? INT_MAX : (int)op->u.send.done;
+}
+
+int ep_read_now(io_op *op)
+{
+    ssize_t n;
+    do
+        n = op->u.read.offset == IO_OFFSET_CURRENT
+                ? read(op->fd, op->u.read.buf, op->u.read.len)
+                : pread(op->fd, op->u.read.buf, op->u.read.len, (off_t)op->u.read.offset);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (int)n;
+}

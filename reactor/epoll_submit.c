@@ -1,0 +1,168 @@
+/* epoll_submit.c - how the reactor takes an op in, takes it back (cancel) and closes an fd.
+ *
+ * Nothing here calls a callback (loop.h rule 1): a result known now goes through
+ * io_core_complete_later.  A recv or accept is not tried here either; when the fd is not known
+ * to be drained it goes on the ready list, so the attempt runs at the top of the next wait,
+ * where a multishot op may complete with IO_CQE_MORE.  A send is tried at once, and only what
+ * the socket does not take waits for EPOLLOUT.
+ */
+#include "reactor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static int slot_of(uint8_t kind)
+{
+    switch (kind) {
+    case IO_OP_ACCEPT: return EP_SLOT_ACCEPT;
+    case IO_OP_RECV: return EP_SLOT_RECV;
+    case IO_OP_READ: return EP_SLOT_READ;
+    case IO_OP_SEND: return EP_SLOT_SEND;
+    default: return -1;
+    }
+}
+
+/* Queue an op's final completion; a recv that ends this way lends no buffer. */
+static void end_later(io_loop *loop, io_op *op, int res)
+{
+    if (op->kind == IO_OP_RECV)
+        op->buf = (io_buf){0};
+    io_core_complete_later(loop, op, res);
+}
+
+void ep_slot_clear(struct ep_state *st, int fd, struct ep_fd *f, enum ep_slot slot)
+{
+    f->op[slot] = NULL;
+    if (slot == EP_SLOT_RECV)
+        f->starved = false;
+    ep_interest_changed(st, fd, f);
+}
+
+void ep_fd_retire(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, int res)
+{
+    for (int slot = 0; slot < EP_SLOTS; slot++) {
+        io_op *op = f->op[slot];
+        if (op) {
+            f->op[slot] = NULL;
+            end_later(loop, op, res);
+        }
+    }
+    f->starved = false;
+    ep_fd_forget(f);
+}
+
+/* Accept only runs after readiness on a blocking listener: a drain would block the loop. */
+static int learn_listener_mode(struct ep_fd *f, int fd)
+{
+    if (f->mode_known)
+        return 0;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -errno;
+    f->mode_known = true;
+    f->blocking = !(flags & O_NONBLOCK);
+    return 0;
+}
+
+static int submit_readable(io_loop *loop, struct ep_state *st, io_op *op, enum ep_slot slot)
+{
+    struct ep_fd *f = ep_table_get(&st->table, op->fd);
+    if (!f)
+        return -ENOMEM;
+    if (f->op[slot])
+        return -EBUSY;
+    if (slot == EP_SLOT_ACCEPT) {
+        int err = learn_listener_mode(f, op->fd);
+        if (err < 0) {
+            io_core_complete_later(loop, op, err);
+            return 0;
+        }
+    }
+    f->op[slot] = op;
+    if (slot == EP_SLOT_RECV)
+        f->starved = false;
+    if (!f->rd_dry && !(slot == EP_SLOT_ACCEPT && f->blocking))
+        ep_list_push(st, EP_LIST_READY, op->fd, f);
+    ep_interest_changed(st, op->fd, f);
+    return 0;
+}
+
+/* Registering now tells the two kinds of fd apart: epoll refuses a regular file (EPERM), which
+ * is read at once (it is always "ready"); anything else waits for readiness. */
+static int submit_read(io_loop *loop, struct ep_state *st, io_op *op)
+{
+    struct ep_fd *f = ep_table_get(&st->table, op->fd);
+    if (!f)
+        return -ENOMEM;
+    if (f->op[EP_SLOT_READ])
+        return -EBUSY;
+    f->op[EP_SLOT_READ] = op;
+    if (f->kernel_events) {
+        ep_interest_changed(st, op->fd, f);
+        return 0;
+    }
+    int err = ep_register(st, op->fd, f);
+    if (err == 0)
+        return 0;
+    f->op[EP_SLOT_READ] = NULL;
+    io_core_complete_later(loop, op, err == -EPERM ? ep_read_now(op) : err);
+    return 0;
+}
+
+static int submit_send(io_loop *loop, struct ep_state *st, io_op *op)
+{
+    struct ep_fd *f = ep_table_get(&st->table, op->fd);
+    if (!f)
+        return -ENOMEM;
+    if (f->op[EP_SLOT_SEND])
+        return -EBUSY;
+    int progress = ep_send_progress(op->fd, op);
+    if (progress != 0) {
+        io_core_complete_later(loop, op, ep_send_result(op, progress));
+        return 0;
+    }
+    f->op[EP_SLOT_SEND] = op;
+    ep_interest_changed(st, op->fd, f);
+    return 0;
+}
+
+static int submit_close(io_loop *loop, struct ep_state *st, io_op *op)
+{
+    struct ep_fd *f = ep_table_find(&st->table, op->fd);
+    if (f) {
+        /* Explicitly: a dup or a child may keep the file open, and epoll with it. */
+        if (f->kernel_events)
+            epoll_ctl(st->epfd, EPOLL_CTL_DEL, op->fd, NULL);
+        ep_fd_retire(loop, st, op->fd, f, -ECANCELED);
+    }
+    /* Linux releases the fd even when close says EINTR: retrying could close another file. */
+    int res = close(op->fd) < 0 && errno != EINTR ? -errno : 0;
+    io_core_complete_later(loop, op, res);
+    return 0;
+}
+
+int reactor_submit(io_loop *loop, io_op *op)
+{
+    struct ep_state *st = loop->backend_data;
+    switch (op->kind) {
+    case IO_OP_ACCEPT: return submit_readable(loop, st, op, EP_SLOT_ACCEPT);
+    case IO_OP_RECV: return submit_readable(loop, st, op, EP_SLOT_RECV);
+    case IO_OP_READ: return submit_read(loop, st, op);
+    case IO_OP_SEND: return submit_send(loop, st, op);
+    case IO_OP_CLOSE: return submit_close(loop, st, op);
+    default: return -EINVAL;
+    }
+}
+
+int reactor_cancel(io_loop *loop, io_op *op)
+{
+    struct ep_state *st = loop->backend_data;
+    int slot = slot_of(op->kind);
+    struct ep_fd *f = slot < 0 ? NULL : ep_table_find(&st->table, op->fd);
+    if (!f || f->op[slot] != op)
+        return -ENOENT;
+    ep_slot_clear(st, op->fd, f, (enum ep_slot)slot);
+    end_later(loop, op, -ECANCELED);
+    return 0;
+}

@@ -1,0 +1,114 @@
+/* reactor.h - the epoll backend's private state, shared by the files of reactor/ only.
+ *
+ * The reactor emulates completions over readiness.  A pending op waits in its fd's slot (one
+ * slot per kind, so a second op of a kind is -EBUSY); when epoll reports the fd ready, or a
+ * hint says it may still be, the backend runs the syscall itself and delivers the result the
+ * way the proactor would.  Registration with the kernel is lazy: submits and completions only
+ * mark an fd dirty, and one pass before each epoll_wait applies the net change, so interest
+ * that flips and flips back within a loop turn costs no epoll_ctl.  An fd with nothing
+ * pending at that pass is removed from epoll: the reactor then forgets all it knew about it,
+ * which keeps it right when the caller closes an idle fd itself and the number is reused.
+ *
+ * Files: epoll.c (binding, waiting, registration), epoll_submit.c (submit, cancel, close),
+ * epoll_io.c (the syscalls run on readiness), epoll_fdtable.c (per-fd state and the lists),
+ * bufpool.c (the free receive buffers).
+ */
+#ifndef IOSERVE_REACTOR_H
+#define IOSERVE_REACTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+#include "loop_backend.h"
+
+/* ET: syscalls one fd may run per turn before yielding to the others (it stays on the ready
+ * list, so nothing is lost).  LT always runs one per event: epoll reports the rest. */
+#define EP_ET_RECV_BUDGET 8
+#define EP_ET_ACCEPT_BUDGET 32
+#define EP_EVENT_BATCH 256
+
+enum ep_slot { EP_SLOT_ACCEPT, EP_SLOT_RECV, EP_SLOT_READ, EP_SLOT_SEND, EP_SLOTS };
+
+/* READY: fds that may be readable without an event (ET budget spent, a recv submitted on an
+ * fd not known to be drained, a starved recv given a buffer).  DIRTY: fds whose wanted events
+ * may differ from what epoll has.  STARVED: recvs waiting for a pool buffer, oldest first. */
+enum ep_list_id { EP_LIST_READY, EP_LIST_DIRTY, EP_LIST_STARVED, EP_LISTS };
+
+struct ep_fd {
+    io_op *op[EP_SLOTS];
+    uint32_t gen;           /* tags epoll_data; bumped whenever the number names a new file */
+    uint32_t kernel_events; /* what epoll holds for the fd; 0: not registered */
+    int32_t next[EP_LISTS]; /* intrusive links, meaningful while the list's bit is set */
+    uint8_t listed;         /* 1 << enum ep_list_id */
+    bool rd_dry;            /* a read-side syscall said EAGAIN and no event came since */
+    bool starved;           /* the recv waits for a pool buffer */
+    bool mode_known;        /* accept: the listener's O_NONBLOCK was checked */
+    bool blocking;          /* accept on a blocking listener: only after an event, one each */
+};
+
+struct ep_list {
+    int32_t head, tail; /* -1: empty */
+};
+
+/* Chunks of fd state, so an entry never moves while a callback grows the table. */
+struct ep_table {
+    struct ep_fd **chunks;
+    uint32_t nchunks;
+};
+
+struct ep_pool {
+    uint32_t *free_ids; /* a stack: the most recently released buffer is still in cache */
+    uint8_t *lent;      /* per buffer: guards the stack against a double release */
+    uint32_t free_count;
+    uint32_t count;
+};
+
+struct ep_state {
+    int epfd;
+    bool edge;   /* IO_EPOLL_ET */
+    bool pwait2; /* epoll_pwait2 works here: ns timeouts */
+    struct ep_table table;
+    struct ep_list lists[EP_LISTS];
+    struct ep_pool pool;
+    struct epoll_event events[EP_EVENT_BATCH];
+};
+
+/* epoll_fdtable.c */
+struct ep_fd *ep_table_find(const struct ep_table *table, int fd);
+struct ep_fd *ep_table_get(struct ep_table *table, int fd); /* creates; NULL: no memory */
+void ep_table_free(struct ep_table *table);
+void ep_list_init(struct ep_list *list);
+void ep_list_push(struct ep_state *st, enum ep_list_id id, int fd, struct ep_fd *f);
+int ep_list_pop(struct ep_state *st, struct ep_list *list, enum ep_list_id id); /* -1: empty */
+/* Forget what epoll knew of the fd and tag its future events anew. */
+void ep_fd_forget(struct ep_fd *f);
+
+/* bufpool.c */
+int ep_pool_init(struct ep_pool *pool, uint32_t count);
+void ep_pool_free(struct ep_pool *pool);
+bool ep_pool_take(struct ep_pool *pool, uint32_t *id);
+bool ep_pool_give(struct ep_pool *pool, uint32_t id); /* false: the id was not lent */
+
+/* epoll.c */
+uint32_t ep_wanted_events(const struct ep_state *st, const struct ep_fd *f);
+void ep_interest_changed(struct ep_state *st, int fd, struct ep_fd *f);
+int ep_register(struct ep_state *st, int fd, struct ep_fd *f); /* apply wanted now: 0/-errno */
+
+/* epoll_submit.c: the backend entry points, and ending every op an fd still holds */
+int reactor_submit(io_loop *loop, io_op *op);
+int reactor_cancel(io_loop *loop, io_op *op);
+void ep_slot_clear(struct ep_state *st, int fd, struct ep_fd *f, enum ep_slot slot);
+void ep_fd_retire(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, int res);
+
+/* epoll_io.c: run what readiness allows; each returns the completions delivered */
+int ep_service_read(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, bool from_event);
+int ep_service_write(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f);
+/* Send what the socket takes now: 1 all sent, 0 would block, or -errno. */
+int ep_send_progress(int fd, io_op *op);
+/* The send's final res for a progress that is not 0: the bytes sent, or the error. */
+int ep_send_result(const io_op *op, int progress);
+/* A read of a regular file, done at once: bytes, 0 at EOF, or -errno. */
+int ep_read_now(io_op *op);
+
+#endif
