@@ -1,0 +1,155 @@
+/* uring.h - the io_uring proactor's private state, shared by its files and nothing else.
+ *
+ *   uring.c        the backend entry points (IO_BACKEND_DEFINE) and the wait/reap cycle
+ *   uring_setup.c  ring creation down a ladder of setup flags, the choice of features, describe
+ *   uring_probe.c  what this kernel offers: opcodes and trial runs on a scratch ring
+ *   uring_report.c the --probe report: one line per feature, yes or no and why
+ *   uring_bufs.c   the receive pool: a provided-buffer ring, or a free stack, and parked recvs
+ *   uring_ops.c    arming accept/recv/read/send/close/cancel and the per-fd op lists
+ *   uring_cqe.c    what each completion means for its op: deliver, continue, re-arm or park
+ *
+ * user_data of an SQE is the io_op it works for; internal SQEs (cancels) carry 0 and their
+ * completions are dropped, so the caller never sees them.
+ */
+#ifndef IOSERVE_PROACTOR_URING_H
+#define IOSERVE_PROACTOR_URING_H
+
+#include <liburing.h>
+
+#include "loop_backend.h"
+
+/* Kernel ABI bits newer than some liburing headers; the values are fixed by the kernel. */
+#ifndef IORING_SETUP_SUBMIT_ALL
+#define IORING_SETUP_SUBMIT_ALL (1U << 7)
+#endif
+#ifndef IORING_SETUP_COOP_TASKRUN
+#define IORING_SETUP_COOP_TASKRUN (1U << 8)
+#endif
+#ifndef IORING_SETUP_TASKRUN_FLAG
+#define IORING_SETUP_TASKRUN_FLAG (1U << 9)
+#endif
+#ifndef IORING_SETUP_SINGLE_ISSUER
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#endif
+#ifndef IORING_SETUP_DEFER_TASKRUN
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#endif
+#ifndef IORING_REGISTER_ENABLE_RINGS
+#define IORING_REGISTER_ENABLE_RINGS 12
+#endif
+
+#define UR_BGID 0 /* the one provided-buffer group */
+
+/* op->state bits of this backend (inside IO_STATE_BACKEND_MASK). */
+#define UR_CANCELLING 0x01u /* cancel asked or fd closed: continue nothing, re-arm nothing */
+#define UR_PARKED 0x02u     /* a recv waiting for a pool buffer, nothing in the kernel */
+#define UR_POLLING 0x04u    /* the SQE in flight is the op's readiness poll */
+#define UR_LISTED 0x08u     /* on its fd's op list */
+#define UR_OWN_BUF 0x10u    /* a recv holding a pool buffer it took itself (no buffer ring) */
+
+/* Opcodes this backend issues; each one is probed. */
+enum ur_opcode { UR_OP_ACCEPT, UR_OP_RECV, UR_OP_SENDMSG, UR_OP_READ, UR_OP_CLOSE, UR_OP_ASYNC_CANCEL,
+                 UR_OP_POLL_ADD, UR_OP_COUNT };
+
+/* What a kernel offers: for each item 0 when it works, else the -errno saying why not. */
+struct ur_caps {
+    int probe;               /* IORING_REGISTER_PROBE itself */
+    int op[UR_OP_COUNT];
+    int registered_ring;
+    int cancel_fd;
+    int buf_ring;
+    int multishot_recv;
+    int multishot_accept;
+};
+
+/* The receive pool.  With a buffer ring the kernel picks buffers; without one the backend
+ * keeps a stack of free ids.  Either way recvs that find it empty wait, in order, on a list
+ * linked through their u.backend_scratch. */
+struct ur_bufs {
+    struct io_uring_buf_ring *ring; /* NULL: the free stack is in use */
+    size_t ring_bytes;
+    uint32_t lent;      /* ring: buffers the kernel handed out, not yet given back */
+    uint32_t *free_ids; /* stack: ids not lent */
+    uint32_t free_count;
+    io_op *parked_head;
+    io_op *parked_tail;
+};
+
+/* Ops in flight, listed per fd (linked through op->next/prev), so io_close can find them. */
+struct ur_fdtab {
+    io_op **heads;
+    uint32_t cap;
+};
+
+/* One way to create the ring: setup flags, a name for describe/report, and the IO_FEAT_*
+ * bit that cfg->disable uses to skip it (0: always allowed). */
+struct ur_rung {
+    unsigned flags;
+    const char *name;
+    unsigned feat;
+};
+
+#define UR_LADDER_LEN 3
+extern const struct ur_rung ur_ladder[UR_LADDER_LEN];
+extern const struct ur_rung ur_sqpoll_rung;
+
+struct uring {
+    struct io_uring ring;
+    const struct ur_rung *rung;
+    unsigned setup_flags;
+    unsigned feats;      /* IO_FEAT_* in use */
+    int needs_enable;    /* created disabled: the thread that first waits becomes its issuer */
+    int wants_reg_ring;  /* register the ring fd once enabled, from that same thread */
+    struct ur_bufs bufs;
+    struct ur_fdtab fds;
+};
+
+static inline struct uring *ur_of(const io_loop *loop)
+{
+    return loop->backend_data;
+}
+
+/* uring_probe.c */
+int ur_probe_kernel(struct ur_caps *caps);
+const char *ur_opcode_name(int which);
+
+/* uring_report.c */
+void ur_report(FILE *out);
+
+/* uring_setup.c */
+int ur_try_rung(struct io_uring *ring, const struct ur_rung *rung, unsigned sq, unsigned cq, unsigned idle_ms);
+int ur_setup(io_loop *loop, struct uring *u, const io_loop_config *cfg);
+int ur_enable(io_loop *loop, struct uring *u);
+void ur_describe(io_loop *loop, const struct uring *u);
+
+/* uring_bufs.c */
+int ur_bufs_init_ring(struct ur_bufs *b, struct io_uring *ring, const io_loop *loop);
+int ur_bufs_init_stack(struct ur_bufs *b, const io_loop *loop);
+void ur_bufs_free(struct ur_bufs *b);
+void ur_bufs_put(struct ur_bufs *b, const io_loop *loop, uint32_t id);
+int ur_bufs_take(struct ur_bufs *b, uint32_t *id);
+uint32_t ur_bufs_available(const struct ur_bufs *b);
+void ur_bufs_park(struct ur_bufs *b, io_op *op);
+void ur_bufs_park_first(struct ur_bufs *b, io_op *op);
+void ur_bufs_unpark(struct ur_bufs *b, io_op *op);
+io_op *ur_bufs_pop_parked(struct ur_bufs *b);
+
+/* uring_ops.c */
+struct io_uring_sqe *ur_get_sqe(io_loop *loop, struct uring *u);
+int ur_arm_accept(io_loop *loop, struct uring *u, io_op *op);
+int ur_arm_recv(io_loop *loop, struct uring *u, io_op *op);
+int ur_recv_into(io_loop *loop, struct uring *u, io_op *op, uint32_t id);
+uint32_t ur_recv_own_buf(const io_op *op);
+int ur_arm_read(io_loop *loop, struct uring *u, io_op *op);
+int ur_arm_send(io_loop *loop, struct uring *u, io_op *op);
+int ur_arm_poll(io_loop *loop, struct uring *u, io_op *op);
+int ur_submit_op(io_loop *loop, struct uring *u, io_op *op);
+int ur_cancel_op(io_loop *loop, struct uring *u, io_op *op);
+void ur_fdtab_remove(struct ur_fdtab *t, io_op *op);
+void ur_fdtab_free(struct ur_fdtab *t);
+void ur_kick_parked(io_loop *loop, struct uring *u);
+
+/* uring_cqe.c: one completion; returns how many completions reached callbacks. */
+int ur_handle_cqe(io_loop *loop, struct uring *u, uint64_t user_data, int res, unsigned cflags);
+
+#endif
