@@ -1,0 +1,205 @@
+/* cli.c - parse and explain the command line (cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct choice {
+    const char *word;
+    int value;
+};
+
+static const struct choice backends[] = {
+    {"auto", IO_BACKEND_AUTO}, {"uring", IO_BACKEND_URING}, {"epoll", IO_BACKEND_EPOLL}, {NULL, 0}};
+static const struct choice epoll_modes[] = {{"lt", IO_EPOLL_LT}, {"et", IO_EPOLL_ET}, {NULL, 0}};
+static const struct choice protocols[] = {
+    {"http", CLI_PROTOCOL_HTTP}, {"echo", CLI_PROTOCOL_ECHO}, {"etx", CLI_PROTOCOL_ETX}, {NULL, 0}};
+
+/* What the parse has seen so far, to check the flags against each other at the end. */
+struct parse {
+    cli_options *out;
+    bool epoll_mode_given;
+    bool ack_delay_given;
+    char *err;
+    size_t err_len;
+};
+
+static int bad(struct parse *p, const char *flag, const char *value, const char *why)
+{
+    if (value)
+        snprintf(p->err, p->err_len, "%s '%s': %s", flag, value, why);
+    else
+        snprintf(p->err, p->err_len, "%s: %s", flag, why);
+    return -EINVAL;
+}
+
+static int pick(struct parse *p, const char *flag, const char *value, const struct choice *choices, int *out)
+{
+    for (const struct choice *c = choices; c->word; c++) {
+        if (strcmp(c->word, value) == 0) {
+            *out = c->value;
+            return 0;
+        }
+    }
+    char expected[64] = "expected one of:";
+    for (const struct choice *c = choices; c->word; c++) {
+        strncat(expected, " ", sizeof(expected) - strlen(expected) - 1);
+        strncat(expected, c->word, sizeof(expected) - strlen(expected) - 1);
+    }
+    return bad(p, flag, value, expected);
+}
+
+/* A decimal number in 0..max, digits only. */
+static int number(struct parse *p, const char *flag, const char *value, uint64_t max, uint64_t *out)
+{
+    uint64_t n = 0;
+    if (!*value)
+        return bad(p, flag, value, "expected a number");
+    for (const char *c = value; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return bad(p, flag, value, "expected a whole number (digits only)");
+        if (n > (max - (uint64_t)(*c - '0')) / 10) {
+            char why[64];
+            snprintf(why, sizeof(why), "the largest allowed is %llu", (unsigned long long)max);
+            return bad(p, flag, value, why);
+        }
+        n = n * 10 + (uint64_t)(*c - '0');
+    }
+    *out = n;
+    return 0;
+}
+
+static int take_value(struct parse *p, const char *flag, const char *value)
+{
+    cli_options *o = p->out;
+    int choice;
+    uint64_t n;
+    int err;
+    if (strcmp(flag, "--listen") == 0) {
+        const char *why;
+        return net_addr_parse(value, &o->listen, &why) < 0 ? bad(p, flag, value, why) : 0;
+    }
+    if (strcmp(flag, "--backend") == 0) {
+        err = pick(p, flag, value, backends, &choice);
+        o->backend = (enum io_backend_kind)choice;
+        return err;
+    }
+    if (strcmp(flag, "--epoll-mode") == 0) {
+        err = pick(p, flag, value, epoll_modes, &choice);
+        o->epoll_mode = (enum io_epoll_mode)choice;
+        p->epoll_mode_given = true;
+        return err;
+    }
+    if (strcmp(flag, "--protocol") == 0) {
+        err = pick(p, flag, value, protocols, &choice);
+        o->protocol = (enum cli_protocol)choice;
+        return err;
+    }
+    if (strcmp(flag, "--ack-delay-ms") == 0) {
+        err = number(p, flag, value, CLI_MAX_ACK_DELAY_MS, &n);
+        o->ack_delay_ms = n;
+        p->ack_delay_given = true;
+        return err;
+    }
+    if (strcmp(flag, "--max-conns") == 0) {
+        err = number(p, flag, value, UINT32_MAX, &n);
+        o->max_conns = (uint32_t)n;
+        return err;
+    }
+    return bad(p, flag, NULL, "unknown option");
+}
+
+static bool takes_value(const char *flag)
+{
+    static const char *const flags[] = {"--listen", "--backend", "--epoll-mode", "--protocol",
+                                        "--ack-delay-ms", "--max-conns", NULL};
+    for (const char *const *f = flags; *f; f++)
+        if (strcmp(*f, flag) == 0)
+            return true;
+    return false;
+}
+
+static int take_switch(struct parse *p, const char *flag)
+{
+    if (strcmp(flag, "--probe") == 0)
+        p->out->probe = true;
+    else if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0)
+        p->out->help = true;
+    else if (flag[0] == '-')
+        return bad(p, flag, NULL, "unknown option");
+    else
+        return bad(p, flag, NULL, "unexpected argument (options start with --)");
+    return 0;
+}
+
+/* One argument, and the next one when it is this flag's value; returns arguments used. */
+static int take_arg(struct parse *p, char *arg, char *next)
+{
+    char flag[32];
+    const char *eq = strchr(arg, '=');
+    size_t flag_len = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (flag_len >= sizeof(flag))
+        return bad(p, arg, NULL, arg[0] == '-' ? "unknown option" : "unexpected argument");
+    memcpy(flag, arg, flag_len);
+    flag[flag_len] = '\0';
+    if (!takes_value(flag)) {
+        if (eq && (strcmp(flag, "--probe") == 0 || strcmp(flag, "--help") == 0))
+            return bad(p, flag, NULL, "takes no value");
+        return take_switch(p, eq ? arg : flag) < 0 ? -EINVAL : 1;
+    }
+    if (eq)
+        return take_value(p, flag, eq + 1) < 0 ? -EINVAL : 1;
+    if (!next)
+        return bad(p, flag, NULL, "needs a value");
+    return take_value(p, flag, next) < 0 ? -EINVAL : 2;
+}
+
+static int check_together(struct parse *p)
+{
+    const cli_options *o = p->out;
+    if (p->epoll_mode_given && o->backend == IO_BACKEND_URING)
+        return bad(p, "--epoll-mode", NULL, "applies to the epoll backend (--backend epoll or auto), not uring");
+    if (p->ack_delay_given && o->protocol != CLI_PROTOCOL_ETX)
+        return bad(p, "--ack-delay-ms", NULL, "applies to --protocol etx only");
+    return 0;
+}
+
+int cli_parse(int argc, char **argv, cli_options *out, char *err, size_t err_len)
+{
+    struct parse p = {.out = out, .err = err, .err_len = err_len};
+    memset(out, 0, sizeof(*out));
+    out->backend = IO_BACKEND_AUTO;
+    out->epoll_mode = IO_EPOLL_LT;
+    out->protocol = CLI_PROTOCOL_HTTP;
+    net_addr_parse(CLI_DEFAULT_LISTEN, &out->listen, NULL);
+    err[0] = '\0';
+    for (int i = 1; i < argc;) {
+        int used = take_arg(&p, argv[i], i + 1 < argc ? argv[i + 1] : NULL);
+        if (used < 0)
+            return used;
+        i += used;
+    }
+    return check_together(&p);
+}
+
+const char *cli_protocol_name(enum cli_protocol protocol)
+{
+    for (const struct choice *c = protocols; c->word; c++)
+        if (c->value == (int)protocol)
+            return c->word;
+    return "?";
+}
+
+void cli_usage(FILE *out)
+{
+    fputs("usage: ioserve [options]\n"
+          "  --listen ADDR:PORT      address to serve on, [ADDR]:PORT for IPv6 (default " CLI_DEFAULT_LISTEN ")\n"
+          "  --backend B             auto (io_uring, else epoll), uring or epoll (default auto)\n"
+          "  --epoll-mode M          lt (level-triggered) or et (edge-triggered) (default lt)\n"
+          "  --protocol P            http, echo or etx (default http)\n"
+          "  --ack-delay-ms N        etx: answer each message N ms after it arrived (default 0)\n"
+          "  --max-conns N           close new connections beyond N open ones (default 0: no limit)\n"
+          "  --probe                 print what this kernel offers each backend, then exit\n"
+          "  --help                  print this and exit\n",
+          out);
+}

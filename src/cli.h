@@ -1,0 +1,40 @@
+/* cli.h - the command line of ioserve.
+ *
+ * cli_parse() fills the options from argv, defaults first (127.0.0.1:8080, backend auto, epoll
+ * mode lt, protocol http).  Flags take their value as the next argument or after '='.  On an
+ * unknown flag, a missing or bad value, or flags that contradict each other it returns -EINVAL
+ * and writes one sentence into err; the caller prints it and exits with CLI_EXIT_USAGE.
+ */
+#ifndef IOSERVE_CLI_H
+#define IOSERVE_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "loop.h"
+#include "net.h"
+
+#define CLI_EXIT_USAGE 2
+#define CLI_DEFAULT_LISTEN "127.0.0.1:8080"
+#define CLI_MAX_ACK_DELAY_MS 3600000u /* an hour */
+
+enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX };
+
+typedef struct cli_options {
+    net_addr listen;
+    enum io_backend_kind backend;
+    enum io_epoll_mode epoll_mode;
+    enum cli_protocol protocol;
+    uint64_t ack_delay_ms;
+    uint32_t max_conns; /* 0: no limit */
+    bool probe;
+    bool help;
+} cli_options;
+
+int cli_parse(int argc, char **argv, cli_options *out, char *err, size_t err_len);
+void cli_usage(FILE *out);
+const char *cli_protocol_name(enum cli_protocol protocol);
+
+#endif

@@ -1,0 +1,700 @@
+/* conn.c - connections on one loop: receive, the output queue, backpressure, timers, closing.
+ * The contract is in conn.h.
+ *
+ * A connection moves through phases: OPEN -> CLOSING (conn_close: flushing) -> SHUTTING (its
+ * ops are being cancelled) -> FD_CLOSING (io_close in flight) -> DONE (on_close delivered,
+ * memory kept only for conn_hold()).  Every state change is made by settle(), which runs when
+ * no callback of the connection is on the stack, so a protocol never sees its connection change
+ * under its feet.  The socket is closed only once the connection's own ops have all completed
+ * (loop.h rule 6), so the close op can reuse the recv op's memory.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NS_PER_MS 1000000ull
+#define CHUNK_BYTES (16u * 1024u) /* allocation size of one copy chunk, header included */
+#define BATCH_IOV 128             /* segments one sendv carries at most */
+
+/* Free objects kept for reuse per set; beyond these, memory goes back to the allocator. */
+#define CHUNK_CACHE_MAX 256u /* 4 MiB */
+#define REF_CACHE_MAX 1024u
+#define BATCH_CACHE_MAX 256u
+#define CONN_CACHE_MAX 1024u
+
+/* After the grace period, how often shutdown looks again for connections still closing. */
+#define SHUTDOWN_RECHECK_MS 1000u
+
+enum conn_phase { PHASE_OPEN, PHASE_CLOSING, PHASE_SHUTTING, PHASE_FD_CLOSING, PHASE_DONE };
+
+enum conn_flag {
+    F_RECV_ARMED = 1u << 0,
+    F_RECV_CANCELLING = 1u << 1,
+    F_SENDING = 1u << 2,
+    F_TIMER_ARMED = 1u << 3,
+    F_EOF = 1u << 4,
+    F_PAUSED = 1u << 5,       /* by the protocol */
+    F_BACKPRESSURE = 1u << 6, /* by the output queue */
+    F_ABORT = 1u << 7,        /* conn_abort() waiting for settle() */
+};
+
+/* One piece of queued output: a chunk of copied bytes (cap > 0) or the caller's memory. */
+struct out_seg {
+    struct out_seg *next;
+    const char *data; /* first byte not yet sent */
+    size_t len;       /* bytes queued from data */
+    conn_release_cb release;
+    void *arg;
+    size_t cap; /* chunk: bytes in store; 0 for the caller's memory */
+    char store[];
+};
+
+#define CHUNK_STORE (CHUNK_BYTES - sizeof(struct out_seg))
+
+/* The iovec array of the send in flight: pooled, since only a sending connection needs one. */
+struct send_batch {
+    int nsegs;
+    size_t tail_len; /* bytes of the last segment in this send: the chunk may grow meanwhile */
+    struct iovec iov[BATCH_IOV];
+};
+
+struct conn {
+    conn_set *set;
+    conn *prev, *next; /* the set's open connections */
+    const struct proto *proto;
+    void *state;
+    int fd;
+    uint8_t phase;
+    unsigned flags;
+    unsigned nest;  /* callbacks and corks on the stack */
+    unsigned ops;   /* ops of ours in flight */
+    unsigned holds; /* conn_hold() */
+    io_op recv_op;  /* also the close op, once nothing else is in flight */
+    io_op send_op;
+    io_op timer_op;
+    struct out_seg *out_head, *out_tail;
+    size_t queued;
+    struct send_batch *batch;
+    uint64_t timer_deadline; /* 0: none */
+    uint64_t timer_armed_for; /* when the armed timeout fires, as the loop reckons it */
+};
+
+/* A free list of fixed-size objects with a bounded cache. */
+struct pool {
+    void *head;
+    uint32_t count;
+    uint32_t max;
+    size_t size;
+};
+
+struct conn_set {
+    io_loop *loop;
+    size_t high_watermark;
+    size_t low_watermark;
+    uint32_t max_conns;
+    conn *conns;
+    conn_set_stats stats;
+    struct pool chunks, refs, batches, conn_pool;
+    bool shutting;
+    bool shutdown_armed;
+    io_op shutdown_op;
+    conn_set_done_cb done;
+    void *done_arg;
+};
+
+static void *pool_get(struct pool *p)
+{
+    void *obj = p->head;
+    if (!obj)
+        return malloc(p->size);
+    memcpy(&p->head, obj, sizeof(void *));
+    p->count--;
+    return obj;
+}
+
+static void pool_put(struct pool *p, void *obj)
+{
+    if (p->count >= p->max) {
+        free(obj);
+        return;
+    }
+    memcpy(obj, &p->head, sizeof(void *));
+    p->head = obj;
+    p->count++;
+}
+
+static void pool_drain(struct pool *p)
+{
+    while (p->head) {
+        void *obj = p->head;
+        memcpy(&p->head, obj, sizeof(void *));
+        free(obj);
+    }
+    p->count = 0;
+}
+
+static void settle(conn *c);
+
+/* ---- output queue ---- */
+
+static void seg_free(conn_set *set, struct out_seg *seg)
+{
+    if (seg->cap) {
+        pool_put(&set->chunks, seg);
+        return;
+    }
+    if (seg->release)
+        seg->release(seg->arg);
+    pool_put(&set->refs, seg);
+}
+
+static void queue_append(conn *c, struct out_seg *seg)
+{
+    seg->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = seg;
+    else
+        c->out_head = seg;
+    c->out_tail = seg;
+    c->queued += seg->len;
+}
+
+static void queue_pop(conn *c)
+{
+    struct out_seg *seg = c->out_head;
+    c->out_head = seg->next;
+    if (!c->out_head)
+        c->out_tail = NULL;
+    c->queued -= seg->len;
+    seg_free(c->set, seg);
+}
+
+static void queue_drop_all(conn *c)
+{
+    while (c->out_head)
+        queue_pop(c);
+}
+
+/* Remove what the finished send carried. */
+static void queue_consume(conn *c, const struct send_batch *batch)
+{
+    for (int i = 0; i < batch->nsegs - 1; i++)
+        queue_pop(c);
+    struct out_seg *last = c->out_head;
+    last->data += batch->tail_len;
+    last->len -= batch->tail_len;
+    c->queued -= batch->tail_len;
+    if (last->len == 0)
+        queue_pop(c);
+}
+
+static size_t chunk_room(const struct out_seg *seg)
+{
+    return seg->cap ? (size_t)(seg->store + seg->cap - (seg->data + seg->len)) : 0;
+}
+
+static int queue_copy(conn *c, const char *data, size_t len)
+{
+    while (len) {
+        struct out_seg *tail = c->out_tail;
+        if (!tail || chunk_room(tail) == 0) {
+            tail = pool_get(&c->set->chunks);
+            if (!tail)
+                return -ENOMEM;
+            *tail = (struct out_seg){.data = tail->store, .cap = CHUNK_STORE};
+            queue_append(c, tail);
+        }
+        size_t n = chunk_room(tail) < len ? chunk_room(tail) : len;
+        memcpy((char *)tail->data + tail->len, data, n);
+        tail->len += n;
+        c->queued += n;
+        data += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static void note_queued(conn *c)
+{
+    if (c->queued > c->set->high_watermark)
+        c->flags |= F_BACKPRESSURE;
+    if (c->nest == 0)
+        settle(c);
+}
+
+int conn_write(conn *c, const void *data, size_t len)
+{
+    if (c->phase != PHASE_OPEN || (c->flags & F_ABORT))
+        return -EPIPE;
+    if (len == 0)
+        return 0;
+    int err = queue_copy(c, data, len);
+    if (err < 0) {
+        conn_abort(c); /* part of the bytes are queued: the stream is no longer whole */
+        return err;
+    }
+    note_queued(c);
+    return 0;
+}
+
+int conn_write_ref(conn *c, const void *data, size_t len, conn_release_cb release, void *arg)
+{
+    if (c->phase != PHASE_OPEN || (c->flags & F_ABORT))
+        return -EPIPE;
+    struct out_seg *seg = pool_get(&c->set->refs);
+    if (!seg)
+        return -ENOMEM;
+    *seg = (struct out_seg){.data = data, .len = len, .release = release, .arg = arg};
+    queue_append(c, seg);
+    note_queued(c);
+    return 0;
+}
+
+size_t conn_queued(const conn *c)
+{
+    return c->queued;
+}
+
+/* ---- sending ---- */
+
+static void on_send(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    conn *c = op->data;
+    struct send_batch *batch = c->batch;
+    c->batch = NULL;
+    c->flags &= ~F_SENDING;
+    c->ops--;
+    c->nest++;
+    if (res < 0) {
+        /* A dead stream, or our own cancel: what it carried is dropped with the queue. */
+        if (c->phase <= PHASE_CLOSING)
+            c->flags |= F_ABORT;
+    } else {
+        queue_consume(c, batch);
+        if ((c->flags & F_BACKPRESSURE) && c->queued <= c->set->low_watermark)
+            c->flags &= ~F_BACKPRESSURE;
+        if (c->queued == 0 && c->phase == PHASE_OPEN && !(c->flags & F_ABORT) && c->proto->on_drain)
+            c->proto->on_drain(c);
+    }
+    pool_put(&c->set->batches, batch);
+    conn_uncork(c);
+}
+
+static int flush(conn *c)
+{
+    struct send_batch *batch = pool_get(&c->set->batches);
+    if (!batch)
+        return -ENOMEM;
+    int n = 0;
+    const struct out_seg *seg = c->out_head;
+    for (; seg && n < BATCH_IOV; seg = seg->next) {
+        batch->iov[n].iov_base = (void *)seg->data;
+        batch->iov[n].iov_len = seg->len;
+        batch->tail_len = seg->len;
+        n++;
+    }
+    batch->nsegs = n;
+    int err = io_sendv(c->set->loop, &c->send_op, c->fd, batch->iov, n, on_send, c);
+    if (err < 0) {
+        pool_put(&c->set->batches, batch);
+        return err;
+    }
+    c->batch = batch;
+    c->flags |= F_SENDING;
+    c->ops++;
+    return 0;
+}
+
+/* ---- receiving ---- */
+
+static void on_recv(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    conn *c = op->data;
+    io_buf buf = op->buf;
+    if (!(flags & IO_CQE_MORE)) {
+        c->flags &= ~(F_RECV_ARMED | F_RECV_CANCELLING);
+        c->ops--;
+    }
+    c->nest++;
+    if (res > 0) {
+        if (c->phase == PHASE_OPEN && !(c->flags & F_ABORT))
+            c->proto->on_data(c, buf.data, (size_t)res);
+        io_buf_release(loop, buf);
+    } else if (res == 0) {
+        c->flags |= F_EOF;
+        if (c->phase == PHASE_OPEN && !(c->flags & F_ABORT)) {
+            if (c->proto->on_eof)
+                c->proto->on_eof(c);
+            else
+                conn_close(c);
+        }
+    } else if (res != -ECANCELED && c->phase <= PHASE_CLOSING) {
+        c->flags |= F_ABORT; /* reset by the peer, or another error of the socket */
+    }
+    conn_uncork(c);
+}
+
+static bool wants_to_read(const conn *c)
+{
+    return c->phase == PHASE_OPEN && !(c->flags & (F_EOF | F_PAUSED | F_BACKPRESSURE | F_ABORT));
+}
+
+static int update_reading(conn *c)
+{
+    if (wants_to_read(c) && !(c->flags & F_RECV_ARMED)) {
+        int err = io_recv(c->set->loop, &c->recv_op, c->fd, IO_MULTISHOT, on_recv, c);
+        if (err < 0)
+            return err;
+        c->flags |= F_RECV_ARMED;
+        c->ops++;
+    } else if (!wants_to_read(c) && (c->flags & F_RECV_ARMED) && !(c->flags & F_RECV_CANCELLING)) {
+        if (io_cancel(c->set->loop, &c->recv_op) == 0)
+            c->flags |= F_RECV_CANCELLING;
+    }
+    return 0;
+}
+
+void conn_read_pause(conn *c)
+{
+    c->flags |= F_PAUSED;
+    if (c->nest == 0)
+        settle(c);
+}
+
+void conn_read_resume(conn *c)
+{
+    c->flags &= ~F_PAUSED;
+    if (c->nest == 0)
+        settle(c);
+}
+
+/* ---- timer ---- */
+
+static void on_timer(io_loop *loop, io_op *op, int res, unsigned flags);
+
+/* Keep one timeout armed no later than the deadline.  A deadline pushed back leaves the armed
+ * one alone (it re-arms for the rest when it fires); one brought forward cancels it. */
+static int timer_arm(conn *c)
+{
+    io_loop *loop = c->set->loop;
+    uint64_t now = io_loop_now_ns(loop);
+    if (c->flags & F_TIMER_ARMED) {
+        if (c->timer_armed_for > c->timer_deadline)
+            io_cancel(loop, &c->timer_op);
+        return 0;
+    }
+    uint64_t wait_ns = c->timer_deadline > now ? c->timer_deadline - now : 0;
+    uint64_t wait_ms = (wait_ns + NS_PER_MS - 1) / NS_PER_MS;
+    int err = io_timeout(loop, &c->timer_op, wait_ms, on_timer, c);
+    if (err < 0)
+        return err;
+    c->timer_armed_for = now + wait_ms * NS_PER_MS;
+    c->flags |= F_TIMER_ARMED;
+    c->ops++;
+    return 0;
+}
+
+static void on_timer(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    conn *c = op->data;
+    c->flags &= ~F_TIMER_ARMED;
+    c->ops--;
+    c->nest++;
+    if (c->phase <= PHASE_CLOSING && c->timer_deadline && !(c->flags & F_ABORT)) {
+        if (c->timer_deadline <= io_loop_now_ns(loop)) {
+            c->timer_deadline = 0;
+            if (c->phase == PHASE_CLOSING)
+                c->flags |= F_ABORT; /* the peer would not take what was left to send */
+            else if (c->proto->on_timer)
+                c->proto->on_timer(c);
+        } else if (timer_arm(c) < 0) {
+            c->flags |= F_ABORT;
+        }
+    }
+    conn_uncork(c);
+}
+
+int conn_timer_set(conn *c, uint64_t ms)
+{
+    if (c->phase != PHASE_OPEN)
+        return -EPIPE;
+    if (ms > UINT64_MAX / NS_PER_MS / 4)
+        return -EINVAL;
+    c->timer_deadline = io_loop_now_ns(c->set->loop) + ms * NS_PER_MS;
+    return timer_arm(c);
+}
+
+void conn_timer_clear(conn *c)
+{
+    if (c->phase == PHASE_OPEN)
+        c->timer_deadline = 0;
+}
+
+/* ---- closing ---- */
+
+static void conn_free(conn *c)
+{
+    conn_set *set = c->set;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        set->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    set->stats.open--;
+    pool_put(&set->conn_pool, c);
+    if (set->shutting && set->stats.open == 0 && set->shutdown_armed)
+        io_cancel(set->loop, &set->shutdown_op);
+}
+
+static void on_closed(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    conn *c = op->data;
+    c->ops--;
+    c->phase = PHASE_DONE;
+    c->proto->on_close(c);
+    c->state = NULL;
+    if (c->holds == 0)
+        conn_free(c);
+}
+
+static void close_fd(conn *c)
+{
+    io_loop *loop = c->set->loop;
+    queue_drop_all(c); /* no send is in flight any more: the memory is ours again */
+    c->phase = PHASE_FD_CLOSING;
+    c->ops++;
+    if (io_close(loop, &c->recv_op, c->fd, on_closed, c) == 0)
+        return;
+    /* The loop could not take the close: close here, and still end from a loop callback. */
+    close(c->fd);
+    if (io_timeout(loop, &c->timer_op, 0, on_closed, c) < 0)
+        on_closed(loop, &c->timer_op, 0, 0);
+}
+
+static void shut(conn *c)
+{
+    io_loop *loop = c->set->loop;
+    c->phase = PHASE_SHUTTING;
+    if ((c->flags & F_RECV_ARMED) && !(c->flags & F_RECV_CANCELLING) && io_cancel(loop, &c->recv_op) == 0)
+        c->flags |= F_RECV_CANCELLING;
+    if (c->flags & F_SENDING)
+        io_cancel(loop, &c->send_op);
+    if (c->flags & F_TIMER_ARMED)
+        io_cancel(loop, &c->timer_op);
+}
+
+static void settle_open(conn *c)
+{
+    if (c->phase == PHASE_CLOSING && c->queued == 0 && !(c->flags & F_SENDING)) {
+        shut(c);
+        return;
+    }
+    if (!(c->flags & F_SENDING) && c->queued && flush(c) < 0) {
+        shut(c);
+        return;
+    }
+    if (update_reading(c) < 0)
+        shut(c);
+}
+
+static void settle(conn *c)
+{
+    if (c->phase <= PHASE_CLOSING) {
+        if (c->flags & F_ABORT)
+            shut(c);
+        else
+            settle_open(c);
+    }
+    if (c->phase == PHASE_SHUTTING && c->ops == 0)
+        close_fd(c);
+}
+
+void conn_cork(conn *c)
+{
+    c->nest++;
+}
+
+void conn_uncork(conn *c)
+{
+    if (--c->nest == 0)
+        settle(c);
+}
+
+void conn_close(conn *c)
+{
+    if (c->phase != PHASE_OPEN)
+        return;
+    c->phase = PHASE_CLOSING;
+    c->timer_deadline = io_loop_now_ns(c->set->loop) + (uint64_t)CONN_LINGER_MS * NS_PER_MS;
+    if (timer_arm(c) < 0)
+        c->flags |= F_ABORT;
+    if (c->nest == 0)
+        settle(c);
+}
+
+void conn_abort(conn *c)
+{
+    if (c->phase > PHASE_CLOSING)
+        return;
+    c->flags |= F_ABORT;
+    if (c->nest == 0)
+        settle(c);
+}
+
+void conn_hold(conn *c)
+{
+    c->holds++;
+}
+
+void conn_unhold(conn *c)
+{
+    if (--c->holds == 0 && c->phase == PHASE_DONE)
+        conn_free(c);
+}
+
+/* ---- accessors ---- */
+
+io_loop *conn_loop(const conn *c)
+{
+    return c->set->loop;
+}
+
+int conn_fd(const conn *c)
+{
+    return c->fd;
+}
+
+void *conn_state(const conn *c)
+{
+    return c->state;
+}
+
+void conn_set_state(conn *c, void *state)
+{
+    c->state = state;
+}
+
+/* ---- the set ---- */
+
+int conn_set_create(conn_set **out, io_loop *loop, const conn_set_config *cfg)
+{
+    conn_set *set = calloc(1, sizeof(*set));
+    if (!set)
+        return -ENOMEM;
+    set->loop = loop;
+    set->max_conns = cfg ? cfg->max_conns : 0;
+    set->high_watermark = cfg && cfg->high_watermark ? cfg->high_watermark : CONN_DEFAULT_HIGH_WATERMARK;
+    set->low_watermark = cfg && cfg->low_watermark ? cfg->low_watermark : CONN_DEFAULT_LOW_WATERMARK;
+    if (set->low_watermark > set->high_watermark)
+        set->low_watermark = set->high_watermark;
+    set->chunks = (struct pool){.max = CHUNK_CACHE_MAX, .size = CHUNK_BYTES};
+    set->refs = (struct pool){.max = REF_CACHE_MAX, .size = sizeof(struct out_seg)};
+    set->batches = (struct pool){.max = BATCH_CACHE_MAX, .size = sizeof(struct send_batch)};
+    set->conn_pool = (struct pool){.max = CONN_CACHE_MAX, .size = sizeof(conn)};
+    *out = set;
+    return 0;
+}
+
+void conn_set_destroy(conn_set *set)
+{
+    if (!set)
+        return;
+    pool_drain(&set->chunks);
+    pool_drain(&set->refs);
+    pool_drain(&set->batches);
+    pool_drain(&set->conn_pool);
+    free(set);
+}
+
+conn_set_stats conn_set_get_stats(const conn_set *set)
+{
+    return set->stats;
+}
+
+static int set_nodelay(int fd)
+{
+    /* Replies are batched per receive already; Nagle would only hold them back. */
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ? -errno : 0;
+}
+
+int conn_accept(conn_set *set, int fd, const struct proto *proto, void *arg)
+{
+    if (set->shutting || (set->max_conns && set->stats.open >= set->max_conns)) {
+        close(fd);
+        set->stats.rejected++;
+        return -EBUSY;
+    }
+    int err = set_nodelay(fd);
+    conn *c = err < 0 ? NULL : pool_get(&set->conn_pool);
+    if (!c) {
+        close(fd);
+        return err < 0 ? err : -ENOMEM;
+    }
+    memset(c, 0, sizeof(*c));
+    c->set = set;
+    c->proto = proto;
+    c->fd = fd;
+    c->phase = PHASE_OPEN;
+    c->next = set->conns;
+    if (set->conns)
+        set->conns->prev = c;
+    set->conns = c;
+    set->stats.open++;
+    set->stats.accepted++;
+    c->nest++;
+    if (proto->on_open(c, arg) < 0)
+        c->flags |= F_ABORT;
+    conn_uncork(c);
+    return 0;
+}
+
+void conn_set_abort_all(conn_set *set)
+{
+    for (conn *c = set->conns, *next; c; c = next) {
+        next = c->next;
+        conn_abort(c);
+    }
+}
+
+static void on_shutdown_timer(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    conn_set *set = op->data;
+    set->shutdown_armed = false;
+    if (set->stats.open > 0) {
+        /* The grace period is over.  Aborted connections still finish closing through the
+         * loop; the last one to be freed cancels this timer, which then calls done. */
+        conn_set_abort_all(set);
+        if (io_timeout(loop, &set->shutdown_op, SHUTDOWN_RECHECK_MS, on_shutdown_timer, set) == 0) {
+            set->shutdown_armed = true;
+            return;
+        }
+    }
+    if (set->done)
+        set->done(set, set->done_arg);
+}
+
+int conn_set_shutdown(conn_set *set, uint64_t grace_ms, conn_set_done_cb done, void *arg)
+{
+    if (set->shutting)
+        return -EALREADY;
+    int err = io_timeout(set->loop, &set->shutdown_op, set->stats.open ? grace_ms : 0, on_shutdown_timer, set);
+    if (err < 0)
+        return err;
+    set->shutting = true;
+    set->shutdown_armed = true;
+    set->done = done;
+    set->done_arg = arg;
+    for (conn *c = set->conns, *next; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+    return 0;
+}

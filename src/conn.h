@@ -1,0 +1,101 @@
+/* conn.h - a TCP connection on one loop, driven by a protocol (proto.h).
+ *
+ * Receiving: one multishot recv stays armed while the connection reads; each completion is
+ * handed to proto->on_data and its pool buffer goes back as soon as on_data returns.
+ *
+ * Sending: conn_write() copies into the connection's output queue (pooled chunks, no malloc per
+ * write once warm); conn_write_ref() queues the caller's memory and calls release(arg) once it
+ * has been sent or dropped.  At most one send is in flight; the queue leaves in ONE io_sendv per
+ * batch, and everything written while a callback runs (or between conn_cork() and
+ * conn_uncork()) leaves together when it returns: the replies to one receive go out in one send.
+ * A write made outside any callback of this connection is sent at once.
+ *
+ * Backpressure: queued output above the high watermark stops reading; below the low watermark
+ * reading resumes.  conn_read_pause()/conn_read_resume() let the protocol stop reading too.
+ * Bytes already received when reading stops are still delivered.
+ *
+ * Ending: conn_close() sends what is queued, then closes (a peer that does not read for
+ * CONN_LINGER_MS is dropped); conn_abort() drops the queue and closes now.  Either one made
+ * inside a callback takes effect when the callback returns.  From then on no protocol callback
+ * runs but on_close, which comes once, after every op the connection submitted has completed and
+ * the socket is closed; the conn's memory goes back after on_close and the last conn_unhold().
+ * Writes after conn_close()/conn_abort() fail with -EPIPE.
+ *
+ * A conn_set owns the connections of one loop: the pools, the --max-conns limit and shutdown.
+ * Everything here runs on the set's loop thread only.
+ */
+#ifndef IOSERVE_CONN_H
+#define IOSERVE_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "proto.h"
+
+#define CONN_DEFAULT_HIGH_WATERMARK (256u * 1024u)
+#define CONN_DEFAULT_LOW_WATERMARK (64u * 1024u)
+#define CONN_LINGER_MS 10000u /* how long conn_close() waits for a peer that does not read */
+
+typedef struct conn_set conn_set;
+
+typedef struct conn_set_config {
+    uint32_t max_conns;    /* open connections allowed; more are closed on arrival (0: no limit) */
+    size_t high_watermark; /* queued output bytes that stop reading (0: default) */
+    size_t low_watermark;  /* queued output bytes that resume it (0: default) */
+} conn_set_config;
+
+typedef struct conn_set_stats {
+    size_t open;       /* connections not yet freed */
+    uint64_t accepted; /* connections taken by conn_accept() */
+    uint64_t rejected; /* connections closed on arrival: over max_conns or shutting down */
+} conn_set_stats;
+
+typedef void (*conn_set_done_cb)(conn_set *set, void *arg);
+typedef void (*conn_release_cb)(void *arg);
+
+int conn_set_create(conn_set **out, io_loop *loop, const conn_set_config *cfg);
+/* Only once no connection is left (stats.open == 0) and shutdown, if started, is done. */
+void conn_set_destroy(conn_set *set);
+conn_set_stats conn_set_get_stats(const conn_set *set);
+
+/* Refuse new connections, conn_close() every open one, conn_abort() those still open after
+ * grace_ms, and call done (from a loop callback) once none is left.  -EALREADY if started. */
+int conn_set_shutdown(conn_set *set, uint64_t grace_ms, conn_set_done_cb done, void *arg);
+/* conn_abort() every open connection (a second signal during shutdown). */
+void conn_set_abort_all(conn_set *set);
+
+/* Take an accepted socket: 0, or -errno with fd closed (-EBUSY: over max_conns or shutting
+ * down, counted as rejected).  proto->on_open(c, arg) runs before this returns; when it fails
+ * the connection is aborted (on_close still runs, later). */
+int conn_accept(conn_set *set, int fd, const struct proto *proto, void *arg);
+
+io_loop *conn_loop(const conn *c);
+int conn_fd(const conn *c);
+void *conn_state(const conn *c);
+void conn_set_state(conn *c, void *state);
+
+int conn_write(conn *c, const void *data, size_t len);
+int conn_write_ref(conn *c, const void *data, size_t len, conn_release_cb release, void *arg);
+size_t conn_queued(const conn *c); /* bytes written and not yet sent */
+
+void conn_cork(conn *c);
+void conn_uncork(conn *c);
+
+void conn_read_pause(conn *c);
+void conn_read_resume(conn *c);
+
+/* Call proto->on_timer once, ms from now (replacing any earlier deadline); cheap to move
+ * often (an idle timeout pushed back on every request costs no syscall).  0 or -errno. */
+int conn_timer_set(conn *c, uint64_t ms);
+void conn_timer_clear(conn *c);
+
+void conn_close(conn *c);
+void conn_abort(conn *c);
+
+/* Keep the conn's memory (not the connection) until the matching conn_unhold(): for protocol
+ * ops of its own that may complete after on_close. */
+void conn_hold(conn *c);
+void conn_unhold(conn *c);
+
+#endif

@@ -1,0 +1,174 @@
+/* etx.c - the ETX protocol (contract in proto.h).
+ *
+ * A message is never stored: only its length and first bytes are kept, enough to bound it and
+ * to recognise "goodbye".  With an ack delay, each message's due time goes on a FIFO ring; the
+ * delay is the same for all, so due times are in message order and the connection's single
+ * timer only ever waits for the ring's head.  Thousands of slow clients cost one timer each.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+
+#define ETX_BYTE '\x03'
+#define GOODBYE "goodbye"
+#define NS_PER_MS 1000000ull
+/* Acks waiting for their delay beyond which the connection stops reading until half are out. */
+#define ETX_MAX_PENDING 1024u
+#define ETX_RING_MIN 8u
+
+struct etx_state {
+    const struct etx_config *cfg;
+    size_t msg_len;               /* bytes of the message being received */
+    char head[sizeof(GOODBYE)];   /* its first bytes */
+    uint64_t *due;                /* ring of ack due times (loop ns), oldest first */
+    uint32_t due_cap, due_first, due_count;
+    bool close_when_acked;        /* goodbye or EOF: close once every ack has left */
+};
+
+static int etx_open(conn *c, void *arg)
+{
+    struct etx_state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    st->cfg = arg;
+    conn_set_state(c, st);
+    return 0;
+}
+
+static void etx_close(conn *c)
+{
+    struct etx_state *st = conn_state(c);
+    if (!st)
+        return;
+    free(st->due);
+    free(st);
+}
+
+static int ring_grow(struct etx_state *st)
+{
+    uint32_t cap = st->due_cap ? st->due_cap * 2 : ETX_RING_MIN;
+    uint64_t *ring = malloc(cap * sizeof(*ring));
+    if (!ring)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < st->due_count; i++)
+        ring[i] = st->due[(st->due_first + i) % st->due_cap];
+    free(st->due);
+    st->due = ring;
+    st->due_cap = cap;
+    st->due_first = 0;
+    return 0;
+}
+
+static int ack_later(conn *c, struct etx_state *st)
+{
+    if (st->due_count == st->due_cap && ring_grow(st) < 0)
+        return -ENOMEM;
+    uint64_t due = io_loop_now_ns(conn_loop(c)) + st->cfg->ack_delay_ms * NS_PER_MS;
+    st->due[(st->due_first + st->due_count) % st->due_cap] = due;
+    if (st->due_count++ == 0) {
+        int err = conn_timer_set(c, st->cfg->ack_delay_ms);
+        if (err < 0)
+            return err;
+    }
+    if (st->due_count >= ETX_MAX_PENDING)
+        conn_read_pause(c);
+    return 0;
+}
+
+/* Send every ack that is due, in order; wait for the next one or close when none is left. */
+static void etx_timer(conn *c)
+{
+    struct etx_state *st = conn_state(c);
+    uint64_t now = io_loop_now_ns(conn_loop(c));
+    while (st->due_count && st->due[st->due_first] <= now) {
+        conn_write(c, ETX_ACK, sizeof(ETX_ACK) - 1);
+        st->due_first = (st->due_first + 1) % st->due_cap;
+        st->due_count--;
+    }
+    if (st->due_count) {
+        uint64_t wait_ns = st->due[st->due_first] - now;
+        if (conn_timer_set(c, (wait_ns + NS_PER_MS - 1) / NS_PER_MS) < 0)
+            conn_abort(c);
+    } else if (st->close_when_acked) {
+        conn_close(c);
+        return;
+    }
+    if (!st->close_when_acked && st->due_count <= ETX_MAX_PENDING / 2)
+        conn_read_resume(c);
+}
+
+static void close_when_acked(conn *c, struct etx_state *st)
+{
+    if (st->due_count == 0) {
+        conn_close(c);
+        return;
+    }
+    st->close_when_acked = true;
+    conn_read_pause(c);
+}
+
+/* A whole message has arrived.  Returns false when nothing after it is to be read. */
+static bool message_done(conn *c, struct etx_state *st)
+{
+    bool goodbye = st->msg_len == sizeof(GOODBYE) - 1 && memcmp(st->head, GOODBYE, st->msg_len) == 0;
+    st->msg_len = 0;
+    if (goodbye) {
+        close_when_acked(c, st);
+        return false;
+    }
+    int err = st->cfg->ack_delay_ms ? ack_later(c, st) : conn_write(c, ETX_ACK, sizeof(ETX_ACK) - 1);
+    if (err < 0) {
+        conn_abort(c);
+        return false;
+    }
+    return true;
+}
+
+static bool message_append(conn *c, struct etx_state *st, const char *data, size_t len)
+{
+    if (len > ETX_MAX_MESSAGE - st->msg_len) {
+        fprintf(stderr, "ioserve: etx: a message over %u bytes without its end byte 0x03; closing the connection\n",
+                ETX_MAX_MESSAGE);
+        conn_close(c);
+        return false;
+    }
+    if (st->msg_len < sizeof(st->head)) {
+        size_t keep = sizeof(st->head) - st->msg_len;
+        memcpy(st->head + st->msg_len, data, len < keep ? len : keep);
+    }
+    st->msg_len += len;
+    return true;
+}
+
+static void etx_data(conn *c, const char *data, size_t len)
+{
+    struct etx_state *st = conn_state(c);
+    const char *end = data + len;
+    while (data < end && !st->close_when_acked) {
+        const char *etx = memchr(data, ETX_BYTE, (size_t)(end - data));
+        const char *stop = etx ? etx : end;
+        if (!message_append(c, st, data, (size_t)(stop - data)))
+            return;
+        if (!etx || !message_done(c, st))
+            return;
+        data = etx + 1;
+    }
+}
+
+static void etx_eof(conn *c)
+{
+    close_when_acked(c, conn_state(c));
+}
+
+const struct proto etx_proto = {
+    .name = "etx",
+    .on_open = etx_open,
+    .on_data = etx_data,
+    .on_eof = etx_eof,
+    .on_timer = etx_timer,
+    .on_close = etx_close,
+};
