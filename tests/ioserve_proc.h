@@ -1,0 +1,42 @@
+/* ioserve_proc.h - run the real ioserve binary (or a wrapper that execs it) from a test.
+ *
+ * proc_run() runs a command to its end and keeps its stdout and stderr.  proc_start() starts a
+ * server with `--listen 127.0.0.1:0` added, reads its stderr until the start-up line
+ * ("ioserve: PROTO on 127.0.0.1:PORT, backend ...") and stores the port the kernel chose, so
+ * tests never race for a free port.  proc_stop() signals it and collects its exit status and
+ * the rest of its stderr.  Every wait is bounded; failures return -errno (-ETIMEDOUT when a
+ * bound ran out, -ECHILD when the server exited before its start-up line).  proc_kill() is for
+ * teardown: it kills and reaps whatever is still running.
+ */
+#ifndef IOSERVE_TESTS_PROC_H
+#define IOSERVE_TESTS_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PROC_TEXT_MAX 16384
+
+typedef struct proc_output {
+    int status; /* as waitpid() gives it */
+    char out[PROC_TEXT_MAX];
+    char err[PROC_TEXT_MAX];
+} proc_output;
+
+typedef struct ioserve_proc {
+    pid_t pid;
+    int err_fd;
+    uint16_t port;
+    size_t err_len;
+    char err[PROC_TEXT_MAX]; /* everything the server wrote on stderr so far */
+    char start_line[512];
+} ioserve_proc;
+
+/* argv ends with NULL; argv[0] is the program's path. */
+int proc_run(const char *const argv[], int timeout_ms, proc_output *out);
+int proc_start(ioserve_proc *p, const char *const argv[], int timeout_ms);
+/* Send sig, wait for the exit: 0 with *status set, or -errno. */
+int proc_stop(ioserve_proc *p, int sig, int timeout_ms, int *status);
+void proc_kill(ioserve_proc *p);
+
+#endif

@@ -1,0 +1,406 @@
+/* test_server.c - the echo and ETX servers over real sockets, on one backend per run.
+ *
+ * usage: test_server IOSERVE_PATH uring|epoll-lt|epoll-et
+ * Every test starts the real binary on a port the kernel picks, talks to it over loopback,
+ * then stops it with SIGTERM and checks that it exits 0.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ioserve_proc.h"
+#include "net_helpers.h"
+
+#define IO_TIMEOUT_MS 5000
+#define START_TIMEOUT_MS 5000
+#define STOP_TIMEOUT_MS 5000
+#define ACK "ack\x03"
+#define ACK_LEN 4
+
+/* Set once in main from argv, read-only afterwards. */
+static const char *ioserve_path;
+static const char *backend_args[5];
+
+static void server_start(ioserve_proc *p, const char *protocol, const char *extra1, const char *extra2)
+{
+    const char *argv[12] = {ioserve_path, "--protocol", protocol};
+    size_t n = 3;
+    for (size_t i = 0; backend_args[i]; i++)
+        argv[n++] = backend_args[i];
+    if (extra1)
+        argv[n++] = extra1;
+    if (extra2)
+        argv[n++] = extra2;
+    argv[n] = NULL;
+    int err = proc_start(p, argv, START_TIMEOUT_MS);
+    if (err < 0)
+        fprintf(stderr, "ioserve did not start (%s); it said:\n%s\n", strerror(-err), p->err);
+    assert_int_equal(err, 0);
+}
+
+/* SIGTERM must end the server cleanly: exit 0 and a stop line. */
+static void server_stop(ioserve_proc *p)
+{
+    int status = -1;
+    assert_int_equal(proc_stop(p, SIGTERM, STOP_TIMEOUT_MS, &status), 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "ioserve stderr:\n%s\n", p->err);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_non_null(strstr(p->err, "ioserve: stopped"));
+}
+
+static int teardown(void **state)
+{
+    proc_kill(*state);
+    free(*state);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    ioserve_proc *p = calloc(1, sizeof(*p));
+    p->err_fd = -1;
+    *state = p;
+    return p ? 0 : -1;
+}
+
+static int connect_to(const ioserve_proc *p)
+{
+    int fd = tnet_connect(p->port);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void send_text(int fd, const char *text)
+{
+    assert_int_equal(tnet_write_all(fd, text, strlen(text), IO_TIMEOUT_MS), 0);
+}
+
+static void expect_text(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    char buf[256];
+    assert_true(len < sizeof(buf));
+    assert_int_equal(tnet_read_full(fd, buf, len, IO_TIMEOUT_MS), (ssize_t)len);
+    buf[len] = '\0';
+    assert_string_equal(buf, text);
+}
+
+/* An EOF, or a reset: either way the server closed the connection. */
+static void expect_closed(int fd)
+{
+    int err = tnet_expect_eof(fd, IO_TIMEOUT_MS);
+    assert_true(err == 0 || err == -ECONNRESET);
+}
+
+/* ---- echo ---- */
+
+static void test_echo_small_and_eof(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "echo", NULL, NULL);
+    int fd = connect_to(p);
+    send_text(fd, "hello");
+    expect_text(fd, "hello");
+    send_text(fd, "a");
+    send_text(fd, "bc");
+    expect_text(fd, "abc");
+    /* Half-close: what was sent comes back, then the server closes. */
+    send_text(fd, "last words");
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    expect_text(fd, "last words");
+    expect_closed(fd);
+    close(fd);
+    server_stop(p);
+}
+
+/* Several clients at once, each checking its own stream's every byte. */
+static void test_echo_many_clients(void **state)
+{
+    enum { CLIENTS = 20, ROUNDS = 8, CHUNK = 32 * 1024 };
+    ioserve_proc *p = *state;
+    server_start(p, "echo", NULL, NULL);
+    int fds[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++)
+        fds[i] = connect_to(p);
+    static char out[CHUNK], in[CHUNK];
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < CLIENTS; i++) {
+            tnet_pattern_fill(out, CHUNK, (uint64_t)r * CHUNK + (uint64_t)i);
+            assert_int_equal(tnet_write_all(fds[i], out, CHUNK, IO_TIMEOUT_MS), 0);
+        }
+        for (int i = 0; i < CLIENTS; i++) {
+            assert_int_equal(tnet_read_full(fds[i], in, CHUNK, IO_TIMEOUT_MS), CHUNK);
+            assert_int_equal(tnet_pattern_mismatch(in, CHUNK, (uint64_t)r * CHUNK + (uint64_t)i), CHUNK);
+        }
+    }
+    for (int i = 0; i < CLIENTS; i++)
+        close(fds[i]);
+    server_stop(p);
+}
+
+/* Write without reading: the server must stop reading once its output queue is full (the
+ * writes stall far below what was offered), then deliver every byte in order once we read. */
+static void test_echo_backpressure(void **state)
+{
+    enum { OFFER = 64 * 1024 * 1024, CHUNK = 64 * 1024 };
+    ioserve_proc *p = *state;
+    server_start(p, "echo", NULL, NULL);
+    int fd = connect_to(p);
+    assert_int_equal(tnet_set_nonblocking(fd, 1), 0);
+    static char buf[CHUNK];
+    uint64_t written = 0;
+    uint64_t last_progress = tnet_now_ms();
+    while (written < OFFER && tnet_now_ms() - last_progress < 300) {
+        tnet_pattern_fill(buf, CHUNK, written);
+        ssize_t n = send(fd, buf, CHUNK, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            written += (uint64_t)n;
+            last_progress = tnet_now_ms();
+        } else {
+            assert_true(n < 0 && errno == EAGAIN);
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            poll(&pfd, 1, 50);
+        }
+    }
+    assert_true(written < OFFER); /* the stall: the server stopped taking bytes */
+    uint64_t got = 0;
+    while (got < written) {
+        size_t want = written - got < CHUNK ? (size_t)(written - got) : CHUNK;
+        ssize_t n = tnet_read_full(fd, buf, want, IO_TIMEOUT_MS);
+        assert_int_equal(n, (ssize_t)want);
+        assert_int_equal(tnet_pattern_mismatch(buf, want, got), want);
+        got += want;
+    }
+    /* Reading resumed: the connection still echoes. */
+    tnet_pattern_fill(buf, 100, got);
+    assert_int_equal(tnet_write_all(fd, buf, 100, IO_TIMEOUT_MS), 0);
+    assert_int_equal(tnet_read_full(fd, buf, 100, IO_TIMEOUT_MS), 100);
+    assert_int_equal(tnet_pattern_mismatch(buf, 100, got), 100);
+    close(fd);
+    server_stop(p);
+}
+
+/* Over --max-conns: closed at once, counted, and the open ones keep working. */
+static void test_echo_max_conns(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "echo", "--max-conns", "2");
+    int a = connect_to(p), b = connect_to(p);
+    send_text(a, "a");
+    expect_text(a, "a");
+    send_text(b, "b");
+    expect_text(b, "b");
+    int c = connect_to(p);
+    expect_closed(c);
+    close(c);
+    send_text(a, "still");
+    expect_text(a, "still");
+    close(a);
+    close(b);
+    server_stop(p);
+    assert_non_null(strstr(p->err, "(1 refused)"));
+}
+
+/* SIGTERM with clients connected: they are closed and the server exits 0. */
+static void test_shutdown_closes_clients(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "echo", NULL, NULL);
+    int fds[5];
+    for (int i = 0; i < 5; i++) {
+        fds[i] = connect_to(p);
+        send_text(fds[i], "x");
+        expect_text(fds[i], "x");
+    }
+    uint64_t start = tnet_now_ms();
+    server_stop(p);
+    assert_true(tnet_now_ms() - start < 2000);
+    for (int i = 0; i < 5; i++) {
+        expect_closed(fds[i]);
+        close(fds[i]);
+    }
+}
+
+/* ---- ETX ---- */
+
+static void test_etx_split_and_batched(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "etx", NULL, NULL);
+    int fd = connect_to(p);
+    send_text(fd, "hello\x03");
+    expect_text(fd, ACK);
+    /* One message across three writes. */
+    send_text(fd, "hel");
+    usleep(20000);
+    send_text(fd, "lo wor");
+    usleep(20000);
+    send_text(fd, "ld\x03");
+    expect_text(fd, ACK);
+    /* Many messages in one write, an empty one among them. */
+    send_text(fd, "a\x03" "bb\x03" "\x03" "ccc\x03");
+    expect_text(fd, ACK ACK ACK ACK);
+    /* "goodbye" split across writes still counts; the acks before it arrive first. */
+    send_text(fd, "last\x03good");
+    usleep(20000);
+    send_text(fd, "bye\x03ignored after goodbye\x03");
+    expect_text(fd, ACK);
+    expect_closed(fd);
+    close(fd);
+    server_stop(p);
+}
+
+static void test_etx_goodbye_exact(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "etx", NULL, NULL);
+    int fd = connect_to(p);
+    send_text(fd, "goodbye!\x03" "Goodbye\x03" "goodby\x03" " goodbye\x03");
+    expect_text(fd, ACK ACK ACK ACK);
+    send_text(fd, "goodbye\x03");
+    expect_closed(fd);
+    close(fd);
+    server_stop(p);
+}
+
+static void test_etx_oversized_message(void **state)
+{
+    enum { SIZE = 70 * 1024 };
+    ioserve_proc *p = *state;
+    server_start(p, "etx", NULL, NULL);
+    int fd = connect_to(p);
+    static char big[SIZE];
+    memset(big, 'x', sizeof(big));
+    send_text(fd, "fine\x03");
+    expect_text(fd, ACK);
+    /* The server may close while we still write: a reset is as good as the EOF. */
+    int err = tnet_write_all(fd, big, sizeof(big), IO_TIMEOUT_MS);
+    assert_true(err == 0 || err == -ECONNRESET || err == -EPIPE);
+    expect_closed(fd);
+    close(fd);
+    int other = connect_to(p); /* other clients are unaffected */
+    send_text(other, "ok\x03");
+    expect_text(other, ACK);
+    close(other);
+    server_stop(p);
+    assert_non_null(strstr(p->err, "over 65536 bytes"));
+}
+
+/* 50 clients x 5 messages, each sent after the previous ack, with a 500 ms ack delay: the
+ * delays overlap (about 2.5 s in all), they are not served one after another (125 s). */
+static void test_etx_delay_concurrent(void **state)
+{
+    enum { CLIENTS = 50, MESSAGES = 5, DELAY_MS = 500, LIMIT_MS = 10000 };
+    ioserve_proc *p = *state;
+    server_start(p, "etx", "--ack-delay-ms", "500");
+    struct pollfd pfds[CLIENTS];
+    int acked[CLIENTS] = {0}, partial[CLIENTS] = {0};
+    for (int i = 0; i < CLIENTS; i++) {
+        pfds[i] = (struct pollfd){.fd = connect_to(p), .events = POLLIN};
+        assert_int_equal(tnet_set_nonblocking(pfds[i].fd, 1), 0);
+    }
+    uint64_t start = tnet_now_ms();
+    for (int i = 0; i < CLIENTS; i++)
+        send_text(pfds[i].fd, "message\x03");
+    int done = 0;
+    while (done < CLIENTS && tnet_now_ms() - start < LIMIT_MS) {
+        if (poll(pfds, CLIENTS, 100) <= 0)
+            continue;
+        for (int i = 0; i < CLIENTS; i++) {
+            if (!pfds[i].revents)
+                continue;
+            char buf[64];
+            ssize_t n = recv(pfds[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+            assert_true(n > 0);
+            for (ssize_t k = 0; k < n; k++) {
+                assert_int_equal(buf[k], ACK[partial[i]]);
+                if (++partial[i] < ACK_LEN)
+                    continue;
+                partial[i] = 0;
+                if (++acked[i] == MESSAGES)
+                    done++;
+                else
+                    send_text(pfds[i].fd, "message\x03");
+            }
+        }
+    }
+    uint64_t elapsed = tnet_now_ms() - start;
+    print_message("50 clients x 5 messages, 500 ms ack delay: %llu ms\n", (unsigned long long)elapsed);
+    assert_int_equal(done, CLIENTS);
+    assert_true(elapsed >= (uint64_t)MESSAGES * DELAY_MS - 100);
+    assert_true(elapsed < 5000);
+    for (int i = 0; i < CLIENTS; i++)
+        close(pfds[i].fd);
+    server_stop(p);
+}
+
+/* With a delay, goodbye waits for the acks before it, then closes. */
+static void test_etx_delay_goodbye_order(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "etx", "--ack-delay-ms", "100");
+    int fd = connect_to(p);
+    uint64_t start = tnet_now_ms();
+    send_text(fd, "one\x03two\x03goodbye\x03");
+    expect_text(fd, ACK ACK);
+    assert_true(tnet_now_ms() - start >= 90);
+    expect_closed(fd);
+    close(fd);
+    server_stop(p);
+}
+
+static int set_backend(const char *name)
+{
+    static const struct {
+        const char *name;
+        const char *args[5];
+    } table[] = {
+        {"uring", {"--backend", "uring", NULL}},
+        {"epoll-lt", {"--backend", "epoll", "--epoll-mode", "lt"}},
+        {"epoll-et", {"--backend", "epoll", "--epoll-mode", "et"}},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (strcmp(table[i].name, name) == 0) {
+            memcpy(backend_args, table[i].args, sizeof(backend_args));
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || set_backend(argv[2]) < 0) {
+        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et\n", argv[0]);
+        return 2;
+    }
+    ioserve_path = argv[1];
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_echo_small_and_eof, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_many_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_backpressure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_max_conns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_closes_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_etx_split_and_batched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_etx_goodbye_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_etx_oversized_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_etx_delay_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_etx_delay_goodbye_order, setup, teardown),
+    };
+    return cmocka_run_group_tests_name(argv[2], tests, NULL, NULL);
+}
