@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,65 +28,39 @@ static int port_parse(const char *text, uint16_t *port)
     return 0;
 }
 
-static int parse_v6(const char *text, net_addr *out, const char **why)
-{
-    const char *close = strchr(text, ']');
-    char host[INET6_ADDRSTRLEN];
-    size_t host_len = close ? (size_t)(close - text - 1) : 0;
-    if (!close || close[1] != ':') {
-        *why = "an IPv6 address is written [ADDR]:PORT";
-        return -EINVAL;
-    }
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
-    if (host_len == 0 || host_len >= sizeof(host)) {
-        *why = "not a numeric IPv6 address";
-        return -EINVAL;
-    }
-    memcpy(host, text + 1, host_len);
-    host[host_len] = '\0';
-    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
-        *why = "not a numeric IPv6 address";
-        return -EINVAL;
-    }
-    uint16_t port;
-    if (port_parse(close + 2, &port) < 0) {
-        *why = "the port must be a number from 0 to 65535";
-        return -EINVAL;
-    }
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(port);
-    out->len = sizeof(*sin6);
-    return 0;
-}
+#define WHY_FORM "expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080"
 
-static int parse_v4(const char *text, net_addr *out, const char **why)
+/* Split "HOST:PORT" or "[HOST]:PORT"; *v6 tells which form it was. */
+static int split_host_port(const char *text, char *host, size_t cap, uint16_t *port, bool *v6,
+                           const char **why)
 {
-    const char *colon = strrchr(text, ':');
-    char host[INET_ADDRSTRLEN];
-    if (!colon) {
-        *why = "expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080";
+    const char *host_start = text, *host_end;
+    *v6 = text[0] == '[';
+    if (*v6) {
+        host_start = text + 1;
+        host_end = strchr(host_start, ']');
+        if (!host_end || host_end[1] != ':') {
+            *why = "an IPv6 address is written [ADDR]:PORT";
+            return -EINVAL;
+        }
+    } else {
+        host_end = strrchr(text, ':');
+        if (!host_end) {
+            *why = WHY_FORM;
+            return -EINVAL;
+        }
+    }
+    size_t len = (size_t)(host_end - host_start);
+    if (len == 0 || len >= cap) {
+        *why = *v6 ? "not a numeric IPv6 address" : "not a numeric IPv4 address (write IPv6 as [ADDR]:PORT)";
         return -EINVAL;
     }
-    size_t host_len = (size_t)(colon - text);
-    struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
-    if (host_len == 0 || host_len >= sizeof(host) || memchr(text, ':', host_len)) {
-        *why = "not a numeric IPv4 address (write IPv6 as [ADDR]:PORT)";
-        return -EINVAL;
-    }
-    memcpy(host, text, host_len);
-    host[host_len] = '\0';
-    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
-        *why = "not a numeric IPv4 address (write IPv6 as [ADDR]:PORT)";
-        return -EINVAL;
-    }
-    uint16_t port;
-    if (port_parse(colon + 1, &port) < 0) {
+    memcpy(host, host_start, len);
+    host[len] = '\0';
+    if (port_parse(host_end + (*v6 ? 2 : 1), port) < 0) {
         *why = "the port must be a number from 0 to 65535";
         return -EINVAL;
     }
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    out->len = sizeof(*sin);
     return 0;
 }
 
@@ -96,11 +71,34 @@ int net_addr_parse(const char *text, net_addr *out, const char **why)
         why = &ignored;
     *why = NULL;
     memset(out, 0, sizeof(*out));
-    if (!text || !*text) {
-        *why = "expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080";
+    char host[INET6_ADDRSTRLEN];
+    uint16_t port;
+    bool v6;
+    if (!text || split_host_port(text, host, sizeof(host), &port, &v6, why) < 0) {
+        if (!*why)
+            *why = WHY_FORM;
         return -EINVAL;
     }
-    return text[0] == '[' ? parse_v6(text, out, why) : parse_v4(text, out, why);
+    if (v6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+        if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+            *why = "not a numeric IPv6 address";
+            return -EINVAL;
+        }
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        out->len = sizeof(*sin6);
+        return 0;
+    }
+    struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+        *why = "not a numeric IPv4 address (write IPv6 as [ADDR]:PORT)";
+        return -EINVAL;
+    }
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    out->len = sizeof(*sin);
+    return 0;
 }
 
 char *net_addr_format(const net_addr *addr, char *text, size_t len)
