@@ -37,7 +37,7 @@ uint32_t ep_wanted_events(const struct ep_state *st, const struct ep_fd *f)
 
 void ep_interest_changed(struct ep_state *st, int fd, struct ep_fd *f)
 {
-    if (ep_wanted_events(st, f) != f->kernel_events)
+    if (f->verify || ep_wanted_events(st, f) != f->kernel_events)
         ep_list_push(st, EP_LIST_DIRTY, fd, f);
 }
 
@@ -49,23 +49,31 @@ static uint64_t event_tag(int fd, const struct ep_fd *f)
 int ep_register(struct ep_state *st, int fd, struct ep_fd *f)
 {
     uint32_t want = ep_wanted_events(st, f);
-    if (want == f->kernel_events)
+    if (want == f->kernel_events && !f->verify)
         return 0;
+    f->verify = false;
     if (!want) {
-        epoll_ctl(st->epfd, EPOLL_CTL_DEL, fd, NULL);
+        if (f->kernel_events)
+            epoll_ctl(st->epfd, EPOLL_CTL_DEL, fd, NULL);
         ep_fd_forget(f);
         return 0;
     }
     struct epoll_event ev = {.events = want, .data.u64 = event_tag(fd, f)};
-    int op = f->kernel_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    int rc = epoll_ctl(st->epfd, op, fd, &ev);
-    /* The caller closed the fd itself and the number names another file now, or the other
-     * way round: make the kernel's view match whichever is true. */
-    if (rc < 0 && op == EPOLL_CTL_MOD && errno == ENOENT)
-        rc = epoll_ctl(st->epfd, EPOLL_CTL_ADD, fd, &ev);
-    else if (rc < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
-        rc = epoll_ctl(st->epfd, EPOLL_CTL_MOD, fd, &ev);
-    if (rc < 0)
+    if (f->kernel_events) {
+        if (epoll_ctl(st->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+            f->kernel_events = want;
+            return 0;
+        }
+        if (errno != ENOENT)
+            return -errno;
+        /* The caller closed the fd itself and the number names another file now: nothing
+         * known of the old one holds, and its events (if a dup keeps it alive) are stale. */
+        f->gen++;
+        f->rd_dry = false;
+        f->kernel_events = 0;
+        ev.data.u64 = event_tag(fd, f);
+    }
+    if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
         return -errno;
     f->kernel_events = want;
     return 0;

@@ -67,8 +67,20 @@ void ep_fd_forget(struct ep_fd *f)
     f->gen++;
     f->kernel_events = 0;
     f->rd_dry = false;
+    f->idle = false;
+    f->verify = false;
     f->mode_known = false;
     f->blocking = false;
+}
+
+void ep_fd_note_idle(struct ep_fd *f)
+{
+    if (!f->kernel_events)
+        return;
+    for (int slot = 0; slot < EP_SLOTS; slot++)
+        if (f->op[slot])
+            return;
+    f->idle = true;
 }
 
 void ep_list_init(struct ep_list *list)

@@ -30,8 +30,11 @@ static void finish(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, 
                    int res)
 {
     io_op *op = f->op[slot];
+    uint32_t gen = f->gen;
     ep_slot_clear(st, fd, f, slot);
     io_core_complete(loop, op, res, 0);
+    if (f->gen == gen)
+        ep_fd_note_idle(f);
 }
 
 /* The number accept returned names a new file: whatever the table remembers under it is

@@ -52,6 +52,18 @@ void ep_fd_retire(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, i
     ep_fd_forget(f);
 }
 
+/* Put op in its slot.  On an fd that went idle, the caller may have closed the number and
+ * opened another file under it since: the next registration pass checks (ep_register). */
+static void claim(struct ep_fd *f, enum ep_slot slot, io_op *op)
+{
+    if (f->idle) {
+        f->idle = false;
+        f->verify = true;
+        f->mode_known = false;
+    }
+    f->op[slot] = op;
+}
+
 /* Accept only runs after readiness on a blocking listener: a drain would block the loop. */
 static int learn_listener_mode(struct ep_fd *f, int fd)
 {
@@ -72,14 +84,15 @@ static int submit_readable(io_loop *loop, struct ep_state *st, io_op *op, enum e
         return -ENOMEM;
     if (f->op[slot])
         return -EBUSY;
+    claim(f, slot, op);
     if (slot == EP_SLOT_ACCEPT) {
         int err = learn_listener_mode(f, op->fd);
         if (err < 0) {
+            ep_slot_clear(st, op->fd, f, slot);
             io_core_complete_later(loop, op, err);
             return 0;
         }
     }
-    f->op[slot] = op;
     if (slot == EP_SLOT_RECV)
         f->starved = false;
     if (!f->rd_dry && !(slot == EP_SLOT_ACCEPT && f->blocking))
@@ -97,15 +110,15 @@ static int submit_read(io_loop *loop, struct ep_state *st, io_op *op)
         return -ENOMEM;
     if (f->op[EP_SLOT_READ])
         return -EBUSY;
-    f->op[EP_SLOT_READ] = op;
-    if (f->kernel_events) {
+    claim(f, EP_SLOT_READ, op);
+    if (f->kernel_events && !f->verify) {
         ep_interest_changed(st, op->fd, f);
         return 0;
     }
     int err = ep_register(st, op->fd, f);
     if (err == 0)
         return 0;
-    f->op[EP_SLOT_READ] = NULL;
+    ep_slot_clear(st, op->fd, f, EP_SLOT_READ);
     io_core_complete_later(loop, op, err == -EPERM ? ep_read_now(op) : err);
     return 0;
 }
@@ -122,7 +135,7 @@ static int submit_send(io_loop *loop, struct ep_state *st, io_op *op)
         io_core_complete_later(loop, op, ep_send_result(op, progress));
         return 0;
     }
-    f->op[EP_SLOT_SEND] = op;
+    claim(f, EP_SLOT_SEND, op);
     ep_interest_changed(st, op->fd, f);
     return 0;
 }
@@ -163,6 +176,7 @@ int reactor_cancel(io_loop *loop, io_op *op)
     if (!f || f->op[slot] != op)
         return -ENOENT;
     ep_slot_clear(st, op->fd, f, (enum ep_slot)slot);
+    ep_fd_note_idle(f);
     end_later(loop, op, -ECANCELED);
     return 0;
 }

@@ -6,8 +6,11 @@
  * way the proactor would.  Registration with the kernel is lazy: submits and completions only
  * mark an fd dirty, and one pass before each epoll_wait applies the net change, so interest
  * that flips and flips back within a loop turn costs no epoll_ctl.  An fd with nothing
- * pending at that pass is removed from epoll: the reactor then forgets all it knew about it,
- * which keeps it right when the caller closes an idle fd itself and the number is reused.
+ * pending at that pass leaves epoll and is forgotten.  An op submitted on an fd that went idle
+ * since the last pass (its last op's callback returned with nothing resubmitted) may be on a
+ * new file: the caller may close an idle fd itself and get the number back from socket().  So
+ * that pass verifies the registration with one EPOLL_CTL_MOD, which fails with ENOENT for a
+ * new file.  Multishot ops, and ops resubmitted from their own callback, cost nothing.
  *
  * Files: epoll.c (binding, waiting, registration), epoll_submit.c (submit, cancel, close),
  * epoll_io.c (the syscalls run on readiness), epoll_fdtable.c (per-fd state and the lists),
@@ -43,6 +46,8 @@ struct ep_fd {
     uint8_t listed;         /* 1 << enum ep_list_id */
     bool rd_dry;            /* a read-side syscall said EAGAIN and no event came since */
     bool starved;           /* the recv waits for a pool buffer */
+    bool idle;              /* registered, and nothing pending since a final callback returned */
+    bool verify;            /* submitted on while idle: the registration may be another file's */
     bool mode_known;        /* accept: the listener's O_NONBLOCK was checked */
     bool blocking;          /* accept on a blocking listener: only after an event, one each */
 };
@@ -83,6 +88,8 @@ void ep_list_push(struct ep_state *st, enum ep_list_id id, int fd, struct ep_fd 
 int ep_list_pop(struct ep_state *st, struct ep_list *list, enum ep_list_id id); /* -1: empty */
 /* Forget what epoll knew of the fd and tag its future events anew. */
 void ep_fd_forget(struct ep_fd *f);
+/* After an op's final callback (or its cancel): note an fd left registered with nothing pending. */
+void ep_fd_note_idle(struct ep_fd *f);
 
 /* bufpool.c */
 int ep_pool_init(struct ep_pool *pool, uint32_t count);
