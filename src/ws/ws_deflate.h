@@ -1,0 +1,75 @@
+/* ws_deflate.h - the compression of permessage-deflate (RFC 7692 section 7.2), over zlib.
+ *
+ * The inflater takes a compressed message's payload in pieces as it arrives and writes the
+ * inflated bytes into a chain, checking as it goes that they stay within a size limit (so a
+ * small "bomb" cannot grow without bound) and, for text, that they are UTF-8; at the message's
+ * end it appends the 00 00 FF FF that senders strip.  The deflater compresses a message into a
+ * chain with a sync flush and strips that tail.  Each keeps its LZ77 window from message to
+ * message ("context takeover") unless told to reset after every message.  zlib state is
+ * allocated on first use, so a connection that never compresses pays nothing.
+ */
+#ifndef IOSERVE_WS_DEFLATE_H
+#define IOSERVE_WS_DEFLATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zlib.h>
+
+#include "ws/ws_chunk.h"
+#include "ws/ws_utf8.h"
+
+/* Where inflated bytes go, and what they must respect. */
+struct ws_inflate_sink {
+    struct ws_chunk_pool *pool;
+    struct ws_chain *chain;
+    size_t max_len;          /* the chain may not grow beyond this */
+    struct ws_utf8 *utf8;    /* validate as text, or NULL */
+};
+
+struct ws_inflater {
+    z_stream zs;
+    bool started;            /* zs is initialised */
+    bool stream_ended;       /* the peer ended its deflate stream (a BFINAL block) */
+    bool reset_per_message;  /* the peer does not use context takeover */
+    uint64_t message_in;     /* compressed bytes of the current message */
+    int window_bits;
+};
+
+void ws_inflater_init(struct ws_inflater *inf, unsigned window_bits, bool reset_per_message);
+void ws_inflater_destroy(struct ws_inflater *inf);
+
+/* Inflates the next piece of a compressed message's payload into the sink.  Returns 0, or
+ * -EMSGSIZE (too big), -EILSEQ (not UTF-8), -EBADMSG (not valid deflate data) or -ENOMEM. */
+int ws_inflater_feed(struct ws_inflater *inf, const uint8_t *data, size_t len,
+                     const struct ws_inflate_sink *sink);
+
+/* Ends the message: inflates the stripped tail and, without context takeover, resets.  Same
+ * returns as ws_inflater_feed(). */
+int ws_inflater_finish(struct ws_inflater *inf, const struct ws_inflate_sink *sink);
+
+struct ws_deflater {
+    z_stream zs;
+    bool started;
+    bool reset_per_message;  /* server_no_context_takeover */
+    int window_bits;
+    int level;
+};
+
+/* level: a zlib level, 0-9 or Z_DEFAULT_COMPRESSION. */
+void ws_deflater_init(struct ws_deflater *def, unsigned window_bits, bool reset_per_message,
+                      int level);
+void ws_deflater_destroy(struct ws_deflater *def);
+
+/* Compresses the next piece of an outgoing message, appending to out.  Returns 0, -ENOMEM or
+ * -EINVAL (zlib refused its parameters). */
+int ws_deflater_feed(struct ws_deflater *def, const uint8_t *data, size_t len,
+                     struct ws_chunk_pool *pool, struct ws_chain *out);
+
+/* Ends the message: flushes, strips the 00 00 FF FF tail from out (which must hold only this
+ * message's output) and, without context takeover, resets.  Same returns, or -EIO if zlib's
+ * output does not end as a sync flush must. */
+int ws_deflater_finish(struct ws_deflater *def, struct ws_chunk_pool *pool,
+                       struct ws_chain *out);
+
+#endif
