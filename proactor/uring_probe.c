@@ -17,7 +17,9 @@
 
 #define TRIAL_ENTRIES 8
 #define TRIAL_WAIT_NS 500000000LL
-#define TRIAL_TAG 0x7472u /* any non-zero user_data: the scratch ring carries nothing else */
+/* Each trial tags its SQE with its own user_data: a request left armed by one trial may
+ * still complete (when its socket closes) while a later trial waits. */
+enum trial_tag { TAG_CANCEL_FD = 1, TAG_RECV, TAG_ACCEPT };
 
 static const struct {
     uint8_t opcode;
@@ -46,8 +48,8 @@ static void probe_opcodes(struct io_uring *ring, struct ur_caps *caps)
     io_uring_free_probe(probe);
 }
 
-/* Submit what is queued and wait for the completion tagged TRIAL_TAG, consuming all others. */
-static int trial_wait(struct io_uring *ring, int *res, unsigned *flags)
+/* Submit what is queued and wait for the completion tagged tag, consuming all others. */
+static int trial_wait(struct io_uring *ring, enum trial_tag tag, int *res, unsigned *flags)
 {
     struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = TRIAL_WAIT_NS };
     for (int round = 0; round < 4; round++) {
@@ -59,7 +61,7 @@ static int trial_wait(struct io_uring *ring, int *res, unsigned *flags)
         int found = 0;
         io_uring_for_each_cqe(ring, head, cqe) {
             seen++;
-            if (cqe->user_data == TRIAL_TAG && !found) {
+            if (cqe->user_data == tag && !found) {
                 *res = cqe->res;
                 *flags = cqe->flags;
                 found = 1;
@@ -72,25 +74,18 @@ static int trial_wait(struct io_uring *ring, int *res, unsigned *flags)
     return -ETIME;
 }
 
-static struct io_uring_sqe *trial_sqe(struct io_uring *ring)
-{
-    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-    if (sqe)
-        io_uring_sqe_set_data64(sqe, TRIAL_TAG);
-    return sqe;
-}
 
 /* Cancel-by-fd with ALL on an idle fd: "nothing found" (-ENOENT) means the kernel knows it. */
 static int trial_cancel_fd(struct io_uring *ring, int fd)
 {
-    struct io_uring_sqe *sqe = trial_sqe(ring);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     if (!sqe)
         return -EBUSY;
     io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(sqe, TRIAL_TAG);
+    io_uring_sqe_set_data64(sqe, TAG_CANCEL_FD);
     int res = 0, err;
     unsigned flags;
-    if ((err = trial_wait(ring, &res, &flags)) < 0)
+    if ((err = trial_wait(ring, TAG_CANCEL_FD, &res, &flags)) < 0)
         return err;
     return res >= 0 || res == -ENOENT ? 0 : res;
 }
@@ -114,16 +109,16 @@ static int trial_multishot_recv(struct io_uring *ring, const int sv[2])
 {
     if (write(sv[1], "x", 1) != 1)
         return -errno;
-    struct io_uring_sqe *sqe = trial_sqe(ring);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     if (!sqe)
         return -EBUSY;
     io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
-    io_uring_sqe_set_data64(sqe, TRIAL_TAG);
+    io_uring_sqe_set_data64(sqe, TAG_RECV);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = UR_BGID;
     int res = 0, err;
     unsigned flags = 0;
-    if ((err = trial_wait(ring, &res, &flags)) < 0)
+    if ((err = trial_wait(ring, TAG_RECV, &res, &flags)) < 0)
         return err;
     if (res < 0)
         return res;
@@ -167,13 +162,13 @@ static int trial_multishot_accept(struct io_uring *ring)
     int err = unix_listener_with_client(&listener, &client);
     if (err < 0)
         return err;
-    struct io_uring_sqe *sqe = trial_sqe(ring);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     int res = -EBUSY;
     unsigned flags = 0;
     if (sqe) {
         io_uring_prep_multishot_accept(sqe, listener, NULL, NULL, SOCK_CLOEXEC);
-        io_uring_sqe_set_data64(sqe, TRIAL_TAG);
-        if ((err = trial_wait(ring, &res, &flags)) < 0)
+        io_uring_sqe_set_data64(sqe, TAG_ACCEPT);
+        if ((err = trial_wait(ring, TAG_ACCEPT, &res, &flags)) < 0)
             res = err;
     }
     if (res >= 0) {
