@@ -25,17 +25,19 @@ enum byte_class {
     CLASS_COUNT
 };
 
+/* States are stored premultiplied by CLASS_COUNT, so a step is one add and one load: the
+ * byte-by-byte dependency chain is what bounds the speed on non-ASCII text. */
 enum state {
-    S_ACCEPT, /* on a character boundary */
-    S_REJECT,
-    S_TAIL1,  /* one continuation byte (80-BF) to go */
-    S_TAIL2,
-    S_TAIL3,
-    S_AFTER_E0,
-    S_AFTER_ED,
-    S_AFTER_F0,
-    S_AFTER_F4,
-    STATE_COUNT
+    S_ACCEPT = 0 * CLASS_COUNT,   /* on a character boundary */
+    S_REJECT = 1 * CLASS_COUNT,
+    S_TAIL1 = 2 * CLASS_COUNT,    /* one continuation byte (80-BF) to go */
+    S_TAIL2 = 3 * CLASS_COUNT,
+    S_TAIL3 = 4 * CLASS_COUNT,
+    S_AFTER_E0 = 5 * CLASS_COUNT,
+    S_AFTER_ED = 6 * CLASS_COUNT,
+    S_AFTER_F0 = 7 * CLASS_COUNT,
+    S_AFTER_F4 = 8 * CLASS_COUNT,
+    STATE_END = 9 * CLASS_COUNT
 };
 
 #define A C_ASCII
@@ -73,18 +75,19 @@ static const uint8_t byte_class[256] = {
 #undef T3
 #undef T4
 
+/* One row per state, one column per byte class. */
 #define R S_REJECT
-static const uint8_t next_state[STATE_COUNT][CLASS_COUNT] = {
-    /*               ASCII     LO       MID      HI       NEVER LEAD2    E0          LEAD3    ED          F0          LEAD4    F4 */
-    [S_ACCEPT]   = {S_ACCEPT, R,       R,       R,       R, S_TAIL1, S_AFTER_E0, S_TAIL2, S_AFTER_ED, S_AFTER_F0, S_TAIL3, S_AFTER_F4},
-    [S_REJECT]   = {R,        R,       R,       R,       R, R,       R,          R,       R,          R,          R,       R},
-    [S_TAIL1]    = {R,        S_ACCEPT, S_ACCEPT, S_ACCEPT, R, R,    R,          R,       R,          R,          R,       R},
-    [S_TAIL2]    = {R,        S_TAIL1, S_TAIL1, S_TAIL1, R, R,       R,          R,       R,          R,          R,       R},
-    [S_TAIL3]    = {R,        S_TAIL2, S_TAIL2, S_TAIL2, R, R,       R,          R,       R,          R,          R,       R},
-    [S_AFTER_E0] = {R,        R,       R,       S_TAIL1, R, R,       R,          R,       R,          R,          R,       R},
-    [S_AFTER_ED] = {R,        S_TAIL1, S_TAIL1, R,       R, R,       R,          R,       R,          R,          R,       R},
-    [S_AFTER_F0] = {R,        R,       S_TAIL2, S_TAIL2, R, R,       R,          R,       R,          R,          R,       R},
-    [S_AFTER_F4] = {R,        S_TAIL2, R,       R,       R, R,       R,          R,       R,          R,          R,       R},
+static const uint8_t next_state[STATE_END] = {
+    /* ASCII     LO        MID       HI        NEVER LEAD2    E0          LEAD3    ED          F0          LEAD4    F4 */
+    S_ACCEPT,    R,        R,        R,        R, S_TAIL1, S_AFTER_E0, S_TAIL2, S_AFTER_ED, S_AFTER_F0, S_TAIL3, S_AFTER_F4, /* S_ACCEPT */
+    R,           R,        R,        R,        R, R,       R,          R,       R,          R,          R,       R,          /* S_REJECT */
+    R,           S_ACCEPT, S_ACCEPT, S_ACCEPT, R, R,       R,          R,       R,          R,          R,       R,          /* S_TAIL1 */
+    R,           S_TAIL1,  S_TAIL1,  S_TAIL1,  R, R,       R,          R,       R,          R,          R,       R,          /* S_TAIL2 */
+    R,           S_TAIL2,  S_TAIL2,  S_TAIL2,  R, R,       R,          R,       R,          R,          R,       R,          /* S_TAIL3 */
+    R,           R,        R,        S_TAIL1,  R, R,       R,          R,       R,          R,          R,       R,          /* S_AFTER_E0 */
+    R,           S_TAIL1,  S_TAIL1,  R,        R, R,       R,          R,       R,          R,          R,       R,          /* S_AFTER_ED */
+    R,           R,        S_TAIL2,  S_TAIL2,  R, R,       R,          R,       R,          R,          R,       R,          /* S_AFTER_F0 */
+    R,           S_TAIL2,  R,        R,        R, R,       R,          R,       R,          R,          R,       R,          /* S_AFTER_F4 */
 };
 #undef R
 
@@ -105,12 +108,12 @@ bool ws_utf8_feed(struct ws_utf8 *v, const uint8_t *data, size_t len)
     unsigned state = v->state;
     size_t i = 0;
     while (i < len && state != S_REJECT) {
-        if (state == S_ACCEPT) {
+        if (state == S_ACCEPT && data[i] < 0x80) {
             i = skip_ascii_words(data, i, len);
             if (i == len)
                 break;
         }
-        state = next_state[state][byte_class[data[i]]];
+        state = next_state[state + byte_class[data[i]]];
         i++;
     }
     v->state = (uint8_t)state;
