@@ -30,6 +30,7 @@
 struct feature_set {
     const char *arg;
     unsigned disable;
+    int sqpoll; /* SQPOLL idle ms: the kernel thread submits, so no task-run flags */
 };
 
 static const struct feature_set *features;
@@ -37,7 +38,7 @@ static const struct feature_set *features;
 static io_loop *loop_new(uint32_t buf_count, uint32_t buf_size, uint32_t max_inflight)
 {
     io_loop_config cfg = { .backend = IO_BACKEND_URING, .disable = features->disable, .buf_count = buf_count,
-                           .buf_size = buf_size, .max_inflight = max_inflight };
+                           .buf_size = buf_size, .max_inflight = max_inflight, .sqpoll = features->sqpoll };
     io_loop *loop = NULL;
     int rc = io_loop_create(&loop, &cfg);
     if (rc != 0)
@@ -116,6 +117,8 @@ static void test_describe_matches_report(void **state)
         bool wanted = kernel_has && !(features->disable & words[i].feat);
         if (words[i].feat == IO_FEAT_MULTISHOT_RECV)
             wanted = wanted && !(features->disable & IO_FEAT_BUF_RING);
+        if (words[i].feat == IO_FEAT_DEFER_TASKRUN && features->sqpoll)
+            wanted = wanted && !strstr(report, "  setup sqpoll: yes\n");
         bool described = strstr(describe, words[i].in_describe) != NULL;
         if (wanted != described)
             fail_msg("'%s' %s in \"%s\"", words[i].in_describe, wanted ? "missing" : "unexpected", describe);
@@ -123,6 +126,8 @@ static void test_describe_matches_report(void **state)
     }
     assert_non_null(strstr(describe, (in_use & IO_FEAT_BUF_RING) ? "buf_ring(64x2048)" : "poll_then_recv(64x2048)"));
     assert_non_null(strstr(describe, (in_use & IO_FEAT_CANCEL_FD) ? "cancel_fd" : "cancel_each"));
+    if (features->sqpoll && strstr(report, "  setup sqpoll: yes\n"))
+        assert_true(strncmp(describe, "uring: sqpoll ", 14) == 0);
     free(report);
     loop_finish(loop);
 }
@@ -498,20 +503,21 @@ static void test_refused_setup_leaves_nothing(void **state)
 int main(int argc, char **argv)
 {
     static const struct feature_set sets[] = {
-        { "uring", 0 },
-        { "uring-basic", ALL_FEATURES },
-        { "uring-coop", IO_FEAT_DEFER_TASKRUN | IO_FEAT_REGISTERED_RING },
-        { "uring-single-accept", IO_FEAT_MULTISHOT_ACCEPT },
-        { "uring-single-recv", IO_FEAT_MULTISHOT_RECV },
-        { "uring-no-buf-ring", IO_FEAT_BUF_RING },
-        { "uring-cancel-each", IO_FEAT_CANCEL_FD },
+        { "uring", 0, 0 },
+        { "uring-basic", ALL_FEATURES, 0 },
+        { "uring-coop", IO_FEAT_DEFER_TASKRUN | IO_FEAT_REGISTERED_RING, 0 },
+        { "uring-single-accept", IO_FEAT_MULTISHOT_ACCEPT, 0 },
+        { "uring-single-recv", IO_FEAT_MULTISHOT_RECV, 0 },
+        { "uring-no-buf-ring", IO_FEAT_BUF_RING, 0 },
+        { "uring-cancel-each", IO_FEAT_CANCEL_FD, 0 },
+        { "uring-sqpoll", 0, 10 },
     };
     for (size_t i = 0; argc == 2 && i < sizeof(sets) / sizeof(sets[0]); i++)
         if (strcmp(argv[1], sets[i].arg) == 0)
             features = &sets[i];
     if (!features) {
         fprintf(stderr, "usage: %s uring|uring-basic|uring-coop|uring-single-accept|uring-single-recv|"
-                        "uring-no-buf-ring|uring-cancel-each\n", argv[0]);
+                        "uring-no-buf-ring|uring-cancel-each|uring-sqpoll\n", argv[0]);
         return 2;
     }
     const struct CMUnitTest tests[] = {

@@ -1,0 +1,416 @@
+/* http_parser.c - llhttp callbacks that collect a request into a bounded arena and enforce the
+ * limits and framing rules listed in http_parser.h. */
+#include "http/http_parser.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http_text.h"
+
+#define FIELD_OVERHEAD 4u /* ": " and CRLF: what a field costs beyond its name and value */
+
+http_limits http_limits_resolve(const http_limits *limits)
+{
+    http_limits l = limits ? *limits : (http_limits){0};
+    if (!l.max_request_line)
+        l.max_request_line = HTTP_DEFAULT_MAX_REQUEST_LINE;
+    if (!l.max_header_bytes)
+        l.max_header_bytes = HTTP_DEFAULT_MAX_HEADER_BYTES;
+    if (!l.max_headers)
+        l.max_headers = HTTP_DEFAULT_MAX_HEADERS;
+    if (!l.max_body)
+        l.max_body = HTTP_DEFAULT_MAX_BODY;
+    return l;
+}
+
+static http_parser *parser_of(llhttp_t *llh)
+{
+    return (http_parser *)llh;
+}
+
+/* Record why the request is refused; llhttp stops with HPE_USER. */
+static int refuse(http_parser *p, int status, const char *reason)
+{
+    p->error_status = status;
+    p->error_reason = reason;
+    llhttp_set_error_reason(&p->llh, reason);
+    return HPE_USER;
+}
+
+/* The budgets keep the arena from filling; this guard only states the invariant. */
+static int arena_put(http_parser *p, const char *at, size_t len)
+{
+    if (len > p->arena_cap - p->arena_len)
+        return refuse(p, 431, "request head too large");
+    memcpy(p->arena + p->arena_len, at, len);
+    p->arena_len += (uint32_t)len;
+    return 0;
+}
+
+static int count_line(http_parser *p, size_t len)
+{
+    if (len > p->limits.max_request_line - p->line_bytes)
+        return refuse(p, 414, "request line too long");
+    p->line_bytes += (uint32_t)len;
+    return 0;
+}
+
+static int count_head(http_parser *p, size_t len)
+{
+    if (len > p->limits.max_header_bytes - p->head_bytes)
+        return refuse(p, 431, "header section too large");
+    p->head_bytes += (uint32_t)len;
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *llh)
+{
+    parser_of(llh)->in_request = true;
+    return 0;
+}
+
+static int on_method(llhttp_t *llh, const char *at, size_t len)
+{
+    return count_line(parser_of(llh), len);
+}
+
+static int on_version(llhttp_t *llh, const char *at, size_t len)
+{
+    return count_line(parser_of(llh), len);
+}
+
+static int on_url(llhttp_t *llh, const char *at, size_t len)
+{
+    http_parser *p = parser_of(llh);
+    int rc = count_line(p, len);
+    return rc ? rc : arena_put(p, at, len);
+}
+
+/* Skip "scheme://authority" of an absolute-form target; returns where the path starts. */
+static char *skip_absolute_form(char *target)
+{
+    size_t scheme = 0;
+    if (http_istarts(target, "http://"))
+        scheme = 7;
+    else if (http_istarts(target, "https://"))
+        scheme = 8;
+    if (!scheme)
+        return target;
+    return target + scheme + strcspn(target + scheme, "/?");
+}
+
+/* The target sits at the arena's start (the first thing a request stores). */
+static int on_url_complete(llhttp_t *llh)
+{
+    http_parser *p = parser_of(llh);
+    int rc = arena_put(p, "", 1);
+    if (rc)
+        return rc;
+    char *path = skip_absolute_form(p->arena);
+    path[strcspn(path, "#")] = '\0';
+    char *mark = strchr(path, '?');
+    p->req.query = "";
+    if (mark) {
+        *mark = '\0';
+        p->req.query = mark + 1;
+    }
+    p->req.path = *path ? path : "/";
+    return 0;
+}
+
+static int on_header_field(llhttp_t *llh, const char *at, size_t len)
+{
+    http_parser *p = parser_of(llh);
+    if (p->span != HTTP_SPAN_FIELD) {
+        if (p->fields >= p->limits.max_headers)
+            return refuse(p, 431, "too many header fields");
+        p->fields++;
+        int rc = count_head(p, FIELD_OVERHEAD);
+        if (rc)
+            return rc;
+        p->span = HTTP_SPAN_FIELD;
+        p->field_start = p->arena_len;
+    }
+    /* llhttp 8.1 lets a space through inside a field name ("Bad Name"); RFC 9110 does not. */
+    for (size_t i = 0; i < len; i++)
+        if (!http_is_tchar(at[i]))
+            return refuse(p, 400, "invalid header field name");
+    int rc = count_head(p, len);
+    if (rc || p->head_done) /* trailers are counted, not kept */
+        return rc;
+    return arena_put(p, at, len);
+}
+
+static int on_header_field_complete(llhttp_t *llh)
+{
+    http_parser *p = parser_of(llh);
+    return p->head_done ? 0 : arena_put(p, "", 1);
+}
+
+static int on_header_value(llhttp_t *llh, const char *at, size_t len)
+{
+    http_parser *p = parser_of(llh);
+    if (p->span != HTTP_SPAN_VALUE) {
+        p->span = HTTP_SPAN_VALUE;
+        p->value_start = p->arena_len;
+    }
+    int rc = count_head(p, len);
+    if (rc || p->head_done)
+        return rc;
+    return arena_put(p, at, len);
+}
+
+static int on_header_value_complete(llhttp_t *llh)
+{
+    http_parser *p = parser_of(llh);
+    if (p->span != HTTP_SPAN_VALUE)
+        p->value_start = p->arena_len; /* an empty value gets no span */
+    p->span = HTTP_SPAN_NONE;
+    if (p->head_done)
+        return 0;
+    /* llhttp drops leading whitespace and keeps trailing whitespace. */
+    while (p->arena_len > p->value_start && http_is_ows(p->arena[p->arena_len - 1]))
+        p->arena_len--;
+    int rc = arena_put(p, "", 1);
+    if (rc)
+        return rc;
+    http_header *h = &p->headers[p->req.header_count++];
+    h->name = p->arena + p->field_start;
+    h->name_len = p->value_start - p->field_start - 1;
+    h->value = p->arena + p->value_start;
+    h->value_len = p->arena_len - 1 - p->value_start;
+    return 0;
+}
+
+static bool name_is(const http_header *h, const char *name, uint32_t len)
+{
+    return h->name_len == len && http_ieq(h->name, name, len);
+}
+
+/* Transfer codings besides chunked would need decoding we do not do. */
+static bool only_chunked(const char *value)
+{
+    const char *p = value;
+    while (*p) {
+        while (*p == ',' || http_is_ows(*p))
+            p++;
+        size_t len = strcspn(p, ", \t");
+        if (len && !(len == 7 && http_ieq(p, "chunked", 7)))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+/* Checks llhttp leaves to its user: Host (RFC 9112 3.2), Transfer-Encoding in HTTP/1.0 and
+ * codings besides chunked (RFC 9112 6.1), and the body limit. */
+static int check_head(http_parser *p)
+{
+    const http_request *req = &p->req;
+    uint32_t hosts = 0;
+    bool te = false, te_other = false;
+    for (uint32_t i = 0; i < req->header_count; i++) {
+        const http_header *h = &req->headers[i];
+        if (name_is(h, "host", 4))
+            hosts++;
+        else if (name_is(h, "transfer-encoding", 17)) {
+            te = true;
+            te_other |= !only_chunked(h->value);
+        }
+    }
+    if (req->version_major != 1 || req->version_minor > 1)
+        return refuse(p, 505, "HTTP version not supported");
+    if (hosts > 1 || (hosts == 0 && req->version_minor == 1))
+        return refuse(p, 400, "HTTP/1.1 needs exactly one Host");
+    if (te && req->version_minor == 0)
+        return refuse(p, 400, "Transfer-Encoding in HTTP/1.0");
+    if (te && !req->chunked)
+        return refuse(p, 400, "Transfer-Encoding does not end in chunked");
+    if (te_other)
+        return refuse(p, 501, "transfer coding not implemented");
+    if (req->content_length > p->limits.max_body)
+        return refuse(p, 413, "body too large");
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *llh)
+{
+    http_parser *p = parser_of(llh);
+    http_request *req = &p->req;
+    p->head_done = true;
+    req->method = llh->method;
+    req->version_major = llh->http_major;
+    req->version_minor = llh->http_minor;
+    req->upgrade = llh->upgrade;
+    req->chunked = (llh->flags & F_CHUNKED) != 0;
+    req->content_length = (llh->flags & F_CONTENT_LENGTH) ? llh->content_length : 0;
+    req->keep_alive = llhttp_should_keep_alive(llh);
+    req->headers = p->headers;
+    int rc = check_head(p);
+    if (rc)
+        return rc;
+    const char *expect = http_request_header(req, "expect");
+    req->expect_continue = expect && req->version_minor == 1 &&
+                           http_ieq_str(expect, "100-continue") &&
+                           (req->chunked || req->content_length > 0);
+    int status = p->events->on_head(p->ctx, req);
+    return status ? refuse(p, status, "refused by the server") : 0;
+}
+
+static int on_chunk_header(llhttp_t *llh)
+{
+    http_parser *p = parser_of(llh);
+    p->ext_bytes = 0;
+    /* llhttp_t.content_length holds this chunk's size: refuse before reading it. */
+    if (llh->content_length > p->limits.max_body - p->body_bytes)
+        return refuse(p, 413, "body too large");
+    return 0;
+}
+
+static int on_chunk_extension(llhttp_t *llh, const char *at, size_t len)
+{
+    http_parser *p = parser_of(llh);
+    if (len > p->limits.max_header_bytes - p->ext_bytes)
+        return refuse(p, 400, "chunk extensions too long");
+    p->ext_bytes += (uint32_t)len;
+    return 0;
+}
+
+static int on_body(llhttp_t *llh, const char *at, size_t len)
+{
+    http_parser *p = parser_of(llh);
+    if (len > p->limits.max_body - p->body_bytes)
+        return refuse(p, 413, "body too large");
+    p->body_bytes += len;
+    int status = p->events->on_body(p->ctx, at, len);
+    return status ? refuse(p, status, "refused by the server") : 0;
+}
+
+/* Pausing here makes llhttp_execute() return with the position right after the request. */
+static int on_message_complete(llhttp_t *llh)
+{
+    http_parser *p = parser_of(llh);
+    p->in_request = false;
+    p->complete = true;
+    p->req.keep_alive = llhttp_should_keep_alive(llh);
+    if (p->req.chunked)
+        p->req.content_length = p->body_bytes;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_version = on_version,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_chunk_extension_name = on_chunk_extension,
+    .on_chunk_extension_value = on_chunk_extension,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+    .on_url_complete = on_url_complete,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value_complete = on_header_value_complete,
+    .on_chunk_header = on_chunk_header,
+};
+
+static void reset_request(http_parser *p)
+{
+    p->arena_len = 0;
+    p->line_bytes = p->head_bytes = p->fields = p->ext_bytes = 0;
+    p->body_bytes = 0;
+    p->span = HTTP_SPAN_NONE;
+    p->head_done = p->complete = false;
+    p->req = (http_request){.path = "", .query = "", .headers = p->headers, .body = ""};
+}
+
+int http_parser_init(http_parser *p, const http_limits *limits, const http_parser_events *events,
+                     void *ctx)
+{
+    memset(p, 0, sizeof(*p));
+    p->limits = http_limits_resolve(limits);
+    p->events = events;
+    p->ctx = ctx;
+    /* The target and its NUL fit the line budget; names, values and their NULs fit the header
+     * budget, which counts FIELD_OVERHEAD (more than two NULs) per field. */
+    p->arena_cap = p->limits.max_request_line + 1 + p->limits.max_header_bytes;
+    p->arena = malloc(p->arena_cap);
+    p->headers = calloc(p->limits.max_headers, sizeof(*p->headers));
+    if (!p->arena || !p->headers) {
+        http_parser_fini(p);
+        return -ENOMEM;
+    }
+    llhttp_init(&p->llh, HTTP_REQUEST, &settings);
+    reset_request(p);
+    return 0;
+}
+
+void http_parser_fini(http_parser *p)
+{
+    free(p->arena);
+    free(p->headers);
+    p->arena = NULL;
+    p->headers = NULL;
+}
+
+static int status_for(llhttp_errno_t err)
+{
+    return err == HPE_INVALID_VERSION ? 505 : 400;
+}
+
+http_parse_result http_parser_feed(http_parser *p, const char *data, size_t len, size_t *consumed)
+{
+    *consumed = 0;
+    if (p->error_status)
+        return HTTP_PARSE_ERROR;
+    if (p->complete)
+        return HTTP_PARSE_DONE;
+    if (len == 0)
+        return HTTP_PARSE_MORE;
+    llhttp_errno_t err = llhttp_execute(&p->llh, data, len);
+    if (err == HPE_OK) {
+        *consumed = len;
+        return HTTP_PARSE_MORE;
+    }
+    const char *stop = llhttp_get_error_pos(&p->llh);
+    *consumed = stop ? (size_t)(stop - data) : len;
+    if (err == HPE_PAUSED && p->complete)
+        return HTTP_PARSE_DONE;
+    if (!p->error_status) {
+        p->error_status = status_for(err);
+        p->error_reason = err == HPE_PAUSED_UPGRADE ? "bytes after an upgrade request"
+                                                    : llhttp_get_error_reason(&p->llh);
+    }
+    return HTTP_PARSE_ERROR;
+}
+
+http_request *http_parser_request(http_parser *p)
+{
+    return &p->req;
+}
+
+void http_parser_next(http_parser *p)
+{
+    if (!p->complete)
+        return;
+    reset_request(p);
+    llhttp_resume(&p->llh);
+}
+
+bool http_parser_in_request(const http_parser *p)
+{
+    return p->in_request;
+}
+
+int http_parser_error_status(const http_parser *p)
+{
+    return p->error_status;
+}
+
+const char *http_parser_error_reason(const http_parser *p)
+{
+    return p->error_reason ? p->error_reason : "";
+}

@@ -1,0 +1,115 @@
+/* http_parser.h - the request side of one HTTP/1.x connection: llhttp behind limits.
+ *
+ * Feed the receive stream in slices of any size: a request split anywhere parses the same.
+ * Each request's head is reported once (on_head), its body as it arrives (on_body, pointing
+ * into the slice, valid during the call), and the parser stops right after a request's last
+ * byte (HTTP_PARSE_DONE) so the server answers requests in order: after http_parser_next(),
+ * feed the rest of the slice.  The request line and headers are copied into an arena
+ * allocated once by http_parser_init(): nothing is allocated per request.
+ *
+ * A request is refused (HTTP_PARSE_ERROR) with the status the server should send before it
+ * closes the connection:
+ *   414  method + target + version longer than max_request_line
+ *   431  header names + values (+4 per field, trailers included) over max_header_bytes, or
+ *        more than max_headers fields
+ *   413  a body over max_body, declared (Content-Length, refused before any body byte) or
+ *        counted (chunked)
+ *   400  malformed, or framing that could smuggle a request: Content-Length together with
+ *        Transfer-Encoding, a second Content-Length (llhttp refuses even an equal one), a
+ *        Transfer-Encoding whose last coding is not chunked, Transfer-Encoding in HTTP/1.0,
+ *        bare LF in chunk framing; an HTTP/1.1 request without exactly one Host (RFC 9112
+ *        3.2); more than max_header_bytes of chunk extensions in one chunk
+ *   501  a transfer coding besides chunked ("gzip, chunked"): we could not decode the body
+ *   505  a version other than HTTP/1.0 and HTTP/1.1
+ * llhttp 8.1 also refuses two extensions on one chunk ("3;a=1;b=2"): 400.
+ */
+#ifndef IOSERVE_HTTP_PARSER_H
+#define IOSERVE_HTTP_PARSER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+#include "http/http_request.h"
+
+typedef struct http_limits {
+    uint32_t max_request_line; /* 414 */
+    uint32_t max_header_bytes; /* 431 */
+    uint32_t max_headers;      /* 431 */
+    uint64_t max_body;         /* 413 */
+} http_limits;
+
+#define HTTP_DEFAULT_MAX_REQUEST_LINE 8192u
+#define HTTP_DEFAULT_MAX_HEADER_BYTES 16384u
+#define HTTP_DEFAULT_MAX_HEADERS 100u
+#define HTTP_DEFAULT_MAX_BODY (1024u * 1024u)
+
+/* Any zero field of limits takes its default. */
+http_limits http_limits_resolve(const http_limits *limits);
+
+typedef struct http_parser_events {
+    /* The head is complete; req stays valid until http_parser_next().  Return 0 to go on, or a
+     * status (413, 417, ...) to refuse the request: the feed then ends in HTTP_PARSE_ERROR. */
+    int (*on_head)(void *ctx, http_request *req);
+    /* Body bytes as they arrive.  Return 0, or a status to refuse the request. */
+    int (*on_body)(void *ctx, const char *data, size_t len);
+} http_parser_events;
+
+typedef enum http_parse_result {
+    HTTP_PARSE_MORE,  /* every byte was used; the request is not complete yet */
+    HTTP_PARSE_DONE,  /* a request is complete: *consumed is where it ended */
+    HTTP_PARSE_ERROR, /* refused: answer http_parser_error_status(), then close */
+} http_parse_result;
+
+enum http_span { HTTP_SPAN_NONE, HTTP_SPAN_FIELD, HTTP_SPAN_VALUE };
+
+typedef struct http_parser {
+    llhttp_t llh; /* first: llhttp's callbacks get &llh and cast back */
+    const http_parser_events *events;
+    void *ctx;
+    http_limits limits;
+    char *arena;         /* request line and header bytes, NUL-terminated in place */
+    uint32_t arena_len;
+    uint32_t arena_cap;
+    http_header *headers; /* limits.max_headers entries */
+    http_request req;
+    uint32_t line_bytes;  /* counted against max_request_line */
+    uint32_t head_bytes;  /* counted against max_header_bytes */
+    uint32_t fields;      /* header and trailer fields, against max_headers */
+    uint32_t ext_bytes;   /* chunk extension bytes of the current chunk */
+    uint32_t field_start; /* arena offset of the field being collected */
+    uint32_t value_start;
+    uint64_t body_bytes;
+    uint8_t span;         /* enum http_span */
+    bool in_request;      /* a request's first byte arrived and its last did not */
+    bool head_done;       /* header fields from now on are trailers */
+    bool complete;        /* HTTP_PARSE_DONE given, http_parser_next() not yet called */
+    int error_status;
+    const char *error_reason;
+} http_parser;
+
+/* 0 or -ENOMEM.  events and ctx must outlive the parser. */
+int http_parser_init(http_parser *p, const http_limits *limits, const http_parser_events *events,
+                     void *ctx);
+void http_parser_fini(http_parser *p);
+
+/* Parse up to len bytes; *consumed says how many were used (all of them for MORE).  After
+ * DONE, feeding again before http_parser_next() uses nothing and says DONE; after ERROR, every
+ * feed says ERROR. */
+http_parse_result http_parser_feed(http_parser *p, const char *data, size_t len, size_t *consumed);
+
+/* The request being parsed: its fields are filled in once on_head has run. */
+http_request *http_parser_request(http_parser *p);
+
+/* After DONE: forget the request (its strings go) and go on to the next one. */
+void http_parser_next(http_parser *p);
+
+/* Bytes of a request that has not completed have arrived (an idle timeout answers 408). */
+bool http_parser_in_request(const http_parser *p);
+
+int http_parser_error_status(const http_parser *p);
+const char *http_parser_error_reason(const http_parser *p);
+
+#endif
