@@ -32,7 +32,7 @@ uint32_t ep_wanted_events(const struct ep_state *st, const struct ep_fd *f)
         return (reader ? EPOLLIN : 0u) | (writer ? EPOLLOUT : 0u);
     /* ET keeps EPOLLIN while anything is pending: an edge costs nothing and clears rd_dry. */
     bool pending = reader || writer || f->op[EP_SLOT_RECV];
-    return pending ? EPOLLIN | EPOLLET | (writer ? EPOLLOUT : 0u) : 0u;
+    return pending ? EPOLLIN | EPOLLRDHUP | EPOLLET | (writer ? EPOLLOUT : 0u) : 0u;
 }
 
 void ep_interest_changed(struct ep_state *st, int fd, struct ep_fd *f)
@@ -67,9 +67,12 @@ int ep_register(struct ep_state *st, int fd, struct ep_fd *f)
         if (errno != ENOENT)
             return -errno;
         /* The caller closed the fd itself and the number names another file now: nothing
-         * known of the old one holds, and its events (if a dup keeps it alive) are stale. */
+         * known of the old one holds, and its events (if a dup keeps it alive) are stale.
+         * (A listener's mode was learnt anew at submit: see claim().) */
         f->gen++;
         f->rd_dry = false;
+        f->stream = false;
+        f->peer_shut = false;
         f->kernel_events = 0;
         ev.data.u64 = event_tag(fd, f);
     }
@@ -117,7 +120,9 @@ static int dispatch(io_loop *loop, struct ep_state *st, const struct epoll_event
         if (f->gen != gen)
             return delivered;
     }
-    if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+    if (ev->events & EPOLLRDHUP)
+        f->peer_shut = true;
+    if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
         f->rd_dry = false;
         delivered += ep_service_read(loop, st, fd, f, true);
     }

@@ -71,6 +71,8 @@ void ep_fd_forget(struct ep_fd *f)
     f->verify = false;
     f->mode_known = false;
     f->blocking = false;
+    f->stream = false;
+    f->peer_shut = false;
 }
 
 void ep_fd_note_idle(struct ep_fd *f)

@@ -4,8 +4,12 @@
  * cancel the op, close the fd, or accept a new connection that reuses the number.  So after
  * each completion the code checks the fd's generation and slot before it touches them again.
  * Edge-triggered, a read side runs until EAGAIN or its budget; level-triggered, one syscall
- * per event.  rd_dry records an EAGAIN (exact in ET; in LT also a short read, as a hint that
- * a new recv should wait for epoll instead of trying first).
+ * per event.  rd_dry records that the fd is drained: an EAGAIN, or a short read.  In LT a
+ * short read is only a hint (epoll reports what is left).  In ET it is trusted only on a
+ * byte stream whose peer has not shut down (as nginx does): a stream recv returns all that
+ * is queued up to its length, and every later arrival, FIN included, raises a new edge; a
+ * FIN that came before the read shows as EPOLLRDHUP, and then the read goes on to EOF.
+ * Elsewhere (datagrams, fds of unknown type) ET drains to EAGAIN.
  */
 #include "reactor.h"
 
@@ -38,13 +42,15 @@ static void finish(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, 
 }
 
 /* The number accept returned names a new file: whatever the table remembers under it is
- * stale (the caller closed the old fd itself), and the ops still waiting there can never run. */
-static void adopt_new_fd(io_loop *loop, struct ep_state *st, int nfd)
+ * stale (the caller closed the old fd itself), and the ops still waiting there can never run.
+ * A connection from a stream listener is a byte stream (no table entry: no such knowledge). */
+static void adopt_new_fd(io_loop *loop, struct ep_state *st, int nfd, bool stream)
 {
-    struct ep_fd *f = ep_table_find(&st->table, nfd);
+    struct ep_fd *f = stream ? ep_table_get(&st->table, nfd) : ep_table_find(&st->table, nfd);
     if (f) {
         f->kernel_events = 0; /* the kernel dropped the old file's registration with it */
         ep_fd_retire(loop, st, nfd, f, -EBADF);
+        f->stream = stream;
     }
 }
 
@@ -63,7 +69,7 @@ static enum ep_outcome accept_once(io_loop *loop, struct ep_state *st, int fd, s
         finish(loop, st, fd, f, EP_SLOT_ACCEPT, -errno);
         return EP_FINISHED;
     }
-    adopt_new_fd(loop, st, nfd);
+    adopt_new_fd(loop, st, nfd, f->stream);
     if (!(op->flags & IO_MULTISHOT)) {
         finish(loop, st, fd, f, EP_SLOT_ACCEPT, nfd);
         return EP_FINISHED;
@@ -98,7 +104,7 @@ static enum ep_outcome recv_once(io_loop *loop, struct ep_state *st, int fd, str
         finish(loop, st, fd, f, EP_SLOT_RECV, -err);
         return EP_FINISHED;
     }
-    if (!st->edge && (size_t)n < loop->buf_size)
+    if ((size_t)n < loop->buf_size && (!st->edge || (f->stream && !f->peer_shut)))
         f->rd_dry = true;
     op->buf = (io_buf){.data = data, .id = id};
     if (!(op->flags & IO_MULTISHOT)) {

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int slot_of(uint8_t kind)
@@ -64,7 +65,8 @@ static void claim(struct ep_fd *f, enum ep_slot slot, io_op *op)
     f->op[slot] = op;
 }
 
-/* Accept only runs after readiness on a blocking listener: a drain would block the loop. */
+/* Accept only runs after readiness on a blocking listener: a drain would block the loop.  A
+ * stream listener's connections may stop reading at a short read in ET (see epoll_io.c). */
 static int learn_listener_mode(struct ep_fd *f, int fd)
 {
     if (f->mode_known)
@@ -72,8 +74,13 @@ static int learn_listener_mode(struct ep_fd *f, int fd)
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0)
         return -errno;
+    int type = 0;
+    socklen_t len = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        return -errno;
     f->mode_known = true;
     f->blocking = !(flags & O_NONBLOCK);
+    f->stream = type == SOCK_STREAM;
     return 0;
 }
 

@@ -48,8 +48,10 @@ struct ep_fd {
     bool starved;           /* the recv waits for a pool buffer */
     bool idle;              /* registered, and nothing pending since a final callback returned */
     bool verify;            /* submitted on while idle: the registration may be another file's */
-    bool mode_known;        /* accept: the listener's O_NONBLOCK was checked */
+    bool mode_known;        /* accept: the listener's O_NONBLOCK and type were checked */
     bool blocking;          /* accept on a blocking listener: only after an event, one each */
+    bool stream;            /* a SOCK_STREAM listener, or a connection accepted from one */
+    bool peer_shut;         /* ET: EPOLLRDHUP seen, so read on to EOF */
 };
 
 struct ep_list {
