@@ -75,16 +75,26 @@ static io_op *fdtab_first(const struct ur_fdtab *t, int fd)
 
 /* ---- SQEs ---- */
 
-/* An SQE, submitting what is queued when the SQ is full. */
+/* Submit what is queued so SQ slots come free (an SQPOLL thread frees them in its own time). */
+static int sq_flush(io_loop *loop, struct uring *u)
+{
+    int err = ur_enable(loop, u);
+    if (err < 0)
+        return err;
+    io_uring_submit(&u->ring);
+    if (u->setup_flags & IORING_SETUP_SQPOLL)
+        io_uring_sqring_wait(&u->ring);
+    return 0;
+}
+
+/* An SQE, submitting what is queued when the SQ is full; NULL if none comes free.  Its
+ * user_data is left from an earlier use: the caller sets it. */
 struct io_uring_sqe *ur_get_sqe(io_loop *loop, struct uring *u)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-    if (sqe || ur_enable(loop, u) < 0)
-        return sqe;
-    io_uring_submit(&u->ring);
-    if (u->setup_flags & IORING_SETUP_SQPOLL)
-        io_uring_sqring_wait(&u->ring); /* the poller thread frees SQ slots in its own time */
-    return io_uring_get_sqe(&u->ring);
+    if (!sqe && sq_flush(loop, u) == 0)
+        sqe = io_uring_get_sqe(&u->ring);
+    return sqe;
 }
 
 /* Make sure n SQEs can be had in a row, so a multi-SQE request is all queued or not at all. */
@@ -92,15 +102,13 @@ static int sq_reserve(io_loop *loop, struct uring *u, unsigned n)
 {
     if (io_uring_sq_space_left(&u->ring) >= n)
         return 0;
-    int err = ur_enable(loop, u);
+    int err = sq_flush(loop, u);
     if (err < 0)
         return err;
-    io_uring_submit(&u->ring);
-    if (u->setup_flags & IORING_SETUP_SQPOLL)
-        io_uring_sqring_wait(&u->ring);
     return io_uring_sq_space_left(&u->ring) >= n ? 0 : -EBUSY;
 }
 
+/* An SQE working for op: its completion comes back to op (prep_* leave user_data alone). */
 static struct io_uring_sqe *op_sqe(io_loop *loop, struct uring *u, io_op *op)
 {
     struct io_uring_sqe *sqe = ur_get_sqe(loop, u);
@@ -121,7 +129,6 @@ int ur_arm_accept(io_loop *loop, struct uring *u, io_op *op)
         io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, flags);
     else
         io_uring_prep_accept(sqe, op->fd, NULL, NULL, flags);
-    io_uring_sqe_set_data(sqe, op);
     return 0;
 }
 
@@ -133,7 +140,6 @@ int ur_arm_poll(io_loop *loop, struct uring *u, io_op *op)
     if (!sqe)
         return -EBUSY;
     io_uring_prep_poll_add(sqe, op->fd, POLLIN);
-    io_uring_sqe_set_data(sqe, op);
     op->state |= UR_POLLING;
     return 0;
 }
@@ -151,7 +157,6 @@ int ur_arm_recv(io_loop *loop, struct uring *u, io_op *op)
         io_uring_prep_recv_multishot(sqe, op->fd, NULL, 0, 0);
     else
         io_uring_prep_recv(sqe, op->fd, NULL, 0, 0);
-    io_uring_sqe_set_data(sqe, op);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = UR_BGID;
     return 0;
@@ -165,7 +170,6 @@ int ur_recv_into(io_loop *loop, struct uring *u, io_op *op, uint32_t id)
     if (!sqe)
         return -EBUSY;
     io_uring_prep_recv(sqe, op->fd, io_core_buf_data(loop, id), loop->buf_size, MSG_DONTWAIT);
-    io_uring_sqe_set_data(sqe, op);
     op->u.backend_scratch[SCRATCH_OWN_BUF] = id;
     op->state |= UR_OWN_BUF;
     return 0;
@@ -184,7 +188,6 @@ int ur_arm_read(io_loop *loop, struct uring *u, io_op *op)
     /* Offset -1 is the kernel's "at the file position" (IORING_FEAT_RW_CUR_POS). */
     uint64_t offset = op->u.read.offset == IO_OFFSET_CURRENT ? (uint64_t)-1 : op->u.read.offset;
     io_uring_prep_read(sqe, op->fd, op->u.read.buf, (unsigned)op->u.read.len, offset);
-    io_uring_sqe_set_data(sqe, op);
     return 0;
 }
 
@@ -198,7 +201,6 @@ int ur_arm_send(io_loop *loop, struct uring *u, io_op *op)
     op->u.send.msg.msg_iov = op->u.send.iov;
     op->u.send.msg.msg_iovlen = (size_t)op->u.send.iovcnt;
     io_uring_prep_sendmsg(sqe, op->fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_WAITALL);
-    io_uring_sqe_set_data(sqe, op);
     return 0;
 }
 
@@ -251,7 +253,6 @@ static int submit_close(io_loop *loop, struct uring *u, io_op *op)
     }
     struct io_uring_sqe *sqe = op_sqe(loop, u, op);
     io_uring_prep_close(sqe, fd);
-    io_uring_sqe_set_data(sqe, op);
     return 0;
 }
 
