@@ -47,6 +47,11 @@
 #define UR_LISTED 0x08u     /* on its fd's op list */
 #define UR_OWN_BUF 0x10u    /* a recv holding a pool buffer it took itself (no buffer ring) */
 
+/* u.backend_scratch slots of recv ops (accept and close ops use none). */
+#define UR_SCRATCH_PARK_NEXT 0 /* the parked list, while UR_PARKED */
+#define UR_SCRATCH_PARK_PREV 1
+#define UR_SCRATCH_OWN_BUF 2   /* the pool buffer id, while UR_OWN_BUF */
+
 /* Opcodes this backend issues; each one is probed. */
 enum ur_opcode { UR_OP_ACCEPT, UR_OP_RECV, UR_OP_SENDMSG, UR_OP_READ, UR_OP_CLOSE, UR_OP_ASYNC_CANCEL,
                  UR_OP_POLL_ADD, UR_OP_COUNT };
@@ -64,7 +69,7 @@ struct ur_caps {
 
 /* The receive pool.  With a buffer ring the kernel picks buffers; without one the backend
  * keeps a stack of free ids.  Either way recvs that find it empty wait, in order, on a list
- * linked through their u.backend_scratch. */
+ * linked through their u.backend_scratch (UR_SCRATCH_PARK_*). */
 struct ur_bufs {
     struct io_uring_buf_ring *ring; /* NULL: the free stack is in use */
     size_t ring_bytes;

@@ -5,16 +5,13 @@
  * received chunk; `lent` counts those out of the ring so the backend knows how many it may
  * promise to waiting recvs.  Without a ring the free ids sit on a stack and a recv takes one
  * only once its socket is readable.  Recvs that found the pool empty wait on the parked list,
- * first come first served, linked through u.backend_scratch[0] (next) and [1] (prev).
+ * first come first served, linked through u.backend_scratch (UR_SCRATCH_PARK_*).
  */
 #include "uring.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-
-#define PARK_NEXT 0
-#define PARK_PREV 1
 
 int ur_bufs_init_ring(struct ur_bufs *b, struct io_uring *ring, const io_loop *loop)
 {
@@ -112,10 +109,10 @@ static void link_set(io_op *op, int which, io_op *to)
 void ur_bufs_park(struct ur_bufs *b, io_op *op)
 {
     op->state |= UR_PARKED;
-    link_set(op, PARK_NEXT, NULL);
-    link_set(op, PARK_PREV, b->parked_tail);
+    link_set(op, UR_SCRATCH_PARK_NEXT, NULL);
+    link_set(op, UR_SCRATCH_PARK_PREV, b->parked_tail);
     if (b->parked_tail)
-        link_set(b->parked_tail, PARK_NEXT, op);
+        link_set(b->parked_tail, UR_SCRATCH_PARK_NEXT, op);
     else
         b->parked_head = op;
     b->parked_tail = op;
@@ -125,10 +122,10 @@ void ur_bufs_park(struct ur_bufs *b, io_op *op)
 void ur_bufs_park_first(struct ur_bufs *b, io_op *op)
 {
     op->state |= UR_PARKED;
-    link_set(op, PARK_PREV, NULL);
-    link_set(op, PARK_NEXT, b->parked_head);
+    link_set(op, UR_SCRATCH_PARK_PREV, NULL);
+    link_set(op, UR_SCRATCH_PARK_NEXT, b->parked_head);
     if (b->parked_head)
-        link_set(b->parked_head, PARK_PREV, op);
+        link_set(b->parked_head, UR_SCRATCH_PARK_PREV, op);
     else
         b->parked_tail = op;
     b->parked_head = op;
@@ -138,13 +135,13 @@ void ur_bufs_unpark(struct ur_bufs *b, io_op *op)
 {
     if (!(op->state & UR_PARKED))
         return;
-    io_op *next = link_get(op, PARK_NEXT), *prev = link_get(op, PARK_PREV);
+    io_op *next = link_get(op, UR_SCRATCH_PARK_NEXT), *prev = link_get(op, UR_SCRATCH_PARK_PREV);
     if (prev)
-        link_set(prev, PARK_NEXT, next);
+        link_set(prev, UR_SCRATCH_PARK_NEXT, next);
     else
         b->parked_head = next;
     if (next)
-        link_set(next, PARK_PREV, prev);
+        link_set(next, UR_SCRATCH_PARK_PREV, prev);
     else
         b->parked_tail = prev;
     op->state &= (uint8_t)~UR_PARKED;

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCRATCH_OWN_BUF 2 /* recv without a buffer ring: the pool buffer it holds */
-
 /* ---- the per-fd op lists ---- */
 
 static int fdtab_grow(struct ur_fdtab *t, uint32_t fd)
@@ -170,14 +168,14 @@ int ur_recv_into(io_loop *loop, struct uring *u, io_op *op, uint32_t id)
     if (!sqe)
         return -EBUSY;
     io_uring_prep_recv(sqe, op->fd, io_core_buf_data(loop, id), loop->buf_size, MSG_DONTWAIT);
-    op->u.backend_scratch[SCRATCH_OWN_BUF] = id;
+    op->u.backend_scratch[UR_SCRATCH_OWN_BUF] = id;
     op->state |= UR_OWN_BUF;
     return 0;
 }
 
 uint32_t ur_recv_own_buf(const io_op *op)
 {
-    return (uint32_t)op->u.backend_scratch[SCRATCH_OWN_BUF];
+    return (uint32_t)op->u.backend_scratch[UR_SCRATCH_OWN_BUF];
 }
 
 int ur_arm_read(io_loop *loop, struct uring *u, io_op *op)
