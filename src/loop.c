@@ -314,6 +314,9 @@ int io_sendv(io_loop *loop, io_op *op, int fd, struct iovec *iov, int iovcnt, io
 {
     if (fd < 0 || iovcnt <= 0 || iovcnt > IOV_MAX || !iov)
         return -EINVAL;
+    size_t total = iov_total(iov, iovcnt);
+    if (total > INT_MAX)
+        return -EINVAL; /* res is an int: a larger total could not be reported */
     int err = op_begin(loop, op, IO_OP_SEND, fd, 0, cb, data);
     if (err < 0)
         return err;
@@ -321,7 +324,7 @@ int io_sendv(io_loop *loop, io_op *op, int fd, struct iovec *iov, int iovcnt, io
     op->u.send.iovcnt = iovcnt;
     op->u.send.done = 0;
     op->u.send.msg = (struct msghdr){.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
-    if (iov_total(iov, iovcnt) == 0) {
+    if (total == 0) {
         io_core_complete_later(loop, op, 0);
         return 0;
     }

@@ -154,7 +154,8 @@ int io_read(io_loop *loop, io_op *op, int fd, void *buf, size_t len, uint64_t of
 
 /* Send all of the buffers; short sends are continued by the loop.  res is the total bytes
  * sent, or -errno (bytes already sent by then are lost to the caller: the stream is dead).
- * The iov array is the caller's and is modified while in flight.  iovcnt <= IOV_MAX. */
+ * The iov array is the caller's and is modified while in flight.  iovcnt <= IOV_MAX and the
+ * total at most INT_MAX bytes, else -EINVAL. */
 int io_sendv(io_loop *loop, io_op *op, int fd, struct iovec *iov, int iovcnt, io_cb cb, void *data);
 int io_send(io_loop *loop, io_op *op, int fd, const void *buf, size_t len, io_cb cb, void *data);
 
