@@ -143,6 +143,37 @@ static int status_of(const char *in, const http_limits *limits)
     return status;
 }
 
+/* Two slices, cut at every position of a stream that exercises every state: the same result. */
+static void test_split_at_every_position(void **state)
+{
+    const char *in = "GET /a?b=c HTTP/1.1\r\nHost: h\r\nX:  v  \r\nE:\r\n\r\n"
+                     "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody"
+                     "\r\n"
+                     "PUT /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "4;ext=\"q\"\r\nchun\r\n2\r\nks\r\n0\r\nTrail: x\r\n\r\n"
+                     "GET http://h/abs HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    size_t len = strlen(in);
+    transcript *whole = parse_with(in, len, len, NULL);
+    assert_int_equal(whole->status, 0);
+    assert_int_equal(whole->requests, 4);
+    transcript *t = malloc(sizeof(*t));
+    assert_non_null(t);
+    for (size_t cut = 1; cut < len; cut++) {
+        memset(t, 0, sizeof(*t));
+        http_parser p;
+        assert_int_equal(http_parser_init(&p, NULL, &rec_events, t), 0);
+        /* The first slice, then the second: run_parser keeps the parser between them. */
+        run_parser(&p, in, cut, cut, t);
+        run_parser(&p, in + cut, len - cut, len - cut, t);
+        http_parser_fini(&p);
+        assert_int_equal(t->status, 0);
+        if (strcmp(t->text, whole->text) != 0)
+            fail_msg("cut at %zu:\n%s\nwant\n%s", cut, t->text, whole->text);
+    }
+    free(t);
+    free(whole);
+}
+
 /* --- fields --- */
 
 static void test_simple_get(void **state)
@@ -668,6 +699,7 @@ static void test_limits_resolve_defaults(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_at_every_position),
         cmocka_unit_test(test_simple_get),
         cmocka_unit_test(test_header_values_trimmed_and_empty),
         cmocka_unit_test(test_obs_fold_reads_as_spaces),

@@ -26,6 +26,8 @@ typedef struct fixture {
     int ends;
     int closes;            /* ends with keep_alive false */
     int pauses, resumes;
+    int corks;
+    bool corked;
     http_response *held;   /* the asynchronous handler's response */
     int watch_events[2];
 } fixture;
@@ -44,6 +46,14 @@ static void on_read_pause(void *ctx, bool paused)
         f->pauses++;
     else
         f->resumes++;
+}
+
+static void on_cork(void *ctx, bool on)
+{
+    fixture *f = (fixture *)((char *)ctx - offsetof(fixture, sink));
+    assert_int_equal(f->corked, !on); /* strictly paired */
+    f->corked = on;
+    f->corks += on;
 }
 
 static int h_path(http_request *req, http_response *res, void *arg)
@@ -94,7 +104,8 @@ static fixture *make(const http_limits *limits)
     f->cfg = (http_session_config){.router = f->router, .date = &f->date};
     if (limits)
         f->cfg.limits = *limits;
-    f->ops = (http_session_ops){.out = test_sink_ops, .end = on_end, .read_pause = on_read_pause};
+    f->ops = (http_session_ops){
+        .out = test_sink_ops, .end = on_end, .read_pause = on_read_pause, .cork = on_cork};
     assert_int_equal(http_session_init(&f->s, &f->cfg, &f->ops, &f->sink), 0);
     return f;
 }
@@ -366,8 +377,10 @@ static void test_async_holds_later_requests(void **state)
     assert_int_equal(http_res_start(f->held, 200, "text/plain", 5), 0);
     assert_int_equal(http_res_write(f->held, "first", 5), 0);
     assert_int_equal(http_res_end(f->held), 0);
-    /* Ending it answers the kept requests at once. */
+    /* Ending it answers the kept requests at once, corked: their answers leave together. */
     assert_int_equal(f->ends, 3);
+    assert_int_equal(f->corks, 1);
+    assert_false(f->corked);
     const char *a = strstr(f->sink.out, "\r\n\r\nfirst");
     const char *b = strstr(f->sink.out, "\r\n\r\n/r/2");
     const char *c = strstr(f->sink.out, "\r\n\r\n/r/3");
@@ -480,6 +493,16 @@ static void test_sink_failure_closes(void **state)
     destroy(f);
 }
 
+static void test_sink_failure_on_continue(void **state)
+{
+    fixture *f = make(NULL);
+    f->sink.fail_after = 1; /* the "100 Continue" is the first write */
+    feed_str(f, "POST /echo HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc");
+    assert_int_equal(http_session_state(&f->s), HTTP_SESSION_CLOSING);
+    assert_int_equal(f->closes, 1);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_fini_tells_pending_answer),
         cmocka_unit_test(test_upgrade),
         cmocka_unit_test(test_sink_failure_closes),
+        cmocka_unit_test(test_sink_failure_on_continue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,15 +7,13 @@
 #include "http/http_response.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/http_text.h"
 
-#define STATUS_LINE_MAX 64u /* "HTTP/1.1 NNN " + the longest reason + CRLF */
-#define HEAD_GAP (STATUS_LINE_MAX + sizeof(((http_date_cache *)0)->prefix))
+#define HEAD_GAP (HTTP_STATUS_LINE_MAX + sizeof(((http_date_cache *)0)->prefix))
 #define FRAMING_RESERVE 96u /* Content-Length, Connection and the blank line */
 
 enum res_state { RES_IDLE, RES_OPEN, RES_STREAMING, RES_DONE, RES_FAILED };
@@ -46,54 +44,6 @@ bool http_date_cache_tick(http_date_cache *cache, uint64_t unix_ns)
     memcpy(p + 8 + HTTP_DATE_LEN, server_line, sizeof(server_line) - 1);
     cache->len = 8 + HTTP_DATE_LEN + (uint32_t)sizeof(server_line) - 1;
     return true;
-}
-
-const char *http_status_reason(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
-    }
 }
 
 int http_res_init(http_response *res, const http_sink_ops *ops, void *ctx,
@@ -214,13 +164,28 @@ void http_res_clear_headers(http_response *res)
 /* Write the status line and the date prefix into the gap; returns where the head starts. */
 static uint32_t put_status_and_prefix(http_response *res)
 {
-    char line[STATUS_LINE_MAX];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", res->status,
-                     http_status_reason(res->status));
-    uint32_t start = HEAD_GAP - res->date->len - (uint32_t)n;
-    memcpy(res->head + start, line, (size_t)n);
-    memcpy(res->head + start + n, res->date->prefix, res->date->len);
+    char buf[HTTP_STATUS_LINE_MAX];
+    size_t line_len;
+    const char *line = http_status_line(res->status, buf, &line_len);
+    uint32_t start = (uint32_t)(HEAD_GAP - res->date->len - line_len);
+    memcpy(res->head + start, line, line_len);
+    memcpy(res->head + start + line_len, res->date->prefix, res->date->len);
     return start;
+}
+
+/* v in base 10 or 16 into out (24 bytes), NUL-terminated: cheaper than snprintf per response. */
+static size_t put_number(char *out, uint64_t v, unsigned base)
+{
+    char digits[24];
+    size_t n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+    return n;
 }
 
 static bool bodiless(int status)
@@ -246,7 +211,7 @@ static int put_framing(http_response *res, const char *content_type, int64_t len
     } else if (length >= 0) {
         res->has_length = true;
         res->length = (uint64_t)length;
-        snprintf(text, sizeof(text), "%" PRIu64, res->length);
+        put_number(text, res->length, 10);
         rc = append_field(res, "Content-Length", text, limit);
     } else if (!res->http10) {
         res->chunked = true;
@@ -330,8 +295,9 @@ static bool admit_body(http_response *res, uint64_t len, int *rc)
 static int put_chunk_header(http_response *res, uint64_t len)
 {
     char text[24];
-    int n = snprintf(text, sizeof(text), "%" PRIx64 "\r\n", len);
-    return res->ops->write(res->ctx, text, (size_t)n);
+    size_t n = put_number(text, len, 16);
+    memcpy(text + n, "\r\n", 2);
+    return res->ops->write(res->ctx, text, n + 2);
 }
 
 static int put_chunk_trailer(http_response *res)

@@ -26,6 +26,7 @@
 
 #include "http/http_date.h"
 #include "http/http_request.h"
+#include "http/http_status.h"
 
 /* Where a response's bytes go; the connection layer implements it. */
 typedef struct http_sink_ops {
@@ -133,8 +134,5 @@ bool http_res_ended(const http_response *res);
 int http_res_continue(http_response *res);
 /* Deliver a watch event (the connection drained, or closed with the response unfinished). */
 void http_res_notify(http_response *res, enum http_res_event event);
-
-/* The reason phrase of a status ("Not Found"; "" for one we do not know). */
-const char *http_status_reason(int status);
 
 #endif

@@ -40,6 +40,7 @@ static int on_head(void *ctx, http_request *req)
 {
     http_session *s = ctx;
     s->body_len = 0;
+    s->ended = false; /* a new exchange: its answer has not ended (or failed) yet */
     http_res_begin(&s->res, req);
     if (!req->chunked && req->content_length &&
         reserve(&s->body, &s->body_cap, req->content_length + 1, body_cap_max(s)))
@@ -102,7 +103,6 @@ static void dispatch(http_session *s)
         s->body[s->body_len] = '\0';
     req->body = s->body_len ? s->body : "";
     req->body_len = s->body_len;
-    s->ended = false;
     s->dispatching = true;
     http_router_dispatch(s->cfg->router, req, &s->res);
     s->dispatching = false;
@@ -159,10 +159,10 @@ static void drain_held(http_session *s)
 {
     while (s->state == HTTP_SESSION_READING && s->held_off < s->held_len)
         s->held_off += process(s, s->held + s->held_off, s->held_len - s->held_off);
-    if (s->state == HTTP_SESSION_CLOSING || s->held_off == s->held_len) {
+    if (s->state == HTTP_SESSION_CLOSING || s->held_off == s->held_len)
         s->held_off = s->held_len = 0;
+    if (s->state != HTTP_SESSION_RESPONDING) /* kept bytes no longer grow */
         set_read_paused(s, false);
-    }
     if (s->state == HTTP_SESSION_READING && s->eof)
         close_now(s);
 }
@@ -174,8 +174,12 @@ static void on_response_end(void *owner, bool keep_alive)
     s->end_keep_alive = keep_alive;
     if (s->dispatching || s->state != HTTP_SESSION_RESPONDING)
         return; /* dispatch() or answer_error() takes it from here */
+    if (s->ops->cork)
+        s->ops->cork(s->ctx, true);
     after_response(s);
     drain_held(s);
+    if (s->ops->cork)
+        s->ops->cork(s->ctx, false);
 }
 
 int http_session_init(http_session *s, const http_session_config *cfg,

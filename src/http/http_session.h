@@ -46,6 +46,10 @@ typedef struct http_session_ops {
     void (*end)(void *ctx, bool keep_alive);
     /* Optional: stop (true) or restart (false) reading; see "Ordering". */
     void (*read_pause)(void *ctx, bool paused);
+    /* Optional: hold output back (true), then let it leave in one send (false), as
+     * conn_cork()/conn_uncork() do.  The session brackets the answers it writes outside
+     * http_session_feed() with it: the kept requests answered when an asynchronous answer ends. */
+    void (*cork)(void *ctx, bool on);
 } http_session_ops;
 
 enum http_session_state {

@@ -132,14 +132,14 @@ static bool if_range_matches(const char *value, const http_static_plan *plan,
 }
 
 static bool not_modified(const http_request *req, const http_static_plan *plan,
-                         const http_file_meta *meta)
+                         const http_file_meta *meta, int64_t now)
 {
     const char *inm = http_request_header(req, "If-None-Match");
     if (inm)
         return http_etag_list_matches(inm, plan->etag);
     const char *ims = http_request_header(req, "If-Modified-Since");
     int64_t t;
-    return ims && http_date_parse(ims, &t) == 0 && meta->mtime_sec <= t;
+    return ims && http_date_parse(ims, &t) == 0 && t <= now && meta->mtime_sec <= t;
 }
 
 static void plan_range(const http_request *req, const http_file_meta *meta,
@@ -171,7 +171,7 @@ static void plan_range(const http_request *req, const http_file_meta *meta,
 }
 
 void http_static_plan_for(const http_request *req, const char *rel_path,
-                          const http_file_meta *meta, http_static_plan *plan)
+                          const http_file_meta *meta, int64_t now, http_static_plan *plan)
 {
     plan->status = 200;
     plan->offset = 0;
@@ -181,7 +181,7 @@ void http_static_plan_for(const http_request *req, const char *rel_path,
     http_etag_format(meta, plan->etag);
     http_date_format(meta->mtime_sec, plan->last_modified);
     bool safe = req->method == HTTP_GET || req->method == HTTP_HEAD;
-    if (safe && not_modified(req, plan, meta)) {
+    if (safe && not_modified(req, plan, meta, now)) {
         plan->status = 304;
         plan->length = 0;
         return;

@@ -4,8 +4,8 @@
  * http_static_plan() what to answer, with http_static_start() to send the head; the body is
  * http_res_sendfile(plan.offset, plan.length) and http_res_end().  The plan, for GET and HEAD:
  *   304  If-None-Match lists the ETag (weak comparison; "*" matches), or -- only when there is
- *        no If-None-Match (RFC 9110 13.2.2) -- If-Modified-Since is a valid HTTP-date at or
- *        after the file's mtime (whole seconds);
+ *        no If-None-Match (RFC 9110 13.2.2) -- If-Modified-Since is a valid HTTP-date, not in
+ *        the future, at or after the file's mtime (whole seconds);
  *   206  one satisfiable range of a GET's Range: "bytes=a-b", "bytes=a-", "bytes=-n" (the last n
  *        bytes), b clamped to the end; Content-Range "bytes a-b/size";
  *   416  Range whose ranges are all unsatisfiable (a >= size, "-0", anything on an empty file);
@@ -61,9 +61,10 @@ typedef struct http_static_plan {
     char content_range[HTTP_CONTENT_RANGE_MAX]; /* "" unless 206 or 416 */
 } http_static_plan;
 
-/* rel_path chooses the Content-Type (http_mime.h). */
+/* rel_path chooses the Content-Type (http_mime.h); now (seconds since the epoch, e.g. the
+ * date cache's) makes an If-Modified-Since in the future count as absent (RFC 9110 13.1.3). */
 void http_static_plan_for(const http_request *req, const char *rel_path,
-                          const http_file_meta *meta, http_static_plan *plan);
+                          const http_file_meta *meta, int64_t now, http_static_plan *plan);
 
 /* Send the plan's head: ETag, Last-Modified, Accept-Ranges, Content-Range.  304 and 416 are
  * complete after it, and so is a 200 of an empty file; otherwise the body follows. */
