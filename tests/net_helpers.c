@@ -41,13 +41,15 @@ int tnet_listen(int backlog, uint16_t *port)
     return fd;
 }
 
-int tnet_connect(uint16_t port)
+static int connect_with_rcvbuf(uint16_t port, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     struct sockaddr_in addr = loopback_addr(port);
     int one = 1;
+    if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0)
+        return close_with_error(fd, errno);
     /* Small test messages should leave at once rather than wait on Nagle. */
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
         connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
@@ -55,13 +57,23 @@ int tnet_connect(uint16_t port)
     return fd;
 }
 
+int tnet_connect(uint16_t port)
+{
+    return connect_with_rcvbuf(port, 0);
+}
+
 int tnet_tcp_pair(int *client, int *server)
+{
+    return tnet_tcp_pair_rcvbuf(client, server, 0);
+}
+
+int tnet_tcp_pair_rcvbuf(int *client, int *server, int client_rcvbuf)
 {
     uint16_t port;
     int listener = tnet_listen(1, &port);
     if (listener < 0)
         return listener;
-    int c = tnet_connect(port);
+    int c = connect_with_rcvbuf(port, client_rcvbuf);
     if (c < 0)
         return close_with_error(listener, -c);
     /* A loopback connect returns once the handshake is done, so the peer is queued. */
@@ -92,11 +104,6 @@ static int set_int_option(int fd, int level, int name, int value)
 int tnet_set_sndbuf(int fd, int bytes)
 {
     return set_int_option(fd, SOL_SOCKET, SO_SNDBUF, bytes);
-}
-
-int tnet_set_rcvbuf(int fd, int bytes)
-{
-    return set_int_option(fd, SOL_SOCKET, SO_RCVBUF, bytes);
 }
 
 int tnet_set_linger_reset(int fd)

@@ -22,13 +22,15 @@
 int tnet_listen(int backlog, uint16_t *port);
 /* A blocking TCP connection to 127.0.0.1:port. */
 int tnet_connect(uint16_t port);
-/* A connected TCP pair: *client blocking, *server non-blocking (as io_accept would give it). */
+/* A connected TCP pair: *client blocking, *server non-blocking (as io_accept would give it).
+ * client_rcvbuf > 0 sets the client's SO_RCVBUF before it connects: shrinking it afterwards
+ * makes loopback TCP crawl (a window advertised, then withdrawn), so use this instead. */
 int tnet_tcp_pair(int *client, int *server);
+int tnet_tcp_pair_rcvbuf(int *client, int *server, int client_rcvbuf);
 
 int tnet_set_nonblocking(int fd, int on);
-/* SO_SNDBUF / SO_RCVBUF; the kernel doubles the value and enforces its own minimum. */
+/* SO_SNDBUF; the kernel doubles the value and enforces its own minimum. */
 int tnet_set_sndbuf(int fd, int bytes);
-int tnet_set_rcvbuf(int fd, int bytes);
 /* SO_LINGER {1, 0}: the next close() sends a RST instead of a FIN. */
 int tnet_set_linger_reset(int fd);
 

@@ -141,11 +141,12 @@ struct record {
     int finals;      /* completions without IO_CQE_MORE */
     int res;         /* the last result */
     unsigned flags;  /* the last flags */
-    size_t bytes;    /* recv: bytes received (each buffer is released at once) */
 };
 
 static void record_add(struct record *r, int res, unsigned flags)
 {
+    if (r->finals) /* rule 2: the final completion is the last one */
+        check_failed(r->log, __LINE__, "a completion (%d) after the final one", res);
     r->calls++;
     r->finals += !(flags & IO_CQE_MORE);
     r->res = res;
@@ -160,11 +161,8 @@ static void record_cb(io_loop *loop, io_op *op, int res, unsigned flags)
 
 static void record_recv_cb(io_loop *loop, io_op *op, int res, unsigned flags)
 {
-    struct record *r = op->data;
-    if (res > 0) {
-        r->bytes += (size_t)res;
+    if (res > 0)
         io_buf_release(loop, op->buf);
-    }
     record_cb(loop, op, res, flags);
 }
 
@@ -190,7 +188,7 @@ static int close_through_loop(io_loop *loop, int fd)
     rc = run_until(loop, 2000, record_final, &rec);
     if (rc < 0)
         return rc;
-    return rec.calls == 1 ? rec.res : -EPROTO;
+    return rec.calls == 1 && !log.failures ? rec.res : -EPROTO;
 }
 
 /* ---- an echo server built from multishot accept, multishot recv and send ----
@@ -696,7 +694,11 @@ static void *slow_reader_main(void *arg)
     struct slow_reader *sr = arg;
     char buf[4096];
     uint64_t deadline = tnet_now_ms() + 15000;
-    while (sr->received < SHORT_TOTAL && tnet_now_ms() < deadline) {
+    while (sr->received < SHORT_TOTAL) {
+        if (tnet_now_ms() >= deadline) {
+            check_failed(&sr->log, __LINE__, "timed out after %zu bytes", sr->received);
+            break;
+        }
         ssize_t n = tnet_read_full(sr->fd, buf, sizeof buf, 5000);
         if (n <= 0) {
             check_failed(&sr->log, __LINE__, "read %zd at byte %zu", n, sr->received);
@@ -745,10 +747,9 @@ static void test_short_sends_are_continued(void **state)
 {
     io_loop *loop = loop_new(state, 0, 0);
     int client, server;
-    assert_int_equal(tnet_tcp_pair(&client, &server), 0);
     /* A tiny send buffer here and a small receive window there: no send can take it all. */
+    assert_int_equal(tnet_tcp_pair_rcvbuf(&client, &server, 4096), 0);
     assert_int_equal(tnet_set_sndbuf(server, 4096), 0);
-    assert_int_equal(tnet_set_rcvbuf(client, 4096), 0);
 
     char *data = malloc(SHORT_TOTAL);
     assert_non_null(data);
@@ -824,6 +825,7 @@ static void peer_reset_case(void **state, unsigned recv_flags)
     assert_int_equal(rc, -EPIPE);
     assert_int_equal(close_through_loop(loop, server), 0);
     assert_int_equal(recv_rec.calls, 1);
+    assert_log_clean(&log);
     loop_finish(loop);
 }
 
@@ -843,7 +845,6 @@ static void test_peer_reset_multishot_recv(void **state)
 #define HALF_REPLY 100000u
 
 struct half_close {
-    io_loop *loop;
     struct check_log log;
     int server;
     int client;
@@ -911,7 +912,6 @@ static void test_half_close(void **state)
     io_loop *loop = loop_new(state, 0, 0);
     struct half_close *h = calloc(1, sizeof *h);
     assert_non_null(h);
-    h->loop = loop;
     h->send.log = h->close.log = &h->log;
     h->reply = malloc(HALF_REPLY);
     h->got = malloc(HALF_REPLY + 1);
@@ -1167,6 +1167,7 @@ static void test_run_and_stop(void **state)
     assert_int_equal(io_cancel(loop, &sleep_op), 0);
     assert_int_equal(run_until(loop, 1000, record_final, &sleeper), 0);
     assert_int_equal(sleeper.res, -ECANCELED);
+    assert_log_clean(&log);
     loop_finish(loop);
 }
 
@@ -1192,6 +1193,7 @@ static void cancel_recv_case(void **state, unsigned recv_flags)
     assert_int_equal(io_cancel(loop, &op), -ENOENT);
     assert_int_equal(close_through_loop(loop, server), 0);
     close(client);
+    assert_log_clean(&log);
     loop_finish(loop);
 }
 
@@ -1239,7 +1241,8 @@ static void starve_arm_timer(struct starve_test *s)
     CHECK(&s->log, s->timer_armed);
 }
 
-/* Give back a batch, oldest first, and come back for the rest. */
+/* Give back a batch, oldest first.  Before EOF the next batch waits until the pool runs dry
+ * again: a buffer the loop failed to take back would then stall the stream (and the test). */
 static void starve_timer_cb(io_loop *loop, io_op *op, int res, unsigned flags)
 {
     struct starve_test *s = op->data;
@@ -1250,7 +1253,8 @@ static void starve_timer_cb(io_loop *loop, io_op *op, int res, unsigned flags)
         io_buf_release(loop, s->held[i]);
     memmove(s->held, s->held + n, (s->held_count - n) * sizeof *s->held);
     s->held_count -= n;
-    starve_arm_timer(s);
+    if (s->recv_ended)
+        starve_arm_timer(s);
 }
 
 static void starve_recv_cb(io_loop *loop, io_op *op, int res, unsigned flags)
@@ -1379,6 +1383,7 @@ static void test_failed_submit_never_calls_back(void **state)
     assert_int_equal(rec.calls, 1);
     assert_int_equal(close_through_loop(loop, server), 0);
     close(client);
+    assert_log_clean(&log);
     loop_finish(loop);
 }
 
@@ -1424,6 +1429,7 @@ static void test_close_cancels_multishot_recv(void **state)
     close_with_pending(loop, &cr, server);
     assert_int_equal(cr.pending.res, -ECANCELED);
     close(client);
+    assert_log_clean(&log);
     loop_finish(loop);
 }
 
@@ -1439,6 +1445,7 @@ static void test_close_cancels_multishot_accept(void **state)
     assert_int_equal(io_accept(loop, &op, listen_fd, IO_MULTISHOT, record_cb, &cr.pending), 0);
     close_with_pending(loop, &cr, listen_fd);
     assert_int_equal(cr.pending.res, -ECANCELED);
+    assert_log_clean(&log);
     loop_finish(loop);
 }
 
@@ -1448,9 +1455,8 @@ static void test_close_cancels_blocked_send(void **state)
 {
     io_loop *loop = loop_new(state, 0, 0);
     int client, server;
-    assert_int_equal(tnet_tcp_pair(&client, &server), 0);
+    assert_int_equal(tnet_tcp_pair_rcvbuf(&client, &server, 4096), 0);
     assert_int_equal(tnet_set_sndbuf(server, 4096), 0);
-    assert_int_equal(tnet_set_rcvbuf(client, 4096), 0);
     char *data = calloc(1, STUCK_SEND_BYTES);
     assert_non_null(data);
     struct check_log log = {0};
@@ -1463,7 +1469,108 @@ static void test_close_cancels_blocked_send(void **state)
     assert_true(cr.pending.res < 0);
     close(client);
     free(data);
+    assert_log_clean(&log);
     loop_finish(loop);
+}
+
+/* ---- a recv waiting for a pool buffer can still be cancelled or closed ---- */
+
+#define HOARD_BYTES (2 * STARVE_BUFS * STARVE_BUF_SIZE)
+
+struct hoarder {
+    struct check_log *log;
+    io_op op;
+    io_buf held[STARVE_BUFS];
+    uint32_t held_count;
+    struct record *end; /* the recv's final completion */
+};
+
+/* Keep every buffer lent, so the pool runs dry and the recv must wait for one. */
+static void hoard_cb(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    struct hoarder *h = op->data;
+    if (res <= 0) {
+        record_add(h->end, res, flags);
+        return;
+    }
+    CHECK(h->log, flags & IO_CQE_MORE);
+    if (h->held_count < STARVE_BUFS) {
+        h->held[h->held_count++] = op->buf;
+        return;
+    }
+    check_failed(h->log, __LINE__, "a buffer lent beyond the pool of %u", STARVE_BUFS);
+    io_buf_release(loop, op->buf);
+}
+
+static bool hoard_full(void *h)
+{
+    return ((struct hoarder *)h)->held_count == STARVE_BUFS;
+}
+
+static void hoard_release(io_loop *loop, struct hoarder *h)
+{
+    for (uint32_t i = 0; i < h->held_count; i++)
+        io_buf_release(loop, h->held[i]);
+    h->held_count = 0;
+}
+
+/* A new connection whose multishot recv takes every buffer of the pool while more data
+ * waits in the socket: afterwards that recv waits for a buffer. */
+static void start_hoarding(io_loop *loop, struct hoarder *h, int *client, int *server)
+{
+    static const char data[HOARD_BYTES];
+    assert_int_equal(tnet_tcp_pair(client, server), 0);
+    assert_int_equal(tnet_write_all(*client, data, sizeof data, 1000), 0);
+    assert_int_equal(io_recv(loop, &h->op, *server, IO_MULTISHOT, hoard_cb, h), 0);
+    assert_int_equal(run_until(loop, 2000, hoard_full, h), 0);
+    assert_int_equal(run_for(loop, 20), 0);
+    assert_int_equal(h->held_count, STARVE_BUFS);
+}
+
+static void starved_recv_case(void **state, bool by_close)
+{
+    io_loop *loop = loop_new(state, STARVE_BUFS, STARVE_BUF_SIZE);
+    struct check_log log = {0};
+    struct close_race cr = { .pending.log = &log, .close.log = &log };
+    struct hoarder h = { .log = &log, .end = &cr.pending };
+    int client, server;
+    start_hoarding(loop, &h, &client, &server);
+    if (by_close) {
+        close_with_pending(loop, &cr, server);
+    } else {
+        assert_int_equal(io_cancel(loop, &h.op), 0);
+        assert_int_equal(run_until(loop, 2000, record_final, &cr.pending), 0);
+        assert_int_equal(close_through_loop(loop, server), 0);
+    }
+    assert_int_equal(cr.pending.calls, 1);
+    assert_int_equal(cr.pending.res, -ECANCELED);
+    hoard_release(loop, &h);
+    close(client);
+
+    /* Every buffer came back: a recv on another connection can hold them all again. */
+    struct close_race again = { .pending.log = &log, .close.log = &log };
+    struct hoarder h2 = { .log = &log, .end = &again.pending };
+    start_hoarding(loop, &h2, &client, &server);
+    close_with_pending(loop, &again, server);
+    assert_int_equal(again.pending.res, -ECANCELED);
+    hoard_release(loop, &h2);
+    close(client);
+    assert_int_equal(run_for(loop, 20), 0);
+    /* The first recv ended for good: nothing more reached it once buffers were free. */
+    assert_int_equal(cr.pending.calls, 1);
+    assert_int_equal(h.held_count, 0);
+    assert_log_clean(&log);
+    loop_finish(loop);
+}
+
+static void test_cancel_recv_waiting_for_buffer(void **state)
+{
+    starved_recv_case(state, false);
+}
+
+static void test_close_recv_waiting_for_buffer(void **state)
+{
+    starved_recv_case(state, true);
 }
 
 /* ---- io_read on a regular file and on a pipe ---- */
@@ -1603,6 +1710,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(test_close_cancels_multishot_recv, &s),
         cmocka_unit_test_prestate(test_close_cancels_multishot_accept, &s),
         cmocka_unit_test_prestate(test_close_cancels_blocked_send, &s),
+        cmocka_unit_test_prestate(test_cancel_recv_waiting_for_buffer, &s),
+        cmocka_unit_test_prestate(test_close_recv_waiting_for_buffer, &s),
         cmocka_unit_test_prestate(test_read_regular_file, &s),
         cmocka_unit_test_prestate(test_read_pipe, &s),
     };
