@@ -382,21 +382,43 @@ static void test_leading_blank_lines_between_requests(void **state)
     free(t);
 }
 
-static void test_arena_reused(void **state)
+/* The arena and field table grow for a big head, then serve every smaller one in place. */
+static void test_arena_grows_then_is_reused(void **state)
 {
     transcript *t = calloc(1, sizeof(*t));
     assert_non_null(t);
     http_parser p;
     assert_int_equal(http_parser_init(&p, NULL, &rec_events, t), 0);
+    assert_int_equal(p.arena_cap, HTTP_PARSER_ARENA_START);
+    static char big[12000];
+    size_t n = (size_t)snprintf(big, sizeof(big), "GET /big HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(big + n, sizeof(big) - n, "X-%d: %0200d\r\n", i, i);
+    n += (size_t)snprintf(big + n, sizeof(big) - n, "\r\n");
+    size_t used;
+    assert_int_equal(http_parser_feed(&p, big, n, &used), HTTP_PARSE_DONE);
+    http_request *req = http_parser_request(&p);
+    assert_int_equal(req->header_count, 41);
+    const char *last = http_request_header(req, "x-39");
+    assert_int_equal(strlen(last), 200);
+    assert_memory_equal(last, big + n - 4 - 200, 200);
+    assert_string_equal(req->path, "/big");
+    assert_true(p.arena_cap > HTTP_PARSER_ARENA_START);
+    http_parser_next(&p);
+
     char *arena = p.arena;
-    const char *in = "GET /same HTTP/1.1\r\nHost: h\r\nX: y\r\n\r\n";
+    http_header *headers = p.headers;
+    const char *small = "GET /same HTTP/1.1\r\nHost: h\r\nX: y\r\n\r\n";
     for (int i = 0; i < 1000; i++) {
-        size_t used;
-        assert_int_equal(http_parser_feed(&p, in, strlen(in), &used), HTTP_PARSE_DONE);
+        const char *in = i % 100 == 99 ? big : small;
+        size_t len = i % 100 == 99 ? n : strlen(small);
+        assert_int_equal(http_parser_feed(&p, in, len, &used), HTTP_PARSE_DONE);
+        assert_int_equal(used, len);
         assert_ptr_equal(http_parser_request(&p)->path, arena);
         http_parser_next(&p);
     }
     assert_ptr_equal(p.arena, arena);
+    assert_ptr_equal(p.headers, headers);
     http_parser_fini(&p);
     free(t);
 }
@@ -690,6 +712,9 @@ static void test_limits_resolve_defaults(void **state)
     assert_int_equal(l.max_header_bytes, HTTP_DEFAULT_MAX_HEADER_BYTES);
     assert_int_equal(l.max_headers, HTTP_DEFAULT_MAX_HEADERS);
     assert_int_equal(l.max_body, HTTP_DEFAULT_MAX_BODY);
+    http_parser p;
+    http_limits huge = {.max_header_bytes = HTTP_MAX_LIMIT + 1};
+    assert_int_equal(http_parser_init(&p, &huge, &rec_events, NULL), -EINVAL);
     http_limits some = {.max_body = 5};
     l = http_limits_resolve(&some);
     assert_int_equal(l.max_body, 5);
@@ -713,7 +738,7 @@ int main(void)
         cmocka_unit_test(test_hundred_pipelined_in_one_slice),
         cmocka_unit_test(test_done_stops_right_after_request),
         cmocka_unit_test(test_leading_blank_lines_between_requests),
-        cmocka_unit_test(test_arena_reused),
+        cmocka_unit_test(test_arena_grows_then_is_reused),
         cmocka_unit_test(test_request_line_limit_414),
         cmocka_unit_test(test_header_bytes_limit_431),
         cmocka_unit_test(test_header_count_limit_431),

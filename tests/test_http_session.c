@@ -480,6 +480,14 @@ static void test_upgrade(void **state)
     const char *none;
     assert_int_equal(http_session_leftover(&f->s, &none), 0);
     destroy(f);
+
+    /* CONNECT is an upgrade too: no route takes it here, and the connection closes. */
+    f = make(NULL);
+    feed_str(f, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01");
+    assert_non_null(strstr(f->sink.out, "HTTP/1.1 404 Not Found\r\n"));
+    assert_non_null(strstr(f->sink.out, "Connection: close\r\n"));
+    assert_int_equal(f->closes, 1);
+    destroy(f);
 }
 
 static void test_sink_failure_closes(void **state)

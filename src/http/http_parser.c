@@ -38,13 +38,39 @@ static int refuse(http_parser *p, int status, const char *reason)
     return HPE_USER;
 }
 
-/* The budgets keep the arena from filling; this guard only states the invariant. */
+/* Grow the arena by doubling; the budgets keep it within arena_max, the guard only states it. */
 static int arena_put(http_parser *p, const char *at, size_t len)
 {
-    if (len > p->arena_cap - p->arena_len)
+    if (len > p->arena_max - p->arena_len)
         return refuse(p, 431, "request head too large");
+    if (len > p->arena_cap - p->arena_len) {
+        uint32_t cap = p->arena_cap;
+        while (len > cap - p->arena_len)
+            cap = cap > p->arena_max / 2 ? p->arena_max : cap * 2;
+        char *grown = realloc(p->arena, cap);
+        if (!grown)
+            return refuse(p, 500, "out of memory");
+        p->arena = grown;
+        p->arena_cap = cap;
+    }
     memcpy(p->arena + p->arena_len, at, len);
     p->arena_len += (uint32_t)len;
+    return 0;
+}
+
+static int grow_fields(http_parser *p)
+{
+    uint32_t cap = p->fields_cap * 2 < p->limits.max_headers ? p->fields_cap * 2
+                                                              : p->limits.max_headers;
+    http_header *headers = realloc(p->headers, cap * sizeof(*headers));
+    if (headers)
+        p->headers = headers;
+    http_field_at *at = realloc(p->fields_at, cap * sizeof(*at));
+    if (at)
+        p->fields_at = at;
+    if (!headers || !at)
+        return refuse(p, 500, "out of memory");
+    p->fields_cap = cap;
     return 0;
 }
 
@@ -110,12 +136,12 @@ static int on_url_complete(llhttp_t *llh)
     char *path = skip_absolute_form(p->arena);
     path[strcspn(path, "#")] = '\0';
     char *mark = strchr(path, '?');
-    p->req.query = "";
+    p->query_at = HTTP_PARSER_NO_OFFSET;
     if (mark) {
         *mark = '\0';
-        p->req.query = mark + 1;
+        p->query_at = (uint32_t)(mark + 1 - p->arena);
     }
-    p->req.path = *path ? path : "/";
+    p->path_at = *path ? (uint32_t)(path - p->arena) : HTTP_PARSER_NO_OFFSET;
     return 0;
 }
 
@@ -125,6 +151,8 @@ static int on_header_field(llhttp_t *llh, const char *at, size_t len)
     if (p->span != HTTP_SPAN_FIELD) {
         if (p->fields >= p->limits.max_headers)
             return refuse(p, 431, "too many header fields");
+        if (!p->head_done && p->req.header_count == p->fields_cap && grow_fields(p))
+            return HPE_USER;
         p->fields++;
         int rc = count_head(p, FIELD_OVERHEAD);
         if (rc)
@@ -175,12 +203,24 @@ static int on_header_value_complete(llhttp_t *llh)
     int rc = arena_put(p, "", 1);
     if (rc)
         return rc;
-    http_header *h = &p->headers[p->req.header_count++];
-    h->name = p->arena + p->field_start;
-    h->name_len = p->value_start - p->field_start - 1;
-    h->value = p->arena + p->value_start;
-    h->value_len = p->arena_len - 1 - p->value_start;
+    uint32_t i = p->req.header_count++;
+    p->fields_at[i] = (http_field_at){.name = p->field_start, .value = p->value_start};
+    p->headers[i].name_len = p->value_start - p->field_start - 1;
+    p->headers[i].value_len = p->arena_len - 1 - p->value_start;
     return 0;
+}
+
+/* The head is in and the arena stops moving (trailers are not kept): point the view into it. */
+static void point_request_into_arena(http_parser *p)
+{
+    http_request *req = &p->req;
+    req->path = p->path_at == HTTP_PARSER_NO_OFFSET ? "/" : p->arena + p->path_at;
+    req->query = p->query_at == HTTP_PARSER_NO_OFFSET ? "" : p->arena + p->query_at;
+    for (uint32_t i = 0; i < req->header_count; i++) {
+        p->headers[i].name = p->arena + p->fields_at[i].name;
+        p->headers[i].value = p->arena + p->fields_at[i].value;
+    }
+    req->headers = p->headers;
 }
 
 static bool name_is(const http_header *h, const char *name, uint32_t len)
@@ -239,6 +279,7 @@ static int on_headers_complete(llhttp_t *llh)
     http_parser *p = parser_of(llh);
     http_request *req = &p->req;
     p->head_done = true;
+    point_request_into_arena(p);
     req->method = llh->method;
     req->version_major = llh->http_major;
     req->version_minor = llh->http_minor;
@@ -246,7 +287,6 @@ static int on_headers_complete(llhttp_t *llh)
     req->chunked = (llh->flags & F_CHUNKED) != 0;
     req->content_length = (llh->flags & F_CONTENT_LENGTH) ? llh->content_length : 0;
     req->keep_alive = llhttp_should_keep_alive(llh);
-    req->headers = p->headers;
     int rc = check_head(p);
     if (rc)
         return rc;
@@ -324,7 +364,8 @@ static void reset_request(http_parser *p)
     p->body_bytes = 0;
     p->span = HTTP_SPAN_NONE;
     p->head_done = p->complete = false;
-    p->req = (http_request){.path = "", .query = "", .headers = p->headers, .body = ""};
+    p->path_at = p->query_at = HTTP_PARSER_NO_OFFSET;
+    p->req = (http_request){.path = "/", .query = "", .headers = p->headers, .body = ""};
 }
 
 int http_parser_init(http_parser *p, const http_limits *limits, const http_parser_events *events,
@@ -332,14 +373,22 @@ int http_parser_init(http_parser *p, const http_limits *limits, const http_parse
 {
     memset(p, 0, sizeof(*p));
     p->limits = http_limits_resolve(limits);
+    const http_limits *l = &p->limits;
+    if (l->max_request_line > HTTP_MAX_LIMIT || l->max_header_bytes > HTTP_MAX_LIMIT ||
+        l->max_headers > HTTP_MAX_LIMIT)
+        return -EINVAL;
     p->events = events;
     p->ctx = ctx;
     /* The target and its NUL fit the line budget; names, values and their NULs fit the header
      * budget, which counts FIELD_OVERHEAD (more than two NULs) per field. */
-    p->arena_cap = p->limits.max_request_line + 1 + p->limits.max_header_bytes;
+    p->arena_max = l->max_request_line + 1 + l->max_header_bytes;
+    p->arena_cap = p->arena_max < HTTP_PARSER_ARENA_START ? p->arena_max : HTTP_PARSER_ARENA_START;
+    p->fields_cap = l->max_headers < HTTP_PARSER_FIELDS_START ? l->max_headers
+                                                                : HTTP_PARSER_FIELDS_START;
     p->arena = malloc(p->arena_cap);
-    p->headers = calloc(p->limits.max_headers, sizeof(*p->headers));
-    if (!p->arena || !p->headers) {
+    p->headers = calloc(p->fields_cap, sizeof(*p->headers));
+    p->fields_at = calloc(p->fields_cap, sizeof(*p->fields_at));
+    if (!p->arena || !p->headers || !p->fields_at) {
         http_parser_fini(p);
         return -ENOMEM;
     }
@@ -352,8 +401,10 @@ void http_parser_fini(http_parser *p)
 {
     free(p->arena);
     free(p->headers);
+    free(p->fields_at);
     p->arena = NULL;
     p->headers = NULL;
+    p->fields_at = NULL;
 }
 
 static int status_for(llhttp_errno_t err)

@@ -4,8 +4,10 @@
  * Each request's head is reported once (on_head), its body as it arrives (on_body, pointing
  * into the slice, valid during the call), and the parser stops right after a request's last
  * byte (HTTP_PARSE_DONE) so the server answers requests in order: after http_parser_next(),
- * feed the rest of the slice.  The request line and headers are copied into an arena
- * allocated once by http_parser_init(): nothing is allocated per request.
+ * feed the rest of the slice.  The request line and headers are copied into a per-connection
+ * arena that starts small (HTTP_PARSER_ARENA_START) and grows, up to what the limits allow,
+ * only when a request needs more: once a connection has seen its largest head, nothing is
+ * allocated per request.
  *
  * A request is refused (HTTP_PARSE_ERROR) with the status the server should send before it
  * closes the connection:
@@ -46,6 +48,8 @@ typedef struct http_limits {
 #define HTTP_DEFAULT_MAX_HEADERS 100u
 #define HTTP_DEFAULT_MAX_BODY (1024u * 1024u)
 
+#define HTTP_MAX_LIMIT (1u << 30) /* larger head limits are refused: -EINVAL */
+
 /* Any zero field of limits takes its default. */
 http_limits http_limits_resolve(const http_limits *limits);
 
@@ -63,17 +67,32 @@ typedef enum http_parse_result {
     HTTP_PARSE_ERROR, /* refused: answer http_parser_error_status(), then close */
 } http_parse_result;
 
+#define HTTP_PARSER_ARENA_START 2048u /* most request heads fit */
+#define HTTP_PARSER_FIELDS_START 16u
+#define HTTP_PARSER_NO_OFFSET UINT32_MAX
+
 enum http_span { HTTP_SPAN_NONE, HTTP_SPAN_FIELD, HTTP_SPAN_VALUE };
+
+/* Where a field lives in the arena: offsets, since the arena may move while the head grows. */
+typedef struct http_field_at {
+    uint32_t name;
+    uint32_t value;
+} http_field_at;
 
 typedef struct http_parser {
     llhttp_t llh; /* first: llhttp's callbacks get &llh and cast back */
     const http_parser_events *events;
     void *ctx;
     http_limits limits;
-    char *arena;         /* request line and header bytes, NUL-terminated in place */
+    char *arena;           /* request line and header bytes, NUL-terminated in place */
     uint32_t arena_len;
     uint32_t arena_cap;
-    http_header *headers; /* limits.max_headers entries */
+    uint32_t arena_max;    /* what the line and header budgets can fill */
+    http_header *headers;  /* the request's view, pointed into the arena once the head is in */
+    http_field_at *fields_at;
+    uint32_t fields_cap;   /* entries of headers and fields_at */
+    uint32_t path_at;      /* arena offsets; HTTP_PARSER_NO_OFFSET for a constant */
+    uint32_t query_at;
     http_request req;
     uint32_t line_bytes;  /* counted against max_request_line */
     uint32_t head_bytes;  /* counted against max_header_bytes */
@@ -90,7 +109,8 @@ typedef struct http_parser {
     const char *error_reason;
 } http_parser;
 
-/* 0 or -ENOMEM.  events and ctx must outlive the parser. */
+/* 0, -EINVAL (a head limit over HTTP_MAX_LIMIT) or -ENOMEM.  events and ctx must outlive the
+ * parser. */
 int http_parser_init(http_parser *p, const http_limits *limits, const http_parser_events *events,
                      void *ctx);
 void http_parser_fini(http_parser *p);
