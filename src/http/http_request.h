@@ -8,7 +8,8 @@
  *  - headers: in arrival order, names as the client spelled them, values without surrounding
  *    whitespace (an obsolete line fold reads as spaces).  Trailers of a chunked body are not
  *    included: they arrive after the handler's routing decision could use them.
- *  - body: the whole body (chunk framing removed), at most --max-body bytes; "" when none.
+ *  - body: the whole body (chunk framing removed), at most --max-body bytes, followed by a NUL
+ *    that body_len does not count (handy for text; binary bodies use body_len); "" when none.
  * Lookups by header name are case-insensitive, as HTTP field names are.
  */
 #ifndef IOSERVE_HTTP_REQUEST_H
