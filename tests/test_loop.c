@@ -1338,6 +1338,295 @@ static void test_recv_outlasts_an_empty_pool(void **state)
     loop_finish(loop);
 }
 
+/* ---- single-shot accept and recv, each resubmitted from its own final callback ---- */
+
+#define CHAIN_CLIENTS 20
+#define CHAIN_BYTES (256u * 1024)
+
+struct chain_test {
+    struct check_log log;
+    int listen_fd;
+    io_op accept_op;
+    int accepted_fds[CHAIN_CLIENTS];
+    int accepted;
+    io_op recv_op;
+    int stream_fd; /* the first connection accepted carries a stream */
+    uint64_t received;
+    bool recv_eof;
+    int client;    /* the stream's client end, -1 once closed */
+    char *data;
+    size_t sent;
+};
+
+static void chain_recv_cb(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    struct chain_test *c = op->data;
+    CHECK_EQ(&c->log, flags, 0);
+    if (res <= 0) {
+        CHECK_EQ(&c->log, res, 0);
+        c->recv_eof = true;
+        return;
+    }
+    size_t bad = tnet_pattern_mismatch(op->buf.data, (size_t)res, c->received);
+    if (bad < (size_t)res)
+        check_failed(&c->log, __LINE__, "wrong byte at %llu", (unsigned long long)(c->received + bad));
+    c->received += (uint64_t)res;
+    io_buf_release(loop, op->buf);
+    CHECK_EQ(&c->log, io_recv(loop, op, c->stream_fd, 0, chain_recv_cb, c), 0);
+}
+
+static void chain_accept_cb(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    struct chain_test *c = op->data;
+    CHECK_EQ(&c->log, flags, 0);
+    if (res < 0 || c->accepted == CHAIN_CLIENTS) {
+        check_failed(&c->log, __LINE__, "accept %d gave %d", c->accepted, res);
+        return;
+    }
+    c->accepted_fds[c->accepted++] = res;
+    if (c->accepted == 1) {
+        c->stream_fd = res;
+        CHECK_EQ(&c->log, io_recv(loop, &c->recv_op, res, 0, chain_recv_cb, c), 0);
+    }
+    if (c->accepted < CHAIN_CLIENTS)
+        CHECK_EQ(&c->log, io_accept(loop, op, c->listen_fd, 0, chain_accept_cb, c), 0);
+}
+
+static bool chain_step(void *arg)
+{
+    struct chain_test *c = arg;
+    while (c->client >= 0 && c->sent < CHAIN_BYTES) {
+        ssize_t n = send(c->client, c->data + c->sent, CHAIN_BYTES - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno != EAGAIN)
+                check_failed(&c->log, __LINE__, "client send: %s", strerror(errno));
+            break;
+        }
+        c->sent += (size_t)n;
+    }
+    if (c->client >= 0 && c->sent == CHAIN_BYTES) {
+        close(c->client);
+        c->client = -1;
+    }
+    return (c->accepted == CHAIN_CLIENTS && c->recv_eof) || c->log.failures;
+}
+
+static void test_single_shot_ops_resubmitted_from_callbacks(void **state)
+{
+    io_loop *loop = loop_new(state, 16, 4096);
+    struct chain_test *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->data = malloc(CHAIN_BYTES);
+    assert_non_null(c->data);
+    tnet_pattern_fill(c->data, CHAIN_BYTES, 99);
+    c->received = 99;
+    uint16_t port;
+    c->listen_fd = tnet_listen(CHAIN_CLIENTS, &port);
+    assert_true(c->listen_fd >= 0);
+    assert_int_equal(io_accept(loop, &c->accept_op, c->listen_fd, 0, chain_accept_cb, c), 0);
+    int clients[CHAIN_CLIENTS];
+    for (int i = 0; i < CHAIN_CLIENTS; i++) {
+        clients[i] = tnet_connect(port);
+        assert_true(clients[i] >= 0);
+    }
+    c->client = clients[0];
+    assert_int_equal(tnet_set_nonblocking(c->client, 1), 0);
+
+    int rc = run_until(loop, 5000, chain_step, c);
+    assert_log_clean(&c->log);
+    assert_int_equal(rc, 0);
+    assert_int_equal(c->accepted, CHAIN_CLIENTS);
+    assert_int_equal(c->received, 99 + CHAIN_BYTES);
+    for (int i = 0; i < CHAIN_CLIENTS; i++) {
+        close(c->accepted_fds[i]);
+        if (i > 0)
+            close(clients[i]);
+    }
+    close(c->listen_fd);
+    free(c->data);
+    free(c);
+    loop_finish(loop);
+}
+
+/* ---- many timers at once, a third of them cancelled ---- */
+
+#define STRESS_TIMERS 2000
+
+struct stress_test;
+
+struct stress_timer {
+    io_op op;
+    struct stress_test *t;
+    uint32_t index;
+    uint64_t delay_ms;
+    struct record rec;
+};
+
+struct stress_test {
+    struct check_log log;
+    struct stress_timer timers[STRESS_TIMERS];
+    int completions;
+    const struct stress_timer *last_fired;
+};
+
+static void stress_cb(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    struct stress_timer *st = op->data;
+    struct stress_test *t = st->t;
+    record_add(&st->rec, res, flags);
+    t->completions++;
+    if (res != -ETIME)
+        return;
+    /* All were armed in one iteration: deadline order is (delay, submission) order. */
+    const struct stress_timer *prev = t->last_fired;
+    if (prev && (prev->delay_ms > st->delay_ms || (prev->delay_ms == st->delay_ms && prev->index > st->index)))
+        check_failed(&t->log, __LINE__, "timer %u (%llu ms) fired after timer %u (%llu ms)", st->index,
+                     (unsigned long long)st->delay_ms, prev->index, (unsigned long long)prev->delay_ms);
+    t->last_fired = st;
+}
+
+static bool stress_done(void *arg)
+{
+    return ((struct stress_test *)arg)->completions >= STRESS_TIMERS;
+}
+
+static void test_many_timers(void **state)
+{
+    io_loop *loop = loop_new(state, 0, 0);
+    struct stress_test *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    for (uint32_t i = 0; i < STRESS_TIMERS; i++) {
+        struct stress_timer *st = &t->timers[i];
+        *st = (struct stress_timer){ .t = t, .index = i, .delay_ms = (i * 7919u) % 31u, .rec.log = &t->log };
+        assert_int_equal(io_timeout(loop, &st->op, st->delay_ms, stress_cb, st), 0);
+    }
+    for (uint32_t i = 0; i < STRESS_TIMERS; i += 3)
+        assert_int_equal(io_cancel(loop, &t->timers[i].op), 0);
+    int rc = run_until(loop, 3000, stress_done, t);
+    assert_log_clean(&t->log);
+    assert_int_equal(rc, 0);
+    for (uint32_t i = 0; i < STRESS_TIMERS; i++) {
+        assert_int_equal(t->timers[i].rec.calls, 1);
+        assert_int_equal(t->timers[i].rec.res, i % 3 ? -ETIME : -ECANCELED);
+    }
+    free(t);
+    loop_finish(loop);
+}
+
+/* ---- cancelling at the edges: twice, after the result is known, from a sibling timer ---- */
+
+struct sibling_timers {
+    struct record first, second;
+    io_op first_op, second_op;
+    int cancel_rc;
+};
+
+static void cancel_sibling_cb(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    struct sibling_timers *st = op->data;
+    record_add(&st->first, res, flags);
+    st->cancel_rc = io_cancel(loop, &st->second_op);
+}
+
+static void test_cancel_edges(void **state)
+{
+    io_loop *loop = loop_new(state, 0, 0);
+    struct check_log log = {0};
+    int client, server;
+    assert_int_equal(tnet_tcp_pair(&client, &server), 0);
+
+    /* Already finished, not yet delivered: the cancel succeeds, the op keeps its result. */
+    struct record sent = { .log = &log };
+    io_op send_op = {0};
+    assert_int_equal(io_send(loop, &send_op, server, "", 0, record_cb, &sent), 0);
+    assert_int_equal(io_cancel(loop, &send_op), 0);
+    assert_int_equal(run_until(loop, 1000, record_final, &sent), 0);
+    assert_int_equal(sent.res, 0);
+
+    /* Cancelled twice: one completion. */
+    struct record rec = { .log = &log };
+    io_op recv_op = {0};
+    assert_int_equal(io_recv(loop, &recv_op, server, IO_MULTISHOT, record_recv_cb, &rec), 0);
+    assert_int_equal(run_for(loop, 10), 0);
+    assert_int_equal(io_cancel(loop, &recv_op), 0);
+    assert_int_equal(io_cancel(loop, &recv_op), 0);
+    assert_int_equal(run_until(loop, 2000, record_final, &rec), 0);
+    assert_int_equal(run_for(loop, 10), 0);
+    assert_int_equal(rec.calls, 1);
+    assert_int_equal(rec.res, -ECANCELED);
+
+    /* Two timers due together: the first one's callback cancels the second. */
+    struct sibling_timers st = { .first.log = &log, .second.log = &log, .cancel_rc = 1 };
+    assert_int_equal(io_timeout(loop, &st.first_op, 5, cancel_sibling_cb, &st), 0);
+    assert_int_equal(io_timeout(loop, &st.second_op, 5, record_cb, &st.second), 0);
+    assert_int_equal(run_until(loop, 1000, record_final, &st.second), 0);
+    assert_int_equal(st.cancel_rc, 0);
+    assert_int_equal(st.first.res, -ETIME);
+    assert_int_equal(st.second.calls, 1);
+    assert_int_equal(st.second.res, -ECANCELED);
+
+    assert_int_equal(close_through_loop(loop, server), 0);
+    close(client);
+    assert_log_clean(&log);
+    loop_finish(loop);
+}
+
+/* ---- an fd number reused by a new socket ---- */
+
+/* One recv on fd (single-shot or multishot) that must bring exactly msg. */
+static void recv_message(io_loop *loop, int client, int fd, unsigned flags, const char *msg)
+{
+    struct check_log log = {0};
+    struct record rec = { .log = &log };
+    io_op op = {0};
+    assert_int_equal(io_recv(loop, &op, fd, flags, record_recv_cb, &rec), 0);
+    assert_int_equal(run_for(loop, 10), 0);
+    assert_int_equal(tnet_write_all(client, msg, strlen(msg), 1000), 0);
+    assert_int_equal(run_until(loop, 2000, record_called, &rec), 0);
+    assert_int_equal(rec.res, (int)strlen(msg));
+    if (flags & IO_MULTISHOT) {
+        assert_int_equal(io_cancel(loop, &op), 0);
+        assert_int_equal(run_until(loop, 2000, record_final, &rec), 0);
+        assert_int_equal(rec.res, -ECANCELED);
+    }
+    assert_log_clean(&log);
+}
+
+/* A new socket moved onto the number of the old one, which was closed outside the loop. */
+static int socket_onto_number(int number, int *client)
+{
+    int server;
+    if (tnet_tcp_pair(client, &server) < 0)
+        return -1;
+    if (server == number) /* the lowest free number often is the old one already */
+        return server;
+    int fd = dup3(server, number, O_CLOEXEC);
+    close(server);
+    return fd;
+}
+
+static void test_fd_number_reused(void **state)
+{
+    io_loop *loop = loop_new(state, 0, 0);
+    int client, server;
+    assert_int_equal(tnet_tcp_pair(&client, &server), 0);
+    recv_message(loop, client, server, 0, "first");
+    close(client);
+    close(server);
+
+    int number = server;
+    assert_int_equal(socket_onto_number(number, &client), number);
+    recv_message(loop, client, number, IO_MULTISHOT, "second");
+    close(client);
+    assert_int_equal(close_through_loop(loop, number), 0);
+
+    assert_int_equal(socket_onto_number(number, &client), number);
+    recv_message(loop, client, number, 0, "third");
+    close(client);
+    close(number);
+    loop_finish(loop);
+}
+
 /* ---- rule 1: a submit that fails ---- */
 
 static void test_failed_submit_never_calls_back(void **state)
@@ -1706,6 +1995,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(test_cancel_pending_recv, &s),
         cmocka_unit_test_prestate(test_cancel_pending_multishot_recv, &s),
         cmocka_unit_test_prestate(test_recv_outlasts_an_empty_pool, &s),
+        cmocka_unit_test_prestate(test_single_shot_ops_resubmitted_from_callbacks, &s),
+        cmocka_unit_test_prestate(test_many_timers, &s),
+        cmocka_unit_test_prestate(test_cancel_edges, &s),
+        cmocka_unit_test_prestate(test_fd_number_reused, &s),
         cmocka_unit_test_prestate(test_failed_submit_never_calls_back, &s),
         cmocka_unit_test_prestate(test_close_cancels_multishot_recv, &s),
         cmocka_unit_test_prestate(test_close_cancels_multishot_accept, &s),
