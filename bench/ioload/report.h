@@ -1,0 +1,23 @@
+/* report.h - the end-of-run summary: a few lines for people, or one JSON object for scripts.
+ *
+ * JSON fields: protocol, target, connections, threads, depth, mode ("closed"/"open"), rate,
+ * requests (answered, any status), seconds (measured), req_per_s, latency_us {min, mean, p50,
+ * p90, p99, p99_9, max}, errors {connect, handshake, reset, closed, timeout, status, mismatch,
+ * protocol, total}, connects, bytes_in, bytes_out, cpu {user_s, system_s, total_s,
+ * us_per_request, process_s}: cpu is what the load threads used while measuring (getrusage
+ * RUSAGE_THREAD), process_s the whole process from start to exit.
+ */
+#ifndef IOLOAD_REPORT_H
+#define IOLOAD_REPORT_H
+
+#include <stdio.h>
+
+#include "options.h"
+#include "stats.h"
+
+void report_text(FILE *out, const struct options *o, const struct load_stats *s,
+                 double process_cpu_s);
+void report_json(FILE *out, const struct options *o, const struct load_stats *s,
+                 double process_cpu_s);
+
+#endif
