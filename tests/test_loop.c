@@ -419,6 +419,19 @@ static bool echo_wait_done(void *arg)
     return w->srv->closed >= w->closed && (!w->peer_done || atomic_load(w->peer_done));
 }
 
+/* ---- the backend comes up as asked ---- */
+
+static void test_backend_comes_up(void **state)
+{
+    io_loop *loop = loop_new(state, 0, 0);
+    const char *describe = io_loop_describe(loop);
+    assert_non_null(describe);
+    assert_true(describe[0] != '\0');
+    print_message("%s: %s\n", ((const struct suite *)*state)->arg, describe);
+    assert_int_equal(io_buf_size(loop), IO_DEFAULT_BUF_SIZE);
+    loop_finish(loop);
+}
+
 /* ---- 1000 concurrent connections ---- */
 
 #define MANY_CLIENTS 1000
@@ -1338,6 +1351,128 @@ static void test_recv_outlasts_an_empty_pool(void **state)
     loop_finish(loop);
 }
 
+/* ---- recvs of many connections waiting on one tiny pool: each gets its turn ---- */
+
+#define SHARE_CONNS 8
+#define SHARE_BYTES (64u * 1024)
+
+struct share_test;
+
+struct share_conn {
+    struct share_test *t;
+    io_op op;
+    int server;
+    int client; /* -1 once it sent everything and closed */
+    size_t sent;
+    uint64_t received;
+    bool ended;
+};
+
+struct share_test {
+    io_loop *loop;
+    struct check_log log;
+    struct share_conn conns[SHARE_CONNS];
+    io_buf held[STARVE_BUFS];
+    uint32_t held_count;
+    io_op timer_op;
+    bool timer_armed;
+    int ended;
+    char *data;
+};
+
+static void share_timer_cb(io_loop *loop, io_op *op, int res, unsigned flags);
+
+/* Give every held buffer back a little later, so the pool keeps running dry. */
+static void share_arm_timer(struct share_test *t)
+{
+    if (t->timer_armed || t->held_count == 0)
+        return;
+    t->timer_armed = io_timeout(t->loop, &t->timer_op, 1, share_timer_cb, t) == 0;
+    CHECK(&t->log, t->timer_armed);
+}
+
+static void share_timer_cb(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    struct share_test *t = op->data;
+    t->timer_armed = false;
+    for (uint32_t i = 0; i < t->held_count; i++)
+        io_buf_release(loop, t->held[i]);
+    t->held_count = 0;
+}
+
+static void share_recv_cb(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    struct share_conn *c = op->data;
+    struct share_test *t = c->t;
+    if (res <= 0) {
+        CHECK_EQ(&t->log, res, 0);
+        CHECK_EQ(&t->log, flags, 0);
+        c->ended = true;
+        t->ended++;
+        return;
+    }
+    size_t bad = tnet_pattern_mismatch(op->buf.data, (size_t)res, c->received);
+    if (bad < (size_t)res)
+        check_failed(&t->log, __LINE__, "conn %td: wrong byte at %llu", c - t->conns,
+                     (unsigned long long)(c->received + bad));
+    c->received += (uint64_t)res;
+    if (t->held_count == STARVE_BUFS) {
+        check_failed(&t->log, __LINE__, "a buffer lent beyond the pool of %u", STARVE_BUFS);
+        io_buf_release(loop, op->buf);
+        return;
+    }
+    t->held[t->held_count++] = op->buf;
+    share_arm_timer(t);
+}
+
+static bool share_step(void *arg)
+{
+    struct share_test *t = arg;
+    for (int i = 0; i < SHARE_CONNS; i++) {
+        struct share_conn *c = &t->conns[i];
+        if (c->client < 0)
+            continue;
+        ssize_t n = send(c->client, t->data + c->sent, SHARE_BYTES - c->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0)
+            c->sent += (size_t)n;
+        else if (!(n < 0 && errno == EAGAIN))
+            check_failed(&t->log, __LINE__, "client %d: send %zd", i, n);
+        if (c->sent == SHARE_BYTES) {
+            close(c->client);
+            c->client = -1;
+        }
+    }
+    return (t->ended == SHARE_CONNS && !t->timer_armed) || t->log.failures;
+}
+
+static void test_recvs_share_a_dry_pool(void **state)
+{
+    io_loop *loop = loop_new(state, STARVE_BUFS, STARVE_BUF_SIZE);
+    struct share_test *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    t->loop = loop;
+    t->data = malloc(SHARE_BYTES);
+    assert_non_null(t->data);
+    tnet_pattern_fill(t->data, SHARE_BYTES, 0);
+    for (int i = 0; i < SHARE_CONNS; i++) {
+        struct share_conn *c = &t->conns[i];
+        c->t = t;
+        assert_int_equal(tnet_tcp_pair(&c->client, &c->server), 0);
+        assert_int_equal(tnet_set_nonblocking(c->client, 1), 0);
+        assert_int_equal(io_recv(loop, &c->op, c->server, IO_MULTISHOT, share_recv_cb, c), 0);
+    }
+    int rc = run_until(loop, 10000, share_step, t);
+    assert_log_clean(&t->log);
+    assert_int_equal(rc, 0);
+    for (int i = 0; i < SHARE_CONNS; i++) {
+        assert_int_equal(t->conns[i].received, SHARE_BYTES);
+        close(t->conns[i].server);
+    }
+    free(t->data);
+    free(t);
+    loop_finish(loop);
+}
+
 /* ---- single-shot accept and recv, each resubmitted from its own final callback ---- */
 
 #define CHAIN_CLIENTS 20
@@ -1983,6 +2118,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_prestate(test_backend_comes_up, &s),
         cmocka_unit_test_prestate(test_thousand_connections, &s),
         cmocka_unit_test_prestate(test_eight_megabytes_both_ways, &s),
         cmocka_unit_test_prestate(test_short_sends_are_continued, &s),
@@ -1995,6 +2131,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(test_cancel_pending_recv, &s),
         cmocka_unit_test_prestate(test_cancel_pending_multishot_recv, &s),
         cmocka_unit_test_prestate(test_recv_outlasts_an_empty_pool, &s),
+        cmocka_unit_test_prestate(test_recvs_share_a_dry_pool, &s),
         cmocka_unit_test_prestate(test_single_shot_ops_resubmitted_from_callbacks, &s),
         cmocka_unit_test_prestate(test_many_timers, &s),
         cmocka_unit_test_prestate(test_cancel_edges, &s),
