@@ -46,6 +46,7 @@ enum peer_mode {
     PEER_HTTP_SILENT,   /* reads, never answers */
     PEER_HTTP_BATCH4,   /* answers only once 4 requests are waiting: needs pipelining */
     PEER_HTTP_SLOW,     /* one answer per SLOW_ANSWER_MS per connection */
+    PEER_HTTP_10_EOF,   /* HTTP/1.0 after a 100 Continue, body ends at close, then closes */
     PEER_ECHO,
     PEER_ECHO_CORRUPT,  /* echoes with the first byte of every read flipped */
     PEER_ETX,           /* "ack\x03" for every 0x03 */
@@ -78,6 +79,7 @@ static const char http_ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: p
 static const char http_chunked[] =
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
 static const char http_500[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops";
+static const char http_10_eof[] = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n\r\nbody to EOF";
 
 static void client_drop(struct peer_client *c)
 {
@@ -97,6 +99,7 @@ static void answer_http(struct peer *p, struct peer_client *c, unsigned count)
 {
     const char *reply = p->mode == PEER_HTTP_CHUNKED ? http_chunked
                       : p->mode == PEER_HTTP_500     ? http_500
+                      : p->mode == PEER_HTTP_10_EOF  ? http_10_eof
                                                      : http_ok;
     for (unsigned i = 0; i < count && c->fd >= 0; i++)
         send_text(c, reply, strlen(reply));
@@ -137,6 +140,11 @@ static void on_http(struct peer *p, struct peer_client *c)
             answer_http(p, c, c->pending);
             c->pending = 0;
         }
+        break;
+    case PEER_HTTP_10_EOF:
+        answer_http(p, c, 1);
+        if (c->fd >= 0)
+            client_drop(c);
         break;
     case PEER_HTTP_SLOW:
         if (c->pending == 0)
@@ -460,7 +468,8 @@ static void http_counts_every_request(void **state)
 static void http_json_has_every_field(void **state)
 {
     static const char *const keys[] = {
-        "protocol", "target", "connections", "threads", "depth", "mode", "rate", "requests",
+        "protocol", "target", "connections", "threads", "depth", "mode", "rate", "tick_us",
+        "requests",
         "seconds", "req_per_s", "latency_us", "min", "mean", "p50", "p90", "p99", "p99_9", "max",
         "errors", "connect", "handshake", "reset", "closed", "timeout", "status", "mismatch",
         "protocol", "total", "connects", "bytes_in", "bytes_out", "cpu", "user_s", "system_s",
@@ -495,6 +504,20 @@ static void http_chunked_bodies_are_parsed(void **state)
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 100);
     assert_int_equal((int)json_number(&o, "total"), 0);
+}
+
+/* Interim 1xx skipped, HTTP/1.0 means the server closes, a body without length ends at EOF:
+ * every answer counts, nothing is an error, and each request gets a new connection. */
+static void http_1_0_body_to_eof_is_one_answer(void **state)
+{
+    struct peer *p = peer_start(PEER_HTTP_10_EOF);
+    struct outcome o;
+    run_ioload(ioload_path(state), p->port, &o, "-n", "30", "-c", "2", NULL);
+    peer_stop(p);
+    assert_exit(&o, 0);
+    assert_int_equal((int)json_number(&o, "requests"), 30);
+    assert_int_equal((int)json_number(&o, "total"), 0);
+    assert_true(json_number(&o, "connects") >= 29);
 }
 
 static void http_500_counts_as_status_error(void **state)
@@ -692,6 +715,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(http_counts_every_request, ioload),
         cmocka_unit_test_prestate(http_json_has_every_field, ioload),
         cmocka_unit_test_prestate(http_chunked_bodies_are_parsed, ioload),
+        cmocka_unit_test_prestate(http_1_0_body_to_eof_is_one_answer, ioload),
         cmocka_unit_test_prestate(http_500_counts_as_status_error, ioload),
         cmocka_unit_test_prestate(http_server_closing_counts_closed, ioload),
         cmocka_unit_test_prestate(http_unanswered_requests_time_out, ioload),

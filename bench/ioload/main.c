@@ -153,6 +153,7 @@ static int run_load(struct setup *s)
         .proto = &s->proto, .target = &s->target, .pipeline = s->pipeline,
         .pipeline_len = o->depth * s->proto.request_len, .depth = o->depth,
         .timeout_ns = (uint64_t)o->timeout_ms * 1000000u, .main_thread = pthread_self(),
+        .tick_ns = (uint64_t)o->tick_us * 1000u,
     };
     atomic_init(&run.stop, false);
     atomic_init(&run.workers_done, 0);

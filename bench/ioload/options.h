@@ -30,6 +30,7 @@ struct options {
     size_t size;                /* echo/ETX/WebSocket message bytes */
     double rate;                /* requests per second over all connections; 0: closed loop */
     unsigned timeout_ms;
+    unsigned tick_us;           /* open loop: requests due within this leave together */
     uint64_t per_source;        /* connections per source address; 0: from the port range */
     bool json;
     uint8_t etx_reply[OPTIONS_ETX_REPLY_MAX];

@@ -30,7 +30,7 @@ void report_text(FILE *out, const struct options *o, const struct load_stats *s,
             o->target, (unsigned long long)o->connections, o->threads, o->threads == 1 ? "" : "s",
             o->depth);
     if (o->rate > 0)
-        fprintf(out, "open loop at %.0f req/s\n", o->rate);
+        fprintf(out, "open loop at %.0f req/s (tick %u us)\n", o->rate, o->tick_us);
     else
         fprintf(out, "closed loop\n");
     fprintf(out, "  requests   %llu in %.2f s = %.1f req/s\n", (unsigned long long)s->answers,
@@ -71,9 +71,9 @@ void report_json(FILE *out, const struct options *o, const struct load_stats *s,
     const struct histogram *h = &s->latency;
     fprintf(out, "{\"protocol\":\"%s\",\"target\":", proto_name(o->protocol));
     json_string(out, o->target);
-    fprintf(out, ",\"connections\":%llu,\"threads\":%u,\"depth\":%u,\"mode\":\"%s\",\"rate\":%.3f,",
-            (unsigned long long)o->connections, o->threads, o->depth,
-            o->rate > 0 ? "open" : "closed", o->rate);
+    fprintf(out, ",\"connections\":%llu,\"threads\":%u,\"depth\":%u,\"mode\":\"%s\",\"rate\":%.3f,"
+            "\"tick_us\":%u,", (unsigned long long)o->connections, o->threads, o->depth,
+            o->rate > 0 ? "open" : "closed", o->rate, o->tick_us);
     fprintf(out, "\"requests\":%llu,\"seconds\":%.6f,\"req_per_s\":%.3f,",
             (unsigned long long)s->answers, s->seconds, per_second(s));
     fprintf(out, "\"latency_us\":{\"min\":%.3f,\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,"

@@ -1,7 +1,7 @@
 /* report.h - the end-of-run summary: a few lines for people, or one JSON object for scripts.
  *
  * JSON fields: protocol, target, connections, threads, depth, mode ("closed"/"open"), rate,
- * requests (answered, any status), seconds (measured), req_per_s, latency_us {min, mean, p50,
+ * tick_us, requests (answered, any status), seconds (measured), req_per_s, latency_us {min, mean, p50,
  * p90, p99, p99_9, max}, errors {connect, handshake, reset, closed, timeout, status, mismatch,
  * protocol, total}, connects, bytes_in, bytes_out, cpu {user_s, system_s, total_s,
  * us_per_request, process_s}: cpu is what the load threads used while measuring (getrusage

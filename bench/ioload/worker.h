@@ -28,6 +28,7 @@ struct run {
     size_t pipeline_len;
     unsigned depth;
     uint64_t timeout_ns;
+    uint64_t tick_ns;            /* open loop: requests due this soon leave together */
     uint64_t start_ns;           /* CLOCK_MONOTONIC: load starts */
     uint64_t measure_ns;         /* start + warm-up: measuring starts */
     uint64_t deadline_ns;        /* measuring ends (UINT64_MAX: when the requests are done) */
