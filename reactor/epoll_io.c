@@ -117,8 +117,8 @@ static enum ep_outcome recv_once(io_loop *loop, struct ep_state *st, int fd, str
 
 typedef enum ep_outcome (*ep_attempt)(io_loop *, struct ep_state *, int, struct ep_fd *);
 
-/* Run attempts on one slot while its multishot op stays armed, up to budget; an ET fd that
- * spent its budget goes on the ready list to carry on next turn. */
+/* Run attempts on one slot while its multishot op stays armed and the fd is not drained, up to
+ * budget; an ET fd that spent its budget goes on the ready list to carry on next turn. */
 static int drain(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, enum ep_slot slot,
                  ep_attempt attempt, int budget)
 {
@@ -130,7 +130,7 @@ static int drain(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, en
         if (out == EP_BLOCKED)
             return delivered;
         delivered++;
-        if (out == EP_FINISHED || f->gen != gen || f->op[slot] != op)
+        if (out == EP_FINISHED || f->gen != gen || f->op[slot] != op || f->rd_dry)
             return delivered;
     }
     if (budget > 1)
