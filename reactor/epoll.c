@@ -168,10 +168,10 @@ static int reactor_wait(io_loop *loop, int64_t timeout_ns)
     return delivered;
 }
 
-/* A released buffer wakes the recv that has waited longest for one. */
-static void reactor_buf_release(io_loop *loop, uint32_t id)
+/* A buffer back in the pool, from the caller or from a recv that did not fill it, wakes the
+ * recv that has waited longest for one. */
+void ep_buf_put(struct ep_state *st, uint32_t id)
 {
-    struct ep_state *st = loop->backend_data;
     if (!ep_pool_give(&st->pool, id))
         return;
     int fd;
@@ -188,6 +188,11 @@ static void reactor_buf_release(io_loop *loop, uint32_t id)
 }
 
 /* 0 when epoll_pwait2 works on epfd, else -errno (ENOSYS: kernel or headers predate it). */
+static void reactor_buf_release(io_loop *loop, uint32_t id)
+{
+    ep_buf_put(loop->backend_data, id);
+}
+
 static int probe_pwait2(int epfd)
 {
     struct epoll_event ev;

@@ -95,7 +95,7 @@ static enum ep_outcome recv_once(io_loop *loop, struct ep_state *st, int fd, str
     while (n < 0 && errno == EINTR);
     int err = n < 0 ? errno : 0;
     if (n <= 0) {
-        ep_pool_give(&st->pool, id); /* an op holds no buffer while it waits */
+        ep_buf_put(st, id); /* an op holds no buffer while it waits */
         if (would_block(err)) {
             f->rd_dry = true;
             return EP_BLOCKED;

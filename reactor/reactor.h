@@ -103,6 +103,7 @@ bool ep_pool_give(struct ep_pool *pool, uint32_t id); /* false: the id was not l
 uint32_t ep_wanted_events(const struct ep_state *st, const struct ep_fd *f);
 void ep_interest_changed(struct ep_state *st, int fd, struct ep_fd *f);
 int ep_register(struct ep_state *st, int fd, struct ep_fd *f); /* apply wanted now: 0/-errno */
+void ep_buf_put(struct ep_state *st, uint32_t id); /* a buffer is free: wake a starved recv */
 
 /* epoll_submit.c: the backend entry points, and ending every op an fd still holds */
 int reactor_submit(io_loop *loop, io_op *op);
