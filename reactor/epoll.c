@@ -89,6 +89,9 @@ static void flush_interest(io_loop *loop, struct ep_state *st)
     int fd;
     while ((fd = ep_list_pop(st, &st->lists[EP_LIST_DIRTY], EP_LIST_DIRTY)) >= 0) {
         struct ep_fd *f = ep_table_find(&st->table, fd);
+        /* LT: a recv with bytes waiting and no buffer free would be reported only to starve. */
+        if (!st->edge && f->op[EP_SLOT_RECV] && !f->starved && !f->rd_dry && !st->pool.free_count)
+            ep_recv_starve(st, fd, f);
         int err = ep_register(st, fd, f);
         if (err < 0)
             ep_fd_retire(loop, st, fd, f, err);

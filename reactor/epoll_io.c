@@ -78,14 +78,19 @@ static enum ep_outcome accept_once(io_loop *loop, struct ep_state *st, int fd, s
     return EP_ARMED;
 }
 
+void ep_recv_starve(struct ep_state *st, int fd, struct ep_fd *f)
+{
+    f->starved = true;
+    ep_list_push(st, EP_LIST_STARVED, fd, f);
+    ep_interest_changed(st, fd, f);
+}
+
 static enum ep_outcome recv_once(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f)
 {
     io_op *op = f->op[EP_SLOT_RECV];
     uint32_t id;
     if (!ep_pool_take(&st->pool, &id)) {
-        f->starved = true;
-        ep_list_push(st, EP_LIST_STARVED, fd, f);
-        ep_interest_changed(st, fd, f);
+        ep_recv_starve(st, fd, f);
         return EP_BLOCKED;
     }
     char *data = io_core_buf_data(loop, id);
@@ -111,7 +116,12 @@ static enum ep_outcome recv_once(io_loop *loop, struct ep_state *st, int fd, str
         finish(loop, st, fd, f, EP_SLOT_RECV, (int)n);
         return EP_FINISHED;
     }
+    uint32_t gen = f->gen;
     io_core_complete(loop, op, (int)n, IO_CQE_MORE);
+    /* Bytes are left and the callback kept the last buffer: the next attempt would starve, so
+     * starve now, before an LT registration for an event that could not be served. */
+    if (f->gen == gen && f->op[EP_SLOT_RECV] == op && !f->rd_dry && !st->pool.free_count)
+        ep_recv_starve(st, fd, f);
     return EP_ARMED;
 }
 
@@ -130,7 +140,7 @@ static int drain(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, en
         if (out == EP_BLOCKED)
             return delivered;
         delivered++;
-        if (out == EP_FINISHED || f->gen != gen || f->op[slot] != op || f->rd_dry)
+        if (out == EP_FINISHED || f->gen != gen || f->op[slot] != op || f->rd_dry || f->starved)
             return delivered;
     }
     if (budget > 1)

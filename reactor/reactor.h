@@ -114,6 +114,9 @@ void ep_fd_retire(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, i
 /* epoll_io.c: run what readiness allows; each returns the completions delivered */
 int ep_service_read(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, bool from_event);
 int ep_service_write(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f);
+/* The recv waits for a pool buffer (and, level-triggered, leaves epoll meanwhile, or epoll
+ * would report the unread bytes every turn). */
+void ep_recv_starve(struct ep_state *st, int fd, struct ep_fd *f);
 /* Send what the socket takes now: 1 all sent, 0 would block, or -errno. */
 int ep_send_progress(int fd, io_op *op);
 /* The send's final res for a progress that is not 0: the bytes sent, or the error. */
