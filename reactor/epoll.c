@@ -94,7 +94,7 @@ static void flush_interest(io_loop *loop, struct ep_state *st)
             ep_recv_starve(st, fd, f);
         int err = ep_register(st, fd, f);
         if (err < 0)
-            ep_fd_retire(loop, st, fd, f, err);
+            ep_fd_retire(loop, f, err);
     }
 }
 

@@ -49,7 +49,7 @@ static void adopt_new_fd(io_loop *loop, struct ep_state *st, int nfd, bool strea
     struct ep_fd *f = stream ? ep_table_get(&st->table, nfd) : ep_table_find(&st->table, nfd);
     if (f) {
         f->kernel_events = 0; /* the kernel dropped the old file's registration with it */
-        ep_fd_retire(loop, st, nfd, f, -EBADF);
+        ep_fd_retire(loop, f, -EBADF);
         f->stream = stream;
     }
 }

@@ -40,7 +40,7 @@ void ep_slot_clear(struct ep_state *st, int fd, struct ep_fd *f, enum ep_slot sl
     ep_interest_changed(st, fd, f);
 }
 
-void ep_fd_retire(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, int res)
+void ep_fd_retire(io_loop *loop, struct ep_fd *f, int res)
 {
     for (int slot = 0; slot < EP_SLOTS; slot++) {
         io_op *op = f->op[slot];
@@ -154,7 +154,7 @@ static int submit_close(io_loop *loop, struct ep_state *st, io_op *op)
         /* Explicitly: a dup or a child may keep the file open, and epoll with it. */
         if (f->kernel_events)
             epoll_ctl(st->epfd, EPOLL_CTL_DEL, op->fd, NULL);
-        ep_fd_retire(loop, st, op->fd, f, -ECANCELED);
+        ep_fd_retire(loop, f, -ECANCELED);
     }
     /* Linux releases the fd even when close says EINTR: retrying could close another file. */
     int res = close(op->fd) < 0 && errno != EINTR ? -errno : 0;

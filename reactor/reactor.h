@@ -44,7 +44,7 @@ struct ep_fd {
     uint32_t kernel_events; /* what epoll holds for the fd; 0: not registered */
     int32_t next[EP_LISTS]; /* intrusive links, meaningful while the list's bit is set */
     uint8_t listed;         /* 1 << enum ep_list_id */
-    bool rd_dry;            /* a read-side syscall said EAGAIN and no event came since */
+    bool rd_dry;            /* drained (EAGAIN, or a short read: epoll_io.c), no event since */
     bool starved;           /* the recv waits for a pool buffer */
     bool idle;              /* registered, and nothing pending since a final callback returned */
     bool verify;            /* submitted on while idle: the registration may be another file's */
@@ -109,7 +109,7 @@ void ep_buf_put(struct ep_state *st, uint32_t id); /* a buffer is free: wake a s
 int reactor_submit(io_loop *loop, io_op *op);
 int reactor_cancel(io_loop *loop, io_op *op);
 void ep_slot_clear(struct ep_state *st, int fd, struct ep_fd *f, enum ep_slot slot);
-void ep_fd_retire(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, int res);
+void ep_fd_retire(io_loop *loop, struct ep_fd *f, int res);
 
 /* epoll_io.c: run what readiness allows; each returns the completions delivered */
 int ep_service_read(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, bool from_event);
