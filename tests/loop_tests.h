@@ -1,0 +1,39 @@
+/* loop_tests.h - the tests of the loop suite, each a cmocka test whose state is the
+ * struct suite naming the backend under test (main is in test_loop.c). */
+#ifndef IOSERVE_TESTS_LOOP_TESTS_H
+#define IOSERVE_TESTS_LOOP_TESTS_H
+
+/* test_loop_streams.c: connections and byte streams */
+void test_thousand_connections(void **state);
+void test_eight_megabytes_both_ways(void **state);
+void test_short_sends_are_continued(void **state);
+void test_peer_reset_single_recv(void **state);
+void test_peer_reset_multishot_recv(void **state);
+void test_half_close(void **state);
+void test_clients_that_leave_at_once(void **state);
+
+/* test_loop_timers.c: timers and io_loop_run */
+void test_timers(void **state);
+void test_run_and_stop(void **state);
+void test_many_timers(void **state);
+
+/* test_loop_pool.c: the receive-buffer pool running dry */
+void test_recv_outlasts_an_empty_pool(void **state);
+void test_recvs_share_a_dry_pool(void **state);
+void test_cancel_recv_waiting_for_buffer(void **state);
+void test_close_recv_waiting_for_buffer(void **state);
+
+/* test_loop_ops.c: cancel, close, failed submits, resubmits, reads */
+void test_cancel_pending_recv(void **state);
+void test_cancel_pending_multishot_recv(void **state);
+void test_single_shot_ops_resubmitted_from_callbacks(void **state);
+void test_cancel_edges(void **state);
+void test_fd_number_reused(void **state);
+void test_failed_submit_never_calls_back(void **state);
+void test_close_cancels_multishot_recv(void **state);
+void test_close_cancels_multishot_accept(void **state);
+void test_close_cancels_blocked_send(void **state);
+void test_read_regular_file(void **state);
+void test_read_pipe(void **state);
+
+#endif
