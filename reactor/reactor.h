@@ -10,7 +10,8 @@
  * since the last pass (its last op's callback returned with nothing resubmitted) may be on a
  * new file: the caller may close an idle fd itself and get the number back from socket().  So
  * that pass verifies the registration with one EPOLL_CTL_MOD, which fails with ENOENT for a
- * new file.  Multishot ops, and ops resubmitted from their own callback, cost nothing.
+ * new file.  Multishot ops, and ops resubmitted from their own callback, cost nothing.  (Not
+ * caught: closing the fd by hand inside its op's final callback and reusing the number there.)
  *
  * Files: epoll.c (binding, waiting, registration), epoll_submit.c (submit, cancel, close),
  * epoll_io.c (the syscalls run on readiness), epoll_fdtable.c (per-fd state and the lists),
