@@ -1,7 +1,8 @@
 /* test_ioload.c - runs the ioload load generator (bench/ioload/) against tiny servers that
  * live in this test, and checks what it reports.
  *
- * Usage: test_ioload IOLOAD.  Each test starts a peer thread (one poll() loop on 127.0.0.1,
+ * Usage: test_ioload IOLOAD ENGINE (uring or epoll: every run uses that I/O engine, so the
+ * same assertions hold for both).  Each test starts a peer thread (one poll() loop on 127.0.0.1,
  * port 0) speaking just enough HTTP, echo, ETX or WebSocket, runs ioload --json against it,
  * and checks the counts in the JSON against what the peer saw: requests, errors by kind,
  * pipelining depth, an open-loop rate, and latency counted from intended send times.  Every
@@ -76,9 +77,10 @@ struct peer {
 };
 
 static const char http_ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: peer\r\n\r\nhello";
-static const char http_chunked[] =
-    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-static const char http_500[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops";
+static const char http_chunked[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                   "5;x=y\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+static const char http_500[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n"
+                               "\r\noops";
 static const char http_10_eof[] = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\n\r\nbody to EOF";
 
 static void client_drop(struct peer_client *c)
@@ -375,11 +377,16 @@ static void collect(int out_fd, int err_fd, struct outcome *o, uint64_t deadline
     }
 }
 
-/* Runs IOLOAD ARGS... --json 127.0.0.1:PORT (port 0: no target appended). */
-static void run_ioload(const char *ioload, uint16_t port, struct outcome *o, ...)
+struct ioload {
+    const char *path;
+    const char *engine;
+};
+
+/* Runs IOLOAD --engine ENGINE ARGS... --json 127.0.0.1:PORT (port 0: no target appended). */
+static void run_ioload(const struct ioload *ioload, uint16_t port, struct outcome *o, ...)
 {
-    const char *argv[32] = {ioload};
-    int argc = 1;
+    const char *argv[32] = {ioload->path, "--engine", ioload->engine};
+    int argc = 3;
     va_list ap;
     va_start(ap, o);
     for (const char *arg; (arg = va_arg(ap, const char *)) != NULL && argc < 28;)
@@ -402,7 +409,7 @@ static void run_ioload(const char *ioload, uint16_t port, struct outcome *o, ...
     if (pid == 0) {
         dup2(out_pipe[1], STDOUT_FILENO);
         dup2(err_pipe[1], STDERR_FILENO);
-        execv(ioload, (char *const *)argv);
+        execv(ioload->path, (char *const *)argv);
         _exit(127);
     }
     close(out_pipe[1]);
@@ -446,7 +453,7 @@ static double json_number(const struct outcome *o, const char *key)
     return strtod(at + strlen(quoted), NULL);
 }
 
-static const char *ioload_path(void **state)
+static const struct ioload *ioload_of(void **state)
 {
     return *state;
 }
@@ -457,7 +464,7 @@ static void http_counts_every_request(void **state)
 {
     struct peer *p = peer_start(PEER_HTTP_OK);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-n", "300", "-c", "3", NULL);
+    run_ioload(ioload_of(state), p->port, &o, "-n", "300", "-c", "3", NULL);
     peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 300);
@@ -477,7 +484,7 @@ static void http_json_has_every_field(void **state)
     };
     struct peer *p = peer_start(PEER_HTTP_OK);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-n", "50", "-c", "2", "-t", "2", NULL);
+    run_ioload(ioload_of(state), p->port, &o, "-n", "50", "-c", "2", "-t", "2", NULL);
     peer_stop(p);
     assert_exit(&o, 0);
     assert_true(o.out[0] == '{' && strstr(o.out, "}\n") == o.out + strlen(o.out) - 2);
@@ -499,7 +506,7 @@ static void http_chunked_bodies_are_parsed(void **state)
 {
     struct peer *p = peer_start(PEER_HTTP_CHUNKED);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-n", "100", "-c", "2", "--depth", "2", NULL);
+    run_ioload(ioload_of(state), p->port, &o, "-n", "100", "-c", "2", "--depth", "2", NULL);
     peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 100);
@@ -512,7 +519,7 @@ static void http_1_0_body_to_eof_is_one_answer(void **state)
 {
     struct peer *p = peer_start(PEER_HTTP_10_EOF);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-n", "30", "-c", "2", NULL);
+    run_ioload(ioload_of(state), p->port, &o, "-n", "30", "-c", "2", NULL);
     peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 30);
@@ -524,7 +531,7 @@ static void http_500_counts_as_status_error(void **state)
 {
     struct peer *p = peer_start(PEER_HTTP_500);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-n", "40", "-c", "2", NULL);
+    run_ioload(ioload_of(state), p->port, &o, "-n", "40", "-c", "2", NULL);
     peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 40);
@@ -536,7 +543,7 @@ static void http_server_closing_counts_closed(void **state)
 {
     struct peer *p = peer_start(PEER_HTTP_CLOSE);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-n", "12", "-c", "2", "--timeout-ms", "100",
+    run_ioload(ioload_of(state), p->port, &o, "-n", "12", "-c", "2", "--timeout-ms", "100",
                NULL);
     unsigned seen = p->requests;
     peer_stop(p);
@@ -551,7 +558,7 @@ static void http_unanswered_requests_time_out(void **state)
     struct peer *p = peer_start(PEER_HTTP_SILENT);
     struct outcome o;
     uint64_t start = tnet_now_ms();
-    run_ioload(ioload_path(state), p->port, &o, "-n", "2", "-c", "1", "--timeout-ms", "100",
+    run_ioload(ioload_of(state), p->port, &o, "-n", "2", "-c", "1", "--timeout-ms", "100",
                NULL);
     uint64_t took = tnet_now_ms() - start;
     peer_stop(p);
@@ -565,7 +572,7 @@ static void http_pipelining_keeps_depth_in_flight(void **state)
 {
     struct peer *p = peer_start(PEER_HTTP_BATCH4);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-n", "40", "-c", "1", "--depth", "4",
+    run_ioload(ioload_of(state), p->port, &o, "-n", "40", "-c", "1", "--depth", "4",
                "--timeout-ms", "2000", NULL);
     unsigned seen = p->requests, batch = p->max_batch;
     peer_stop(p);
@@ -580,7 +587,7 @@ static void open_loop_honours_the_rate(void **state)
 {
     struct peer *p = peer_start(PEER_HTTP_OK);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-r", "400", "-d", "1", "-c", "4", NULL);
+    run_ioload(ioload_of(state), p->port, &o, "-r", "400", "-d", "1", "-c", "4", NULL);
     peer_stop(p);
     assert_exit(&o, 0);
     assert_non_null(strstr(o.out, "\"mode\":\"open\""));
@@ -596,7 +603,7 @@ static void open_loop_latency_counts_from_intended_time(void **state)
 {
     struct peer *p = peer_start(PEER_HTTP_SLOW);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-r", "50", "-d", "1", "-c", "1",
+    run_ioload(ioload_of(state), p->port, &o, "-r", "50", "-d", "1", "-c", "1",
                "--timeout-ms", "5000", NULL);
     peer_stop(p);
     assert_exit(&o, 0);
@@ -610,7 +617,7 @@ static void echo_is_verified(void **state)
 {
     struct peer *p = peer_start(PEER_ECHO);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-p", "echo", "-s", "3000", "-n", "200", "-c",
+    run_ioload(ioload_of(state), p->port, &o, "-p", "echo", "-s", "3000", "-n", "200", "-c",
                "2", "--depth", "3", NULL);
     peer_stop(p);
     assert_exit(&o, 0);
@@ -622,7 +629,7 @@ static void echo_mismatch_is_an_error(void **state)
 {
     struct peer *p = peer_start(PEER_ECHO_CORRUPT);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-p", "echo", "-n", "5", "-c", "1",
+    run_ioload(ioload_of(state), p->port, &o, "-p", "echo", "-n", "5", "-c", "1",
                "--timeout-ms", "100", NULL);
     peer_stop(p);
     assert_exit(&o, 0);
@@ -634,7 +641,7 @@ static void etx_acks_are_counted(void **state)
 {
     struct peer *p = peer_start(PEER_ETX);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-p", "etx", "-n", "100", "-c", "2", "--depth",
+    run_ioload(ioload_of(state), p->port, &o, "-p", "etx", "-n", "100", "-c", "2", "--depth",
                "2", NULL);
     unsigned seen = p->requests;
     peer_stop(p);
@@ -648,7 +655,7 @@ static void etx_reply_flag_sets_the_expected_answer(void **state)
 {
     struct peer *p = peer_start(PEER_ETX);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-p", "etx", "--etx-reply", "nak\\x03", "-n",
+    run_ioload(ioload_of(state), p->port, &o, "-p", "etx", "--etx-reply", "nak\\x03", "-n",
                "3", "-c", "1", "--timeout-ms", "100", NULL);
     peer_stop(p);
     assert_exit(&o, 0);
@@ -660,7 +667,7 @@ static void websocket_echo_is_verified(void **state)
 {
     struct peer *p = peer_start(PEER_WS);
     struct outcome o;
-    run_ioload(ioload_path(state), p->port, &o, "-p", "ws", "-s", "300", "-n", "100", "-c", "2",
+    run_ioload(ioload_of(state), p->port, &o, "-p", "ws", "-s", "300", "-n", "100", "-c", "2",
                NULL);
     unsigned seen = p->requests;
     peer_stop(p);
@@ -683,7 +690,7 @@ static void bad_flags_exit_2(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct outcome o;
-        run_ioload(ioload_path(state), 0, &o, bad[i][0], bad[i][1], bad[i][2], NULL);
+        run_ioload(ioload_of(state), 0, &o, bad[i][0], bad[i][1], bad[i][2], NULL);
         assert_exit(&o, 2);
         assert_string_equal(o.out, "");
         assert_non_null(strstr(o.err, "ioload: "));
@@ -699,18 +706,19 @@ static void unreachable_target_exits_1(void **state)
     char target[32];
     snprintf(target, sizeof(target), "127.0.0.1:%u", port);
     struct outcome o;
-    run_ioload(ioload_path(state), 0, &o, "-n", "1", target, NULL);
+    run_ioload(ioload_of(state), 0, &o, "-n", "1", target, NULL);
     assert_exit(&o, 1);
     assert_non_null(strstr(o.err, "cannot connect"));
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s IOLOAD\n", argv[0]);
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s IOLOAD uring|epoll\n", argv[0]);
         return 2;
     }
-    void *ioload = argv[1];
+    struct ioload program = {.path = argv[1], .engine = argv[2]};
+    void *ioload = &program;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate(http_counts_every_request, ioload),
         cmocka_unit_test_prestate(http_json_has_every_field, ioload),

@@ -169,7 +169,8 @@ static bool name_byte(struct http_response *r, unsigned char c)
     c = lower(c);
     for (unsigned h = 0; h < HDR_COUNT; h++) {
         const char *name = header_names[h];
-        if ((r->header & (1u << h)) && (r->index >= strlen(name) || (unsigned char)name[r->index] != c))
+        bool differs = r->index >= strlen(name) || (unsigned char)name[r->index] != c;
+        if ((r->header & (1u << h)) && differs)
             r->header &= (uint8_t)~(1u << h);
     }
     r->index++;

@@ -1,12 +1,13 @@
 /* http_response.h - a streaming HTTP/1.x response parser that copies and allocates nothing.
  *
- * Feed it the bytes of a connection in chunks of any size; it keeps ~16 bytes of state per
+ * Feed it the bytes of a connection in chunks of any size; it keeps 16 bytes of state per
  * connection, so a million connections share one read buffer.  It stops right after each
  * complete response (status line, headers, then a body framed by Content-Length, chunked
  * encoding, or no body for 1xx/204/304), so the caller can count responses and switch
- * protocols after a 101.  HTTP_RESPONSE_CLOSE tells whether the server will close after it
- * ("Connection: close", or HTTP/1.0 without keep-alive).  Interim 1xx responses other than 101 are skipped.  Bodies framed by
- * neither header run to end of stream: http_response_finish() completes them at EOF.
+ * protocols after a 101.  Interim 1xx responses other than 101 are skipped.  Bodies framed
+ * by neither header run to end of stream: http_response_finish() completes them at EOF.
+ * HTTP_RESPONSE_CLOSE tells whether the server will close after a response ("Connection:
+ * close", or HTTP/1.0 without keep-alive).
  */
 #ifndef IOLOAD_HTTP_RESPONSE_H
 #define IOLOAD_HTTP_RESPONSE_H

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "fd_limit.h"
 #include "options.h"
 #include "proto.h"
@@ -40,7 +41,22 @@ struct setup {
     struct target target;
     struct proto proto;
     uint8_t *pipeline;
+    const struct engine_ops *engine;
 };
+
+static const struct engine_ops *choose_engine(enum engine_choice choice, char *err,
+                                              size_t err_len)
+{
+    if (choice == ENGINE_EPOLL)
+        return &engine_epoll;
+    if (engine_uring_usable())
+        return &engine_uring;
+    if (choice == ENGINE_AUTO)
+        return &engine_epoll;
+    snprintf(err, err_len, "--engine uring: this kernel lacks multishot receive into a "
+             "registered buffer ring (or io_uring is disabled)");
+    return NULL;
+}
 
 static int prepare(struct setup *s, char *err, size_t err_len)
 {
@@ -67,6 +83,9 @@ static int prepare(struct setup *s, char *err, size_t err_len)
     }
     for (unsigned i = 0; i < o->depth; i++)
         memcpy(s->pipeline + i * s->proto.request_len, s->proto.request, s->proto.request_len);
+    s->engine = choose_engine(o->engine, err, err_len);
+    if (!s->engine)
+        return 1;
     if (fd_limit_raise(o->connections + o->threads + SPARE_FDS, stderr, err, err_len) < 0)
         return 1;
     int rc = target_probe(&s->target, o->timeout_ms);
@@ -150,7 +169,7 @@ static int run_load(struct setup *s)
 {
     const struct options *o = &s->options;
     struct run run = {
-        .proto = &s->proto, .target = &s->target, .pipeline = s->pipeline,
+        .engine = s->engine, .proto = &s->proto, .target = &s->target, .pipeline = s->pipeline,
         .pipeline_len = o->depth * s->proto.request_len, .depth = o->depth,
         .timeout_ns = (uint64_t)o->timeout_ms * 1000000u, .main_thread = pthread_self(),
         .tick_ns = (uint64_t)o->tick_us * 1000u,
@@ -190,16 +209,22 @@ static int run_load(struct setup *s)
         stats_reset(total);
         for (unsigned i = 0; i < o->threads; i++) {
             stats_merge(total, worker_stats(workers[i]));
-            if (worker_gave_up(workers[i]))
+            if (worker_failure(workers[i]) < 0) {
+                fprintf(stderr, "ioload: the %s engine failed: %s\n", s->engine->name,
+                        strerror(-worker_failure(workers[i])));
                 status = 1;
+            } else if (worker_gave_up(workers[i]) && status == 0) {
+                fprintf(stderr, "ioload: gave up: no connection to %s could be opened for %u ms\n",
+                        o->target, WORKER_GIVE_UP_TIMEOUTS * o->timeout_ms);
+                status = 1;
+            }
         }
-        if (status)
-            fprintf(stderr, "ioload: gave up: no connection to %s could be opened for %u ms\n",
-                    o->target, WORKER_GIVE_UP_TIMEOUTS * o->timeout_ms);
+        struct report report = {.options = o, .stats = total, .engine = s->engine->name,
+                                .process_cpu_s = process_cpu_seconds()};
         if (o->json)
-            report_json(stdout, o, total, process_cpu_seconds());
+            report_json(stdout, &report);
         else
-            report_text(stdout, o, total, process_cpu_seconds());
+            report_text(stdout, &report);
     } else {
         fprintf(stderr, "ioload: cannot start the workers: %s\n", strerror(errno ? errno : ENOMEM));
         status = 1;

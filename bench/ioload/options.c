@@ -23,7 +23,7 @@ enum {
 };
 
 enum long_only { OPT_DEPTH = 256, OPT_PATH, OPT_HOST, OPT_WARMUP, OPT_TIMEOUT, OPT_ETX_REPLY,
-                 OPT_PER_SOURCE, OPT_TICK };
+                 OPT_PER_SOURCE, OPT_TICK, OPT_ENGINE };
 
 static const struct option long_options[] = {
     {"protocol", required_argument, NULL, 'p'},
@@ -43,6 +43,7 @@ static const struct option long_options[] = {
     {"etx-reply", required_argument, NULL, OPT_ETX_REPLY},
     {"conns-per-source", required_argument, NULL, OPT_PER_SOURCE},
     {"tick-us", required_argument, NULL, OPT_TICK},
+    {"engine", required_argument, NULL, OPT_ENGINE},
     {NULL, 0, NULL, 0},
 };
 
@@ -68,6 +69,8 @@ void options_usage(FILE *out)
           "      --timeout-ms N      a request unanswered this long is an error (default 2000)\n"
           "      --conns-per-source N  connections per loopback source address before the\n"
           "                          next (127.0.0.2, ...); default from ip_local_port_range\n"
+          "      --engine E          auto (default: io_uring if the kernel allows), uring or\n"
+          "                          epoll\n"
           "  -j, --json              machine-readable result on stdout\n"
           "  -h, --help              this text\n",
           out);
@@ -263,6 +266,16 @@ static int apply(struct options *o, int opt, const char *arg, char *err, size_t 
             return fail(err, err_len, "--tick-us: '%s' is not in 0..%d", arg, TICK_US_MAX);
         o->tick_us = (unsigned)count;
         return 0;
+    case OPT_ENGINE:
+        if (strcmp(arg, "auto") == 0)
+            o->engine = ENGINE_AUTO;
+        else if (strcmp(arg, "uring") == 0)
+            o->engine = ENGINE_URING;
+        else if (strcmp(arg, "epoll") == 0)
+            o->engine = ENGINE_EPOLL;
+        else
+            return fail(err, err_len, "--engine: '%s' is not auto, uring or epoll", arg);
+        return 0;
     case OPT_ETX_REPLY:
         if (!unescape(arg, o->etx_reply, sizeof(o->etx_reply), &o->etx_reply_len))
             return fail(err, err_len, "--etx-reply: '%s' is empty, too long or badly escaped",
@@ -316,7 +329,8 @@ int options_parse(struct options *o, int argc, char **argv, char *err, size_t er
             return rc;
     }
     if (optind != argc - 1)
-        return fail(err, err_len, "%s", optind == argc ? "missing HOST:PORT" : "more than one target");
+        return fail(err, err_len, "%s",
+                    optind == argc ? "missing HOST:PORT" : "more than one target");
     o->target = argv[optind];
     return check_together(o, err, err_len);
 }

@@ -16,6 +16,8 @@
 
 #define OPTIONS_ETX_REPLY_MAX 256
 
+enum engine_choice { ENGINE_AUTO, ENGINE_URING, ENGINE_EPOLL };
+
 struct options {
     enum proto_kind protocol;
     const char *target;         /* HOST:PORT or [V6]:PORT */
@@ -33,6 +35,7 @@ struct options {
     unsigned tick_us;           /* open loop: requests due within this leave together */
     uint64_t per_source;        /* connections per source address; 0: from the port range */
     bool json;
+    enum engine_choice engine;  /* auto: io_uring when the kernel has what it needs */
     uint8_t etx_reply[OPTIONS_ETX_REPLY_MAX];
     size_t etx_reply_len;
 };

@@ -22,13 +22,14 @@ static double min_us(const struct load_stats *s)
     return s->latency.total ? us(s->latency.min) : 0.0;
 }
 
-void report_text(FILE *out, const struct options *o, const struct load_stats *s,
-                 double process_cpu_s)
+void report_text(FILE *out, const struct report *r)
 {
+    const struct options *o = r->options;
+    const struct load_stats *s = r->stats;
     const struct histogram *h = &s->latency;
-    fprintf(out, "ioload %s %s: %llu connections, %u thread%s, depth %u, ", proto_name(o->protocol),
-            o->target, (unsigned long long)o->connections, o->threads, o->threads == 1 ? "" : "s",
-            o->depth);
+    fprintf(out, "ioload %s %s (%s): %llu connections, %u thread%s, depth %u, ",
+            proto_name(o->protocol), o->target, r->engine, (unsigned long long)o->connections,
+            o->threads, o->threads == 1 ? "" : "s", o->depth);
     if (o->rate > 0)
         fprintf(out, "open loop at %.0f req/s (tick %u us)\n", o->rate, o->tick_us);
     else
@@ -47,7 +48,7 @@ void report_text(FILE *out, const struct options *o, const struct load_stats *s,
     }
     fprintf(out, "\n  client cpu %.3f s (user %.3f, system %.3f) = %.2f us/request; "
             "process %.3f s\n", s->cpu_user_s + s->cpu_system_s, s->cpu_user_s,
-            s->cpu_system_s, cpu_us_per_request(s), process_cpu_s);
+            s->cpu_system_s, cpu_us_per_request(s), r->process_cpu_s);
 }
 
 /* The target is the only free text we print; escape what JSON requires. */
@@ -65,12 +66,14 @@ static void json_string(FILE *out, const char *text)
     fputc('"', out);
 }
 
-void report_json(FILE *out, const struct options *o, const struct load_stats *s,
-                 double process_cpu_s)
+void report_json(FILE *out, const struct report *r)
 {
+    const struct options *o = r->options;
+    const struct load_stats *s = r->stats;
     const struct histogram *h = &s->latency;
     fprintf(out, "{\"protocol\":\"%s\",\"target\":", proto_name(o->protocol));
     json_string(out, o->target);
+    fprintf(out, ",\"engine\":\"%s\"", r->engine);
     fprintf(out, ",\"connections\":%llu,\"threads\":%u,\"depth\":%u,\"mode\":\"%s\",\"rate\":%.3f,"
             "\"tick_us\":%u,", (unsigned long long)o->connections, o->threads, o->depth,
             o->rate > 0 ? "open" : "closed", o->rate, o->tick_us);
@@ -90,5 +93,5 @@ void report_json(FILE *out, const struct options *o, const struct load_stats *s,
             (unsigned long long)s->bytes_out);
     fprintf(out, "\"cpu\":{\"user_s\":%.6f,\"system_s\":%.6f,\"total_s\":%.6f,"
             "\"us_per_request\":%.4f,\"process_s\":%.6f}}\n", s->cpu_user_s, s->cpu_system_s,
-            s->cpu_user_s + s->cpu_system_s, cpu_us_per_request(s), process_cpu_s);
+            s->cpu_user_s + s->cpu_system_s, cpu_us_per_request(s), r->process_cpu_s);
 }

@@ -4,7 +4,7 @@
  * thread with worker_run() and joins them; nothing is shared between workers but the
  * read-only `struct run` and its two atomics.  A worker owns all its memory, allocated in
  * worker_create(): the connection table (one fixed-size slot per connection holding the
- * protocol state and the send times of its in-flight requests) and one read buffer.
+ * protocol state and the send times of its in-flight requests) and its I/O engine.
  */
 #ifndef IOLOAD_WORKER_H
 #define IOLOAD_WORKER_H
@@ -21,7 +21,10 @@
 /* A worker with no usable connection for this many timeouts gives up. */
 #define WORKER_GIVE_UP_TIMEOUTS 2
 
+struct engine_ops;
+
 struct run {
+    const struct engine_ops *engine;  /* epoll or io_uring */
     const struct proto *proto;
     const struct target *target;
     const uint8_t *pipeline;     /* `depth` copies of the request, back to back */
@@ -55,6 +58,8 @@ void *worker_run(void *worker);
 const struct load_stats *worker_stats(const struct worker *w);
 /* After worker_run() returned: true when it stopped because no connection could be opened. */
 bool worker_gave_up(const struct worker *w);
+/* After worker_run() returned: 0, or the -errno that stopped its I/O engine. */
+int worker_failure(const struct worker *w);
 /* From any thread, while it runs: answers and errors so far, warm-up included. */
 void worker_progress(const struct worker *w, uint64_t *answers, uint64_t *errors);
 void worker_destroy(struct worker *w);

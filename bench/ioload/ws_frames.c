@@ -11,7 +11,9 @@ enum flag {
     FL_IN_MESSAGE = 1u << 1, /* a fragmented data message is open */
 };
 
-enum opcode { OP_CONTINUATION = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
+enum opcode {
+    OP_CONTINUATION = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10,
+};
 
 void ws_reader_init(struct ws_reader *r)
 {
