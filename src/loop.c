@@ -338,6 +338,58 @@ int io_send(io_loop *loop, io_op *op, int fd, const void *buf, size_t len, io_cb
     return io_sendv(loop, op, fd, &op->u.send.one, 1, cb, data);
 }
 
+int io_openat2(io_loop *loop, io_op *op, int dirfd, const char *path, const struct open_how *how,
+               io_cb cb, void *data)
+{
+    if (!path || !how)
+        return -EINVAL;
+    int err = op_begin(loop, op, IO_OP_OPENAT2, dirfd, 0, cb, data);
+    if (err < 0)
+        return err;
+    memset(&op->u.file, 0, sizeof(op->u.file));
+    op->u.file.path = path;
+    op->u.file.how = how;
+    op->u.file.dirfd = dirfd;
+    return op_submit(loop, op);
+}
+
+int io_statx(io_loop *loop, io_op *op, int dirfd, const char *path, int flags, unsigned mask,
+             struct statx *out, io_cb cb, void *data)
+{
+    if (!path || !out)
+        return -EINVAL;
+    int err = op_begin(loop, op, IO_OP_STATX, dirfd, 0, cb, data);
+    if (err < 0)
+        return err;
+    memset(&op->u.file, 0, sizeof(op->u.file));
+    op->u.file.path = path;
+    op->u.file.out = out;
+    op->u.file.dirfd = dirfd;
+    op->u.file.flags = flags;
+    op->u.file.mask = mask;
+    return op_submit(loop, op);
+}
+
+int io_sendfile(io_loop *loop, io_op *op, int sock_fd, int file_fd, uint64_t offset, size_t len,
+                io_cb cb, void *data)
+{
+    if (sock_fd < 0 || file_fd < 0 || len > INT_MAX)
+        return -EINVAL;
+    int err = op_begin(loop, op, IO_OP_SENDFILE, sock_fd, 0, cb, data);
+    if (err < 0)
+        return err;
+    op->u.sendfile.file_fd = file_fd;
+    op->u.sendfile.pipe[0] = op->u.sendfile.pipe[1] = -1;
+    op->u.sendfile.offset = offset;
+    op->u.sendfile.len = len;
+    op->u.sendfile.done = 0;
+    if (len == 0) {
+        io_core_complete_later(loop, op, 0);
+        return 0;
+    }
+    return op_submit(loop, op);
+}
+
 int io_timeout(io_loop *loop, io_op *op, uint64_t ms, io_cb cb, void *data)
 {
     if (ms > UINT64_MAX / NS_PER_MS / 2)

@@ -27,13 +27,19 @@
  *     op still completes once (usually -ECANCELED); the order of those completions relative
  *     to the close's own is unspecified, so free per-fd state only after all have completed.
  *  7. One loop per thread: no function here may be called on a loop from another thread.
+ *  8. At most one op of each kind (accept, recv, read, send, sendfile) is in flight per fd; a
+ *     second one is refused with -EBUSY, since two sends (or two recvs) on one stream would
+ *     interleave in an order nobody could rely on.  Opens, statx, timeouts and close are
+ *     not limited.
  */
 #ifndef IOSERVE_LOOP_H
 #define IOSERVE_LOOP_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <linux/openat2.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 typedef struct io_loop io_loop;
@@ -47,7 +53,10 @@ typedef struct io_op io_op;
 
 typedef void (*io_cb)(io_loop *loop, io_op *op, int res, unsigned flags);
 
-enum io_op_kind { IO_OP_NONE, IO_OP_ACCEPT, IO_OP_RECV, IO_OP_READ, IO_OP_SEND, IO_OP_TIMEOUT, IO_OP_CLOSE };
+enum io_op_kind {
+    IO_OP_NONE, IO_OP_ACCEPT, IO_OP_RECV, IO_OP_READ, IO_OP_SEND, IO_OP_TIMEOUT, IO_OP_CLOSE,
+    IO_OP_OPENAT2, IO_OP_STATX, IO_OP_SENDFILE,
+};
 
 /* A buffer lent by the pool (rule 5). */
 typedef struct io_buf {
@@ -81,6 +90,21 @@ struct io_op {
             size_t len;
             uint64_t offset;
         } read;
+        struct {
+            const char *path;
+            const struct open_how *how; /* openat2 */
+            struct statx *out;          /* statx */
+            int dirfd;
+            int flags;                  /* statx AT_* flags */
+            unsigned mask;              /* statx STATX_* mask */
+        } file;
+        struct {
+            int file_fd;
+            int pipe[2];       /* proactor: the splice pipe, -1 when none */
+            uint64_t offset;   /* next file byte to send */
+            size_t len;        /* bytes still to send */
+            size_t done;       /* bytes sent so far */
+        } sendfile;
         struct {
             uint64_t deadline_ns; /* absolute CLOCK_MONOTONIC time */
             uint64_t seq;         /* equal deadlines fire in submission order */
@@ -169,6 +193,26 @@ int io_cancel(io_loop *loop, io_op *op);
 
 /* Close fd (rule 6).  res is 0 or -errno. */
 int io_close(io_loop *loop, io_op *op, int fd, io_cb cb, void *data);
+
+/* File operations for serving static files through the backend.  On the proactor they are
+ * kernel operations (openat2, statx, splice); on the reactor regular files are never "ready"
+ * in epoll's sense, so open and statx are done at submit and complete on the next iteration,
+ * and sendfile(2) waits for the socket to become writable. */
+
+/* openat2(2): path relative to dirfd, resolved as how->resolve says (RESOLVE_BENEATH keeps it
+ * under dirfd).  path and how must stay valid until completion.  res is the new fd or -errno. */
+int io_openat2(io_loop *loop, io_op *op, int dirfd, const char *path, const struct open_how *how,
+               io_cb cb, void *data);
+
+/* statx(2) into *out (valid until completion).  res is 0 or -errno. */
+int io_statx(io_loop *loop, io_op *op, int dirfd, const char *path, int flags, unsigned mask,
+             struct statx *out, io_cb cb, void *data);
+
+/* Send len bytes of file_fd starting at offset to the socket sock_fd, continuing short
+ * transfers.  res is the bytes sent (less than len only when the file ended first) or -errno.
+ * len <= INT_MAX. */
+int io_sendfile(io_loop *loop, io_op *op, int sock_fd, int file_fd, uint64_t offset, size_t len,
+                io_cb cb, void *data);
 
 /* Give a recv buffer back to the pool (rule 5). */
 void io_buf_release(io_loop *loop, io_buf buf);
