@@ -96,13 +96,21 @@ static int prepare(struct setup *s, char *err, size_t err_len)
     return 0;
 }
 
+/* Requests owed to the connections before number `first`: each connection's share is equal,
+ * so a worker's bound and its rate keep the same proportion and all finish together. */
+static uint64_t requests_before(const struct options *o, uint64_t first)
+{
+    uint64_t total = o->connections;   /* split so that no product overflows */
+    return o->requests / total * first + o->requests % total * first / total;
+}
+
 static void share_of(const struct options *o, unsigned i, uint64_t *first, struct worker_share *sh)
 {
     sh->connections = (uint32_t)(o->connections / o->threads + (i < o->connections % o->threads));
     sh->first = *first;
     *first += sh->connections;
     sh->bounded = o->requests > 0;
-    sh->requests = o->requests / o->threads + (i < o->requests % o->threads);
+    sh->requests = requests_before(o, *first) - requests_before(o, sh->first);
     sh->rate = o->rate * (double)sh->connections / (double)o->connections;
 }
 
