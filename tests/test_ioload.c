@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -72,6 +74,7 @@ struct peer {
     /* read only after the thread is joined */
     unsigned requests;        /* complete requests or messages read */
     unsigned max_batch;       /* most requests answered at once */
+    uint64_t sources;         /* bit x set: a client connected from 127.0.0.x (x < 64) */
     struct peer_client clients[PEER_CLIENTS];
     uint8_t frame_out[4 + PEER_BUF];
 };
@@ -270,9 +273,15 @@ static void on_readable(struct peer *p, struct peer_client *c)
 static void accept_clients(struct peer *p)
 {
     for (;;) {
-        int fd = accept4(p->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_in from;
+        socklen_t from_len = sizeof(from);
+        int fd = accept4(p->listen_fd, (struct sockaddr *)&from, &from_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
+        uint32_t source = ntohl(from.sin_addr.s_addr);
+        if ((source >> 8) == 0x7f0000 && (source & 0xff) < 64)
+            p->sources |= 1ull << (source & 0xff);
         struct peer_client *slot = NULL;
         for (int i = 0; i < PEER_CLIENTS && !slot; i++)
             if (p->clients[i].fd < 0)
@@ -470,6 +479,35 @@ static void http_counts_every_request(void **state)
     assert_int_equal((int)json_number(&o, "requests"), 300);
     assert_int_equal((int)json_number(&o, "total"), 0);
     assert_int_equal((int)json_number(&o, "connects"), 3);
+    assert_string_equal(o.err, "");     /* no progress line when stderr is not a terminal */
+}
+
+/* Requests during the warm-up reach the server but not the report. */
+static void warmup_is_not_measured(void **state)
+{
+    struct peer *p = peer_start(PEER_HTTP_OK);
+    struct outcome o;
+    run_ioload(ioload_of(state), p->port, &o, "-n", "50", "-c", "2", "--warmup", "0.2", NULL);
+    unsigned seen = p->requests;
+    peer_stop(p);
+    assert_exit(&o, 0);
+    assert_int_equal((int)json_number(&o, "requests"), 50);
+    assert_true(seen > 50);
+}
+
+/* Past --conns-per-source, connections come from 127.0.0.2, 127.0.0.3, ... */
+static void connections_spread_over_loopback_sources(void **state)
+{
+    struct peer *p = peer_start(PEER_HTTP_OK);
+    struct outcome o;
+    run_ioload(ioload_of(state), p->port, &o, "-n", "60", "-c", "6", "--conns-per-source", "2",
+               NULL);
+    uint64_t sources = p->sources;
+    peer_stop(p);
+    assert_exit(&o, 0);
+    assert_int_equal((int)json_number(&o, "requests"), 60);
+    assert_int_equal(sources, (1u << 1) | (1u << 2) | (1u << 3));
+    assert_non_null(strstr(o.err, "from 3 loopback sources"));
 }
 
 static void http_json_has_every_field(void **state)
@@ -722,6 +760,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate(http_counts_every_request, ioload),
         cmocka_unit_test_prestate(http_json_has_every_field, ioload),
+        cmocka_unit_test_prestate(warmup_is_not_measured, ioload),
+        cmocka_unit_test_prestate(connections_spread_over_loopback_sources, ioload),
         cmocka_unit_test_prestate(http_chunked_bodies_are_parsed, ioload),
         cmocka_unit_test_prestate(http_1_0_body_to_eof_is_one_answer, ioload),
         cmocka_unit_test_prestate(http_500_counts_as_status_error, ioload),
