@@ -7,8 +7,9 @@
  * work where the kernel has it (6.1+), so completions run only when the worker waits; it is
  * created disabled and enabled by start() on the worker's thread, its only submitter.
  *
- * Closing shuts the socket down before closing it: the armed receive holds a reference to
- * the file, and only shutdown() ends it (close() alone would leave the socket open).
+ * Closing submits what is queued, then shuts the socket down before closing it: the armed
+ * receive holds a reference to the file, and only shutdown() ends it (close() alone would
+ * leave the socket open).
  * Completions for a closed connection carry its old generation and are dropped, after their
  * buffer goes back to the ring.
  */
@@ -177,7 +178,9 @@ static long uring_send(struct engine *e, struct conn *c, const uint8_t *data, si
 
 static void uring_close(struct engine *e, struct conn *c)
 {
-    (void)e;
+    /* SQEs still queued for this fd go to the kernel first: after close() the number may be
+     * handed to the next socket, which they must not reach. */
+    io_uring_submit(&e->ring);
     shutdown(c->fd, SHUT_RDWR);
     close(c->fd);
 }

@@ -1,9 +1,10 @@
 /* stats.h - what one worker measured, and how several workers' measurements add up.
  *
  * Errors are counted per request they cost: a connection that dies with three requests in
- * flight adds three to its kind, so answers + errors other than `status` and `connect` equals
- * the requests that finished.  `status` counts answers that arrived but said the request
- * failed (HTTP non-2xx); `connect` counts failed connection attempts.
+ * flight adds three to its kind, so answers + errors other than `status`, `connect` and
+ * `handshake` equals the requests that finished.  `status` counts answers that arrived but
+ * said the request failed (HTTP non-2xx); `connect` and `handshake` count failed attempts;
+ * bytes arriving with no request in flight count once as `protocol` or `mismatch`.
  */
 #ifndef IOLOAD_STATS_H
 #define IOLOAD_STATS_H

@@ -83,12 +83,11 @@ static void sweep_one(struct worker *w, struct conn *c)
 /* Visits the share of connections that time has made due, so each is seen every period. */
 static void sweep(struct worker *w)
 {
-    uint64_t budget = (w->now - w->sweep_last) * w->n / w->sweep_period_ns;
+    uint64_t elapsed = w->now - w->sweep_last;
+    uint64_t budget = elapsed >= w->sweep_period_ns ? w->n : elapsed * w->n / w->sweep_period_ns;
     if (budget == 0)
         return;
     w->sweep_last = w->now;
-    if (budget > w->n)
-        budget = w->n;
     for (uint64_t i = 0; i < budget; i++) {
         struct conn *c = conn_at(w, w->sweep_cursor);
         if (++w->sweep_cursor == w->n)

@@ -64,8 +64,9 @@ void conn_fail(struct worker *w, struct conn *c, enum load_error kind)
         kind = ERR_CONNECT;         /* whatever went wrong, it went wrong before connecting */
     else if (c->state == CONN_UPGRADING)
         kind = ERR_HANDSHAKE;
-    if (kind == ERR_CONNECT || kind == ERR_HANDSHAKE)
-        w->stats.errors[kind]++;
+    bool server_at_fault = kind == ERR_PROTOCOL || kind == ERR_MISMATCH;
+    if (kind == ERR_CONNECT || kind == ERR_HANDSHAKE || (server_at_fault && c->inflight == 0))
+        w->stats.errors[kind]++;    /* an attempt, or bytes nobody asked for: once */
     else
         w->stats.errors[kind] += c->inflight;
     w->finished += c->inflight;
