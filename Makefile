@@ -37,7 +37,7 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	./$(BUILD)/ioserve --listen $(LISTEN) --backend auto $(ARGS)
+	./$(BUILD)/src/ioserve --listen $(LISTEN) --backend auto $(ARGS)
 
 test-unit: build
 	meson test -C $(BUILD) --print-errorlogs
