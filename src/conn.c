@@ -581,6 +581,20 @@ void conn_set_state(conn *c, void *state)
     c->state = state;
 }
 
+int conn_switch_proto(conn *c, const struct proto *proto, void *state)
+{
+    if (c->phase != PHASE_OPEN || (c->flags & F_ABORT))
+        return -EPIPE;
+    c->proto = proto;
+    c->state = state;
+    return 0;
+}
+
+const struct proto *conn_proto(const conn *c)
+{
+    return c->proto;
+}
+
 /* ---- the set ---- */
 
 int conn_set_create(conn_set **out, io_loop *loop, const conn_set_config *cfg)

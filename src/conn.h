@@ -75,6 +75,14 @@ int conn_fd(const conn *c);
 void *conn_state(const conn *c);
 void conn_set_state(conn *c, void *state);
 
+/* Hand the connection to another protocol, e.g. WebSocket after an HTTP Upgrade: from the next
+ * callback on, proto's callbacks run with state as conn_state().  proto->on_open is not called,
+ * and neither is the old protocol's on_close: the old protocol frees its own state once its
+ * callback returns.  Only inside a callback of this connection (the old protocol's code is still
+ * on the stack), while it is open: 0, or -EPIPE after conn_close()/conn_abort(). */
+int conn_switch_proto(conn *c, const struct proto *proto, void *state);
+const struct proto *conn_proto(const conn *c);
+
 int conn_write(conn *c, const void *data, size_t len);
 int conn_write_ref(conn *c, const void *data, size_t len, conn_release_cb release, void *arg);
 size_t conn_queued(const conn *c); /* bytes written and not yet sent */
