@@ -1,20 +1,20 @@
-/* ws_conn.h - WebSocket on a connection, entered from HTTP by an Upgrade.
+/* ws_conn.h - WebSocket on a connection: the upgrade from HTTP and the built-in endpoints.
  *
- * The contract with the HTTP layer (src/http/http_conn.c), which calls ws_conn_upgrade():
- *  - When: a GET for /ws (endpoint WS_ENDPOINT_ECHO) or /ws/broadcast (WS_ENDPOINT_BROADCAST)
- *    is complete (head and body) and every response before it has been queued on c.  Only
- *    HTTP/1.1 requests get here; HTTP answers an HTTP/1.0 one with 400 itself.  The call is
- *    made inside a callback of c (c is corked: what it writes leaves with the earlier
- *    responses, in order).
- *  - req: the parsed request (method, headers in arrival order), valid during the call only.
- *  - leftover: the bytes the client sent after that request (possibly the first frames),
- *    valid during the call only: the WebSocket side copies or parses them before returning.
- *  - Returns 0: it wrote the 101 response and called conn_switch_proto(c, ...); from then on c
- *    belongs to WebSocket.  HTTP frees its own per-connection state after the call returns and
- *    never touches c again.
- *  - Returns -errno: refused, no protocol switch.  It has written one complete HTTP error
- *    response (400, or 426 with Sec-WebSocket-Version: 13; "Connection: close" and a
- *    Content-Length) with conn_write(); HTTP then closes c once that is sent.
+ * ws_conn_upgrade() is called by the HTTP layer from inside a callback of the connection, for a
+ * request routed to a WebSocket endpoint, with the bytes that followed the request head.  It
+ * validates the handshake (ws_handshake.h) and then either
+ *  - answers 101, switches the connection to WebSocket (conn_switch_proto: the HTTP state is
+ *    the caller's to free once its callback returns), feeds it the leftover bytes, and returns
+ *    0; or
+ *  - answers the refusal itself (400 with the reason as its body, 426 with
+ *    "Sec-WebSocket-Version: 13", 500), with "Connection: close", calls conn_close() and
+ *    returns -EPROTO (-errno when it could not even do that): the connection stays HTTP's,
+ *    which writes nothing more on it.
+ * The endpoint (websocket.h) must outlive the connection.
+ *
+ * The built-in endpoints (ws_builtin_*): "echo" sends every message back (the received chunks
+ * themselves, no copy), "broadcast" sends every message to every client of that endpoint
+ * (one shared frame).  One ws_builtin per loop, created by the server before it serves.
  */
 #ifndef IOSERVE_WS_CONN_H
 #define IOSERVE_WS_CONN_H
@@ -23,13 +23,21 @@
 
 #include "conn.h"
 #include "http/http_request.h"
-
-enum ws_endpoint {
-    WS_ENDPOINT_ECHO = 0,      /* GET /ws: every message is sent back */
-    WS_ENDPOINT_BROADCAST = 1, /* GET /ws/broadcast: every message goes to every such peer */
-};
+#include "ws/websocket.h"
 
 int ws_conn_upgrade(conn *c, const http_request *req, const char *leftover, size_t leftover_len,
-                    int endpoint);
+                    ws_endpoint *endpoint);
+
+typedef struct ws_builtin {
+    ws_hub *hub;
+    ws_group *broadcast_group;
+    ws_endpoint echo;      /* GET /ws */
+    ws_endpoint broadcast; /* GET /ws/broadcast */
+} ws_builtin;
+
+/* Zero fields of cfg take the defaults (websocket.h).  0 or -errno. */
+int ws_builtin_create(ws_builtin **out, const ws_hub_config *cfg);
+/* Only once every WebSocket connection of the loop has closed. */
+void ws_builtin_destroy(ws_builtin *b);
 
 #endif

@@ -1,0 +1,101 @@
+/* websocket.h - the C API for WebSocket handlers (RFC 6455, RFC 7692) on an ioserve loop.
+ *
+ * A hub holds what the WebSocket connections of one loop share: the limits and the pool their
+ * message memory comes from.  An endpoint is a path's behaviour: handlers and their argument.
+ * The HTTP layer hands an upgrade request to ws_conn_upgrade() (ws_conn.h) with the endpoint;
+ * from then on the handlers see whole messages:
+ *   on_open    the 101 went out; return 0, or -errno to close the connection (1011).
+ *   on_message a whole text (UTF-8 checked) or binary message, inflated if it came compressed.
+ *              msg->data is only valid during the call unless the handler takes the chain
+ *              (ws_send_chain), which costs no copy.
+ *   on_close   once, when the connection is gone; code is the peer's close code, 1005 if its
+ *              close had none, 1006 if it never sent one (or the code we failed it with).
+ * Groups fan a message out to their members: the frame is built once and every member's queue
+ * refers to that one copy (refcounted), never a copy per member.  A member whose unsent output
+ * exceeds the hub's max_queued when a broadcast arrives is too slow: it is dropped (its queue
+ * discarded, the connection aborted) so that it cannot hold memory without bound.
+ * Everything runs on the loop's thread; no call here blocks.
+ */
+#ifndef IOSERVE_WEBSOCKET_H
+#define IOSERVE_WEBSOCKET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ws/ws_chunk.h"
+#include "ws/ws_frame.h"
+
+typedef struct ws_conn ws_conn;
+typedef struct ws_hub ws_hub;
+typedef struct ws_group ws_group;
+
+#define WS_DEFAULT_MAX_MESSAGE (16u * 1024u * 1024u + 1024u) /* 16 MiB with room to spare */
+#define WS_DEFAULT_PING_MS 30000u
+#define WS_DEFAULT_CHUNK_SIZE (16u * 1024u)
+#define WS_DEFAULT_MAX_MEMORY (512u * 1024u * 1024u) /* message memory of all connections */
+#define WS_DEFAULT_MAX_QUEUED (8u * 1024u * 1024u)   /* a slow receiver's unsent output */
+#define WS_CLOSE_TIMEOUT_MS 5000u /* how long our close waits for the peer's before TCP closes */
+
+typedef struct ws_hub_config {
+    size_t max_message; /* largest data message accepted, after inflation (else 1009) */
+    uint64_t ping_ms;   /* ping a connection silent this long; drop it if still silent after
+                           as long again (0: never ping) */
+    size_t max_memory;  /* bytes of pooled message memory, all connections together */
+    size_t max_queued;  /* unsent bytes past which a group member is dropped */
+    bool deflate;       /* negotiate permessage-deflate with clients that offer it */
+} ws_hub_config;
+
+typedef struct ws_message {
+    enum ws_opcode opcode;    /* WS_OP_TEXT or WS_OP_BINARY */
+    struct ws_chain *chain;   /* the payload in pooled chunks */
+    size_t len;
+} ws_message;
+
+typedef struct ws_handlers {
+    int (*on_open)(ws_conn *ws, void *arg);                        /* optional */
+    void (*on_message)(ws_conn *ws, ws_message *msg, void *arg);
+    void (*on_close)(ws_conn *ws, unsigned code, void *arg);       /* optional */
+} ws_handlers;
+
+typedef struct ws_endpoint {
+    ws_hub *hub;
+    const ws_handlers *handlers;
+    void *arg;
+} ws_endpoint;
+
+/* Zero fields of cfg take the defaults above.  0 or -errno. */
+int ws_hub_create(ws_hub **out, const ws_hub_config *cfg);
+/* Only once every connection upgraded through the hub has closed. */
+void ws_hub_destroy(ws_hub *hub);
+struct ws_chunk_pool *ws_hub_pool(ws_hub *hub);
+
+/* Sends a whole message (a copy of data).  0, or -EPIPE once closing, -ENOMEM. */
+int ws_send(ws_conn *ws, enum ws_opcode opcode, const void *data, size_t len);
+/* Sends a message held in a chain from ws_hub_pool(), taking it over (no copy). */
+int ws_send_chain(ws_conn *ws, enum ws_opcode opcode, struct ws_chain *chain);
+/* Starts the close handshake with code (valid on the wire) and a UTF-8 reason of at most
+ * WS_CLOSE_REASON_MAX bytes; TCP closes once the peer answers or WS_CLOSE_TIMEOUT_MS passes. */
+void ws_close(ws_conn *ws, unsigned code, const char *reason);
+
+void *ws_user(const ws_conn *ws);
+void ws_set_user(ws_conn *ws, void *user);
+bool ws_compressed(const ws_conn *ws); /* permessage-deflate was negotiated */
+
+/* Groups.  A connection belongs to at most one group and leaves it when it closes. */
+int ws_group_create(ws_group **out, ws_hub *hub);
+/* Only once it has no members. */
+void ws_group_destroy(ws_group *group);
+void ws_group_join(ws_group *group, ws_conn *ws);
+void ws_group_leave(ws_conn *ws);
+size_t ws_group_size(const ws_group *group);
+/* Sends a message to every member (except `except`, if not NULL) from one shared, refcounted
+ * frame; takes over chain, which must come from the group hub's pool.  Returns how many
+ * members it was queued to, or -errno. */
+int ws_group_broadcast_chain(ws_group *group, enum ws_opcode opcode, struct ws_chain *chain,
+                             const ws_conn *except);
+/* The same with a copy of data. */
+int ws_group_broadcast(ws_group *group, enum ws_opcode opcode, const void *data, size_t len,
+                       const ws_conn *except);
+
+#endif
