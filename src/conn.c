@@ -44,16 +44,21 @@ enum conn_flag {
     F_ABORT = 1u << 7,        /* conn_abort() waiting for settle() */
 };
 
-/* One piece of queued output: a chunk of copied bytes (cap > 0) or the caller's memory. */
+/* One piece of queued output: a chunk of copied bytes (cap > 0), the caller's memory, or a
+ * range of a file (file_fd >= 0: len bytes from file_off, data unused). */
 struct out_seg {
     struct out_seg *next;
     const char *data; /* first byte not yet sent */
-    size_t len;       /* bytes queued from data */
+    size_t len;       /* bytes queued from data (or the file) */
     conn_release_cb release;
     void *arg;
-    size_t cap; /* chunk: bytes in store; 0 for the caller's memory */
+    int file_fd;
+    uint64_t file_off;
+    size_t cap; /* chunk: bytes in store; 0 for the caller's memory and files */
     char store[];
 };
+
+#define FILE_SEG_MAX (1u << 30) /* one sendfile op's share of a file range (io_sendfile: <= INT_MAX) */
 
 #define CHUNK_STORE (CHUNK_BYTES - sizeof(struct out_seg))
 
@@ -207,7 +212,7 @@ static int queue_copy(conn *c, const char *data, size_t len)
             tail = pool_get(&c->set->chunks);
             if (!tail)
                 return -ENOMEM;
-            *tail = (struct out_seg){.data = tail->store, .cap = CHUNK_STORE};
+            *tail = (struct out_seg){.data = tail->store, .file_fd = -1, .cap = CHUNK_STORE};
             queue_append(c, tail);
         }
         size_t n = chunk_room(tail) < len ? chunk_room(tail) : len;
@@ -250,8 +255,37 @@ int conn_write_ref(conn *c, const void *data, size_t len, conn_release_cb releas
     struct out_seg *seg = pool_get(&c->set->refs);
     if (!seg)
         return -ENOMEM;
-    *seg = (struct out_seg){.data = data, .len = len, .release = release, .arg = arg};
+    *seg = (struct out_seg){.data = data, .len = len, .release = release, .arg = arg, .file_fd = -1};
     queue_append(c, seg);
+    note_queued(c);
+    return 0;
+}
+
+int conn_write_file(conn *c, int fd, uint64_t offset, uint64_t len, conn_release_cb release, void *arg)
+{
+    if (c->phase != PHASE_OPEN || (c->flags & F_ABORT))
+        return -EPIPE;
+    if (fd < 0)
+        return -EBADF;
+    if (len == 0) {
+        if (release)
+            release(arg);
+        return 0;
+    }
+    /* Ranges over what one op may carry become several segments; the last one releases. */
+    while (len) {
+        struct out_seg *seg = pool_get(&c->set->refs);
+        if (!seg) {
+            conn_abort(c); /* part of the range may be queued: the stream is no longer whole */
+            return -ENOMEM;
+        }
+        size_t n = len > FILE_SEG_MAX ? FILE_SEG_MAX : (size_t)len;
+        len -= n;
+        *seg = (struct out_seg){.len = n, .file_fd = fd, .file_off = offset,
+                                .release = len ? NULL : release, .arg = arg};
+        offset += n;
+        queue_append(c, seg);
+    }
     note_queued(c);
     return 0;
 }
@@ -262,6 +296,14 @@ size_t conn_queued(const conn *c)
 }
 
 /* ---- sending ---- */
+
+static void after_sent(conn *c)
+{
+    if ((c->flags & F_BACKPRESSURE) && c->queued <= c->set->low_watermark)
+        c->flags &= ~F_BACKPRESSURE;
+    if (c->queued == 0 && c->phase == PHASE_OPEN && !(c->flags & F_ABORT) && c->proto->on_drain)
+        c->proto->on_drain(c);
+}
 
 static void on_send(io_loop *loop, io_op *op, int res, unsigned flags)
 {
@@ -277,23 +319,51 @@ static void on_send(io_loop *loop, io_op *op, int res, unsigned flags)
             c->flags |= F_ABORT;
     } else {
         queue_consume(c, batch);
-        if ((c->flags & F_BACKPRESSURE) && c->queued <= c->set->low_watermark)
-            c->flags &= ~F_BACKPRESSURE;
-        if (c->queued == 0 && c->phase == PHASE_OPEN && !(c->flags & F_ABORT) && c->proto->on_drain)
-            c->proto->on_drain(c);
+        after_sent(c);
     }
     pool_put(&c->set->batches, batch);
     conn_uncork(c);
 }
 
+static void on_sendfile(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    conn *c = op->data;
+    c->flags &= ~F_SENDING;
+    c->ops--;
+    c->nest++;
+    if (res >= 0 && (size_t)res == c->out_head->len) {
+        queue_pop(c);
+        after_sent(c);
+    } else if (c->phase <= PHASE_CLOSING) {
+        /* An error, or the file shrank: the peer was promised bytes that will never come. */
+        c->flags |= F_ABORT;
+    }
+    conn_uncork(c);
+}
+
+static int flush_file(conn *c)
+{
+    const struct out_seg *seg = c->out_head;
+    int err = io_sendfile(c->set->loop, &c->send_op, c->fd, seg->file_fd, seg->file_off, seg->len,
+                          on_sendfile, c);
+    if (err < 0)
+        return err;
+    c->flags |= F_SENDING;
+    c->ops++;
+    return 0;
+}
+
+/* Send the memory at the head of the queue in one sendv, or the file range that heads it. */
 static int flush(conn *c)
 {
+    if (c->out_head->file_fd >= 0)
+        return flush_file(c);
     struct send_batch *batch = pool_get(&c->set->batches);
     if (!batch)
         return -ENOMEM;
     int n = 0;
     const struct out_seg *seg = c->out_head;
-    for (; seg && n < BATCH_IOV; seg = seg->next) {
+    for (; seg && seg->file_fd < 0 && n < BATCH_IOV; seg = seg->next) {
         batch->iov[n].iov_base = (void *)seg->data;
         batch->iov[n].iov_len = seg->len;
         batch->tail_len = seg->len;

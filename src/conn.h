@@ -8,7 +8,8 @@
  * has been sent or dropped.  At most one send is in flight; the queue leaves in ONE io_sendv per
  * batch, and everything written while a callback runs (or between conn_cork() and
  * conn_uncork()) leaves together when it returns: the replies to one receive go out in one send.
- * A write made outside any callback of this connection is sent at once.
+ * A write made outside any callback of this connection is sent at once.  File ranges
+ * (conn_write_file) keep their place in the queue and leave by io_sendfile between batches.
  *
  * Backpressure: queued output above the high watermark stops reading; below the low watermark
  * reading resumes.  conn_read_pause()/conn_read_resume() let the protocol stop reading too.
@@ -85,7 +86,14 @@ const struct proto *conn_proto(const conn *c);
 
 int conn_write(conn *c, const void *data, size_t len);
 int conn_write_ref(conn *c, const void *data, size_t len, conn_release_cb release, void *arg);
-size_t conn_queued(const conn *c); /* bytes written and not yet sent */
+/* Queue len bytes of the regular file fd from offset, in order with the other writes; they
+ * leave through io_sendfile (the kernel moves them: memory stays bounded whatever the size).
+ * fd stays the caller's: release(arg) runs once the range is sent or dropped, and fd must stay
+ * open until then.  A file that turns out shorter aborts the connection.  0 or -errno (then
+ * release does not run; -ENOMEM also aborts). */
+int conn_write_file(conn *c, int fd, uint64_t offset, uint64_t len, conn_release_cb release,
+                    void *arg);
+size_t conn_queued(const conn *c); /* bytes written and not yet sent, file ranges included */
 
 void conn_cork(conn *c);
 void conn_uncork(conn *c);

@@ -53,11 +53,17 @@ static inline int test_sink_write_ref(void *ctx, const void *data, size_t len,
     return rc;
 }
 
-static inline int test_sink_sendfile(void *ctx, int fd, uint64_t offset, uint64_t len)
+static inline int test_sink_sendfile(void *ctx, int fd, uint64_t offset, uint64_t len,
+                                     void (*release)(void *arg), void *arg)
 {
     char text[96];
     int n = snprintf(text, sizeof(text), "[file %d %" PRIu64 " %" PRIu64 "]", fd, offset, len);
-    return test_sink_put(ctx, text, (size_t)n);
+    int rc = test_sink_put(ctx, text, (size_t)n);
+    if (!rc && release) {
+        ((test_sink *)ctx)->released++;
+        release(arg);
+    }
+    return rc;
 }
 
 static const http_sink_ops test_sink_ops = {

@@ -410,8 +410,8 @@ static void test_sendfile(void **state)
     fixture *f = *state;
     begin(f, HTTP_GET, 1, true);
     assert_int_equal(http_res_start(&f->res, 206, "text/plain", 100), 0);
-    assert_int_equal(http_res_sendfile(&f->res, 7, 50, 101), -EMSGSIZE);
-    assert_int_equal(http_res_sendfile(&f->res, 7, 50, 100), 0);
+    assert_int_equal(http_res_sendfile(&f->res, 7, 50, 101, NULL, NULL), -EMSGSIZE);
+    assert_int_equal(http_res_sendfile(&f->res, 7, 50, 100, NULL, NULL), 0);
     assert_int_equal(http_res_end(&f->res), 0);
     assert_non_null(strstr(f->sink.out, "Content-Length: 100\r\n\r\n[file 7 50 100]"));
 
@@ -422,7 +422,7 @@ static void test_sendfile(void **state)
     http_request req = request(HTTP_GET, 1, true);
     http_res_begin(&res, &req);
     assert_int_equal(http_res_start(&res, 200, NULL, 10), 0);
-    assert_int_equal(http_res_sendfile(&res, 7, 0, 10), -ENOTSUP);
+    assert_int_equal(http_res_sendfile(&res, 7, 0, 10, NULL, NULL), -ENOTSUP);
     http_res_fini(&res);
 }
 

@@ -377,7 +377,7 @@ static void test_static_start_heads(void **state)
     const char *one[] = {"Range", "bytes=100-199", NULL};
     http_static_plan p = plan_for(HTTP_GET, one);
     start_plan(f, HTTP_GET, &p);
-    assert_int_equal(http_res_sendfile(&f->res, 9, p.offset, p.length), 0);
+    assert_int_equal(http_res_sendfile(&f->res, 9, p.offset, p.length, NULL, NULL), 0);
     assert_int_equal(http_res_end(&f->res), 0);
     char want[1024];
     snprintf(want, sizeof(want),
@@ -410,7 +410,7 @@ static void test_static_start_heads(void **state)
     /* HEAD: the GET head, and the file is never read. */
     p = plan_for(HTTP_HEAD, NULL);
     start_plan(f, HTTP_HEAD, &p);
-    assert_int_equal(http_res_sendfile(&f->res, 9, 0, p.length), 0);
+    assert_int_equal(http_res_sendfile(&f->res, 9, 0, p.length, NULL, NULL), 0);
     assert_int_equal(http_res_end(&f->res), 0);
     assert_non_null(strstr(f->sink.out, "Content-Length: 1000\r\n\r\n"));
     assert_null(strstr(f->sink.out, "[file"));

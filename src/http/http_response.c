@@ -337,16 +337,20 @@ int http_res_write_ref(http_response *res, const void *data, size_t len,
     return 0;
 }
 
-int http_res_sendfile(http_response *res, int fd, uint64_t offset, uint64_t len)
+int http_res_sendfile(http_response *res, int fd, uint64_t offset, uint64_t len,
+                      void (*release)(void *arg), void *arg)
 {
     if (!res->ops->sendfile)
         return -ENOTSUP;
     int rc;
-    if (!admit_body(res, len, &rc))
+    if (!admit_body(res, len, &rc)) {
+        if (!rc && release) /* HEAD or empty: nothing will read the file */
+            release(arg);
         return rc;
+    }
     if (res->chunked && (rc = put_chunk_header(res, len)))
         return fail(res, rc);
-    if ((rc = res->ops->sendfile(res->ctx, fd, offset, len)))
+    if ((rc = res->ops->sendfile(res->ctx, fd, offset, len, release, arg)))
         return fail(res, rc);
     if (res->chunked && (rc = put_chunk_trailer(res)))
         return fail(res, rc);
@@ -403,6 +407,11 @@ int http_res_error(http_response *res, int status)
     char body[64];
     int n = snprintf(body, sizeof(body), "%d %s\n", status, http_status_reason(status));
     return http_res_send(res, status, "text/plain; charset=utf-8", body, (size_t)n);
+}
+
+void *http_res_sink_ctx(const http_response *res)
+{
+    return res->ctx;
 }
 
 void http_res_close(http_response *res)

@@ -36,8 +36,11 @@ typedef struct http_sink_ops {
      * they are sent or dropped.  0 or -errno (then release does not run). */
     int (*write_ref)(void *ctx, const void *data, size_t len, void (*release)(void *arg),
                      void *arg);
-    /* Optional: queue len bytes of file fd from offset, after what is queued.  0 or -errno. */
-    int (*sendfile)(void *ctx, int fd, uint64_t offset, uint64_t len);
+    /* Optional: queue len bytes of file fd from offset, after what is queued; release(arg) (if
+     * not NULL) runs once they are sent or dropped, so the owner knows when fd may close.
+     * 0 or -errno (then release does not run). */
+    int (*sendfile)(void *ctx, int fd, uint64_t offset, uint64_t len, void (*release)(void *arg),
+                    void *arg);
 } http_sink_ops;
 
 /* The per-loop common prefix of every response head.  Tick it with the wall clock once per
@@ -112,8 +115,13 @@ int http_res_start(http_response *res, int status, const char *content_type, int
 int http_res_write(http_response *res, const void *data, size_t len);
 int http_res_write_ref(http_response *res, const void *data, size_t len,
                        void (*release)(void *arg), void *arg);
-/* Body bytes straight from a file (the sink's sendfile; -ENOTSUP without one). */
-int http_res_sendfile(http_response *res, int fd, uint64_t offset, uint64_t len);
+/* Body bytes straight from a file (the sink's sendfile; -ENOTSUP without one).  release(arg)
+ * runs once fd is no longer needed (at once for HEAD); not at all when this fails. */
+int http_res_sendfile(http_response *res, int fd, uint64_t offset, uint64_t len,
+                      void (*release)(void *arg), void *arg);
+/* The sink's ctx of this response: the connection layer's object, for handlers that need
+ * per-connection resources (the file layer). */
+void *http_res_sink_ctx(const http_response *res);
 /* Finish a streamed response.  -EPROTO when a declared length was not reached: the connection
  * then closes, as the client cannot tell the body is short. */
 int http_res_end(http_response *res);
