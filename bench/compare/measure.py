@@ -1,0 +1,170 @@
+"""measure.py - one load run against one started server, and one syscall count.
+
+Contract: load_run() drives a Running server with ioload pinned to CPU 1 for one workload and
+returns ioload's JSON plus the server-side figures: CPU seconds per request (the server tree's
+utime+stime rate over the central 80 % of ioload's measured window, divided by ioload's req/s;
+the connection ramp-up and teardown stay outside) and PSS per connection (PSS under load minus
+PSS idle, over the connection count).  syscall_run() attaches `strace -c -f` to the server tree
+for a short separate run and returns system calls per answered request.  Every subprocess has a
+wall-clock bound; a run that overruns it is killed and reported as failed, never waited on.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+LOAD_CPU = "1"
+SAMPLE_S = 0.05
+
+
+def ioload_argv(paths, workload, port, conns, duration_s, warmup_s):
+    argv = ["taskset", "-c", LOAD_CPU, paths["ioload"], "-p", workload["protocol"],
+            "-c", str(conns), "-d", "%.3f" % duration_s, "--json", "--timeout-ms", "2000"]
+    if warmup_s > 0:
+        argv += ["--warmup", "%.3f" % warmup_s]
+    if workload.get("depth", 1) > 1:
+        argv += ["--depth", str(workload["depth"])]
+    if workload["protocol"] in ("echo", "etx", "ws"):
+        argv += ["-s", str(workload["size"])]
+    if workload["protocol"] == "http":
+        argv += ["--path", "/plaintext"]
+    return argv + ["127.0.0.1:%d" % port]
+
+
+def _bound(conns, duration_s, warmup_s):
+    # Connecting runs at roughly 10k/s here; a stuck run must still end.
+    return duration_s + warmup_s + conns / 2000.0 + 15.0
+
+
+class _Sampler(threading.Thread):
+    """Samples the server tree's CPU seconds (and, less often, PSS) until stopped."""
+
+    def __init__(self, run):
+        super().__init__(daemon=True)
+        self.run_handle = run
+        self.cpu = []           # (monotonic time, cpu seconds)
+        self.pss = []           # (monotonic time, bytes)
+        self.halt = threading.Event()
+
+    def run(self):
+        n = 0
+        while not self.halt.is_set():
+            self.cpu.append((time.monotonic(), self.run_handle.cpu_seconds()))
+            if n % 5 == 0:
+                self.pss.append((time.monotonic(), self.run_handle.pss_bytes()))
+            n += 1
+            self.halt.wait(SAMPLE_S)
+
+
+def _nearest(samples, t):
+    return min(samples, key=lambda s: abs(s[0] - t))
+
+
+def _run_ioload(argv, bound_s):
+    try:
+        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             timeout=bound_s, text=True)
+    except subprocess.TimeoutExpired:
+        return None, "ioload ran past its %.0f s bound" % bound_s
+    if out.returncode != 0:
+        tail = out.stderr.strip().splitlines()
+        return None, "ioload exit %d: %s" % (out.returncode, tail[-1] if tail else "")
+    try:
+        return json.loads(out.stdout), None
+    except ValueError:
+        return None, "ioload printed no JSON"
+
+
+def load_run(run, paths, workload, conns, duration_s, warmup_s):
+    """One measured run; returns a dict of figures, or {"error": reason}."""
+    time.sleep(0.05)
+    pss_idle = run.pss_bytes()
+    sampler = _Sampler(run)
+    sampler.start()
+    report, err = _run_ioload(ioload_argv(paths, workload, run.port, conns, duration_s, warmup_s),
+                              _bound(conns, duration_s, warmup_s))
+    t_exit = time.monotonic()
+    sampler.halt.set()
+    sampler.join()
+    if err:
+        return {"error": err}
+    seconds = report["seconds"]
+    t0 = t_exit - seconds * 0.9
+    t1 = t_exit - seconds * 0.1
+    (a_t, a_cpu), (b_t, b_cpu) = _nearest(sampler.cpu, t0), _nearest(sampler.cpu, t1)
+    rate = report["req_per_s"]
+    cpu_per_req = (b_cpu - a_cpu) / (b_t - a_t) / rate if rate > 0 and b_t > a_t else None
+    loaded = [p for t, p in sampler.pss if t_exit - seconds <= t <= t_exit] or \
+        [p for _, p in sampler.pss]
+    pss_loaded = max(loaded) if loaded else pss_idle
+    return {
+        "req_per_s": rate,
+        "requests": report["requests"],
+        "seconds": seconds,
+        "latency_us": report["latency_us"],
+        "errors": report["errors"]["total"],
+        "error_kinds": {k: v for k, v in report["errors"].items() if v and k != "total"},
+        "server_cpu_us_per_req": cpu_per_req * 1e6 if cpu_per_req is not None else None,
+        "server_cpu_util": (b_cpu - a_cpu) / (b_t - a_t) if b_t > a_t else None,
+        "client_cpu_us_per_req": report["cpu"]["us_per_request"],
+        "pss_idle_bytes": pss_idle,
+        "pss_loaded_bytes": pss_loaded,
+        "pss_per_conn_bytes": (pss_loaded - pss_idle) / conns,
+    }
+
+
+_STRACE_ROW = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d+\s+)?(\w+)\s*$", re.M)
+
+
+def parse_strace_summary(text):
+    """(total calls, {syscall: calls}) from `strace -c` output."""
+    rows = {}
+    for m in _STRACE_ROW.finditer(text):
+        if m.group(3) != "total":
+            rows[m.group(3)] = rows.get(m.group(3), 0) + int(m.group(1))
+    return sum(rows.values()), rows
+
+
+def syscall_run(run, paths, workload, conns, duration_s):
+    """System calls per answered request under strace; {"error": reason} when it cannot run."""
+    out = tempfile.NamedTemporaryFile(prefix="bench-strace-", suffix=".txt", delete=False)
+    out.close()
+    argv = ["strace", "-c", "-f", "-o", out.name]
+    for pid in run.pids():
+        argv += ["-p", str(pid)]
+    try:
+        tracer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True)
+    except OSError as e:
+        os.unlink(out.name)
+        return {"error": "strace: %s" % e.strerror}
+    time.sleep(0.3)         # let strace attach to every thread before the load starts
+    report, err = _run_ioload(ioload_argv(paths, workload, run.port, conns, duration_s, 0),
+                              _bound(conns, duration_s, 0))
+    tracer.send_signal(signal.SIGINT)
+    try:
+        _, stderr = tracer.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        tracer.kill()
+        tracer.communicate()
+        stderr = "strace did not detach"
+    with open(out.name) as f:
+        text = f.read()
+    os.unlink(out.name)
+    if err:
+        return {"error": err}
+    total, rows = parse_strace_summary(text)
+    if not total or not report["requests"]:
+        return {"error": "no strace summary (%s)" % stderr.strip()[-200:]}
+    top = sorted(rows.items(), key=lambda kv: -kv[1])[:6]
+    return {
+        "requests": report["requests"],
+        "syscalls": total,
+        "per_req": total / report["requests"],
+        "top": {name: calls / report["requests"] for name, calls in top},
+    }

@@ -1,0 +1,334 @@
+"""report.py - turn one results JSON into docs/benchmarks.md and the PNG plots beside it.
+
+Contract: publish(result, doc_path, json_path) rewrites doc_path whole (the doc is generated:
+hand edits are lost) and draws with gnuplot into <doc dir>/img/: bench-rps.png (req/s against
+connections, one panel per workload, a line per server), bench-cpu.png (server CPU per request
+per cell and server) and bench-latency.png (latency percentiles at each workload's first
+connection count).  Without gnuplot the doc is still written and says the plots are missing.
+"""
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+
+PCTS = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)]
+HEADLINE_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et", "nginx"]
+
+
+def img_dir(doc_path):
+    return os.path.join(os.path.dirname(os.path.abspath(doc_path)), "img")
+
+
+def _med(entry, metric):
+    m = entry.get(metric)
+    return m["median"] if m else None
+
+
+def _fmt(v, digits=1):
+    if v is None:
+        return "–"
+    if abs(v) >= 10000:
+        return "{:,.0f}".format(v)
+    return "{:.{}f}".format(v, digits)
+
+
+def _label(cell):
+    return "%s c%d" % (cell["workload"]["id"], cell["connections"])
+
+
+def _series(result):
+    """workload id -> list of cells, in matrix order."""
+    out = {}
+    for cell in result["cells"]:
+        out.setdefault(cell["workload"]["id"], []).append(cell)
+    return out
+
+
+def _servers(result):
+    names = []
+    for cell in result["cells"]:
+        for name in cell["servers"]:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+# ----------------------------------------------------------------------------- plots
+
+GP_HEAD = """set terminal pngcairo size {w},{h} font "DejaVu Sans,10"
+set output "{out}"
+set datafile missing "-"
+set grid
+set key outside right top vertical font ",9"
+"""
+
+
+def _panel_layout(n):
+    cols = 2 if n > 1 else 1
+    return (n + cols - 1) // cols, cols
+
+
+def _plot_rps(result, tmp, out):
+    series = _series(result)
+    names = _servers(result)
+    rows, cols = _panel_layout(len(series))
+    gp = GP_HEAD.format(w=620 * cols + 150, h=360 * rows, out=out)
+    gp += "set multiplot layout %d,%d title \"req/s against connections (median, bars: min-max)\"\n" % (rows, cols)
+    gp += "set logscale x\nset logscale y\nset xlabel \"connections\"\nset ylabel \"req/s\"\n"
+    for sid, cells in series.items():
+        plots = []
+        for name in names:
+            path = os.path.join(tmp, "rps-%s-%s.dat" % (sid, name))
+            lines = []
+            for cell in cells:
+                e = cell["servers"].get(name)
+                if e and e.get("req_per_s"):
+                    r = e["req_per_s"]
+                    lines.append("%d %g %g %g" % (cell["connections"], r["median"], r["min"], r["max"]))
+            if lines:
+                with open(path, "w") as f:
+                    f.write("\n".join(lines) + "\n")
+                plots.append("\"%s\" using 1:2:3:4 with yerrorlines title \"%s\"" % (path, name))
+        conns = [c["connections"] for c in cells]
+        gp += "set title \"%s\"\nset xrange [%g:%g]\n" % (sid, min(conns) / 2.0, max(conns) * 2.0)
+        gp += "plot " + ", ".join(plots) + "\n" if plots else ""
+    return gp + "unset multiplot\n"
+
+
+def _plot_cpu(result, tmp, out):
+    names = _servers(result)
+    path = os.path.join(tmp, "cpu.dat")
+    with open(path, "w") as f:
+        f.write("cell " + " ".join(names) + "\n")
+        for cell in result["cells"]:
+            vals = [_med(cell["servers"][n], "server_cpu_us_per_req") if n in cell["servers"]
+                    else None for n in names]
+            f.write("\"%s\" " % _label(cell) +
+                    " ".join("-" if v is None else "%g" % v for v in vals) + "\n")
+    gp = GP_HEAD.format(w=max(900, 110 * len(result["cells"]) + 300), h=520, out=out)
+    gp += ("set title \"server CPU time per request (utime+stime of the server's process tree, "
+           "median)\"\nset style data histogram\nset style histogram cluster gap 1\n"
+           "set style fill solid 0.8 border -1\nset boxwidth 0.9\nset logscale y\n"
+           "set ylabel \"µs per request (log)\"\nset xtics rotate by -30 font \",9\"\n"
+           "set yrange [0.5:*]\n")
+    gp += "plot " + ", ".join("\"%s\" using %d:xtic(1) title columnhead" % (path, i + 2)
+                              for i in range(len(names))) + "\n"
+    return gp
+
+
+def _plot_latency(result, tmp, out):
+    series = _series(result)
+    names = _servers(result)
+    rows, cols = _panel_layout(len(series))
+    gp = GP_HEAD.format(w=620 * cols + 150, h=360 * rows, out=out)
+    gp += ("set multiplot layout %d,%d title \"latency percentiles (median of the repetitions)\"\n"
+           % (rows, cols))
+    gp += ("set logscale y\nset ylabel \"latency µs (log)\"\nset xlabel \"percentile\"\n"
+           "set xtics (\"p50\" 0.301, \"p90\" 1, \"p99\" 2, \"p99.9\" 3)\nset xrange [0.2:3.2]\n")
+    for sid, cells in series.items():
+        cell = cells[0]
+        plots = []
+        for name in names:
+            e = cell["servers"].get(name)
+            if not e or not e.get("p50_us"):
+                continue
+            path = os.path.join(tmp, "lat-%s-%s.dat" % (sid, name))
+            with open(path, "w") as f:
+                for key, p in PCTS:
+                    m = e.get(key + "_us")
+                    if m:
+                        f.write("%g %g\n" % (-math.log10(1 - p), m["median"]))
+            plots.append("\"%s\" using 1:2 with linespoints title \"%s\"" % (path, name))
+        gp += "set title \"%s\"\n" % _label(cell)
+        gp += "plot " + ", ".join(plots) + "\n" if plots else ""
+    return gp + "unset multiplot\n"
+
+
+def draw(result, dest):
+    """Draw the three PNGs into dest; returns the list of file names, or [] without gnuplot."""
+    if not shutil.which("gnuplot") or not result["cells"]:
+        return []
+    os.makedirs(dest, exist_ok=True)
+    done = []
+    with tempfile.TemporaryDirectory(prefix="bench-plot-") as tmp:
+        for name, make in (("bench-rps.png", _plot_rps), ("bench-cpu.png", _plot_cpu),
+                           ("bench-latency.png", _plot_latency)):
+            script = make(result, tmp, os.path.join(dest, name))
+            res = subprocess.run(["gnuplot"], input=script, text=True, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, timeout=60)
+            if res.returncode == 0:
+                done.append(name)
+            else:
+                print("bench: gnuplot failed on %s: %s" % (name, res.stderr[-300:]))
+    return done
+
+
+# ----------------------------------------------------------------------------- markdown
+
+def _ratio(a, b):
+    return "%.2f×" % (a / b) if a and b else "–"
+
+
+def _headline(result):
+    """Ratios against ioserve-uring in every cell where uring ran, for req/s and CPU/request."""
+    lines = ["| cell | server | req/s | vs uring | CPU µs/req | vs uring |", "|---|---|---|---|---|---|"]
+    for cell in result["cells"]:
+        base = cell["servers"].get("ioserve-uring")
+        if not base or not base.get("req_per_s"):
+            continue
+        for name in HEADLINE_SERVERS:
+            e = cell["servers"].get(name)
+            if not e or not e.get("req_per_s"):
+                continue
+            rps, cpu = _med(e, "req_per_s"), _med(e, "server_cpu_us_per_req")
+            lines.append("| %s | %s | %s | %s | %s | %s |" % (
+                _label(cell), name, _fmt(rps, 0), _ratio(rps, _med(base, "req_per_s")),
+                _fmt(cpu, 2), _ratio(cpu, _med(base, "server_cpu_us_per_req"))))
+    return lines
+
+
+def _cell_table(cell):
+    lines = ["#### %s, %d connection%s" % (_describe(cell["workload"]), cell["connections"],
+                                           "" if cell["connections"] == 1 else "s"), "",
+             "| server | req/s (median) | spread | p50 µs | p99 µs | p99.9 µs | server CPU µs/req |"
+             " client CPU µs/req | syscalls/req (top calls) | PSS/conn KiB | errors | runs |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, e in cell["servers"].items():
+        if not e.get("req_per_s"):
+            errs = "; ".join(sorted({r.get("error", "") for r in e.get("raw", [])}))
+            lines.append("| %s | failed: %s | | | | | | | | | | 0/%d |" % (name, errs, e["runs"]))
+            continue
+        sc = e.get("syscalls")
+        if sc and "per_req" in sc:
+            top = ", ".join("%s %.2f" % (k, v) for k, v in list(sc["top"].items())[:3])
+            sys_txt = "%.2f (%s)" % (sc["per_req"], top)
+        elif sc:
+            sys_txt = "n/a: " + sc["error"]
+        else:
+            sys_txt = "not traced"
+        pss = _med(e, "pss_per_conn_bytes")
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
+            name, _fmt(_med(e, "req_per_s"), 0),
+            "±%.0f %%" % (e["req_per_s"]["spread_pct"] / 2),
+            _fmt(_med(e, "p50_us")), _fmt(_med(e, "p99_us")), _fmt(_med(e, "p99_9_us")),
+            _fmt(_med(e, "server_cpu_us_per_req"), 2), _fmt(_med(e, "client_cpu_us_per_req"), 2),
+            sys_txt, _fmt(pss / 1024 if pss is not None else None, 1),
+            _fmt(_med(e, "errors"), 0), e["runs_ok"], e["runs"]))
+    return lines + [""]
+
+
+def _describe(w):
+    if w["protocol"] == "http":
+        return "HTTP GET /plaintext, pipelining depth %d" % w.get("depth", 1)
+    names = {"echo": "echo", "etx": "ETX", "ws": "WebSocket echo"}
+    return "%s, %d-byte messages" % (names[w["protocol"]], w["size"])
+
+
+CAVEATS = """\
+* **Shared, noisy machine.** A 2-vCPU virtual machine that other jobs (builds, test suites of
+  other engineers) use at the same time; the load average at start and end is printed above.
+  Single runs move by tens of percent; read the medians and the spread, and trust ratios measured
+  in the same run over absolute numbers.  Servers take turns within each repetition (round-robin,
+  order rotated) so a slow stretch hits all of them alike rather than one.
+* **Client and server share the machine.** The server is pinned to CPU 0 and ioload to CPU 1;
+  on a VM these are hyperthread siblings or time-sliced vCPUs, not separate cores, and the
+  loopback path puts part of the client's kernel work (softirq, wake-ups) on the server's CPU
+  and back.  Throughput is therefore bounded by *both* ends: echo in particular is a dead heat
+  between a client and a server that do the same kernel work per message.  CPU per request is
+  the figure that separates servers; req/s says how the pair performed.
+* **CPU per request** is the server process tree's utime+stime (from /proc/PID/stat, each live
+  process plus the root's reaped children; threads that exited are included in their process's
+  figure) sampled every 50 ms, over the central 80 % of ioload's measured window, divided by
+  ioload's req/s. Clock-tick resolution is 10 ms, so short quick-mode windows (1 s) carry about
+  ±2 % from that alone.  Softirq work charged to whichever task was running is part of the noise.
+* **Syscalls per request** come from a separate short run under `strace -c -f` attached to the
+  whole server tree: strace slows the server by a large factor, which changes batching (fewer
+  requests per wake-up), so it overstates calls per request for event-loop servers; connection
+  set-up calls are included.  io_uring servers show `io_uring_enter` calls, not the operations
+  they carry.
+* **PSS per connection** is (PSS with the connections open - PSS idle) / connections, PSS summed
+  over the process tree (so prefork's shared pages count once).  Buffers allocated up front
+  (ioserve's registered buffer ring) appear in the idle figure, not per connection; small counts
+  (1-64 connections) are dominated by noise of a few pages.
+* **Baselines** are blocking by design: `baseline-blocking` serves one client at a time (with N
+  connections the other N-1 time out, counted as errors); prefork and pool get
+  min(connections, 1024) workers, so above 1024 connections clients wait in the backlog.
+* **h2o** answers through an mruby handler (Debian's h2o has no fixed-response directive), which
+  costs it more per request than nginx's `return 200`; nginx runs with one worker, access log
+  off.  Response headers differ slightly between servers (Date, Server, Content-Type).
+* **Latency** is closed-loop: with N connections each waits for its answer, so latency grows with
+  N by construction; it is what ioload measured (histogram error < 0.8 %), not a service-time
+  estimate.
+"""
+
+
+def _markdown(result, json_rel, plots, img_rel):
+    m = result["machine"]
+    meth = result["method"]
+    out = [
+        "# Benchmarks: io_uring vs epoll vs the classic models vs nginx",
+        "",
+        "<!-- Generated by bench/compare/compare.py from %s; edits here are overwritten. -->" % json_rel,
+        "",
+        "Regenerate with `make bench` (quick, under 5 minutes) or `make bench-full` (the whole "
+        "matrix); `bench/compare/compare.py --report %s` redraws this page from the saved "
+        "results." % json_rel,
+        "",
+        "## Machine",
+        "",
+        "| | |", "|---|---|",
+        "| CPU | %s, %s logical CPUs |" % (m["cpu_model"], m["cpus"]),
+        "| memory | %s GiB |" % m["memory_gib"],
+        "| kernel | Linux %s (%s) |" % (m["kernel"], m["os"]),
+        "| nginx / h2o | %s / %s |" % (m["nginx"], m["h2o"]),
+        "| ioserve commit | %s |" % m["git_commit"],
+        "| run | %s to %s, `%s` mode |" % (result["started"], result.get("finished", "?"), result["mode"]),
+        "| load average | %s at start, %s at end |" % (" ".join(m["loadavg_start"]),
+                                                     " ".join(m.get("loadavg_end", ["?"]))),
+        "",
+        "## Method",
+        "",
+        "* Every server is started fresh for every run, pinned to CPU 0 (`taskset -c 0`); ioload "
+        "(bench/ioload, closed loop, one thread, io_uring engine) is pinned to CPU 1, and so is "
+        "the orchestrating script.",
+        "* Each cell (workload × connections) runs every server %d times, round-robin: server "
+        "A, B, C, … then B, C, …, A, and so on; a run is %.1f s measured after %.1f s of "
+        "warm-up. Tables give the median and the spread (± half the min-max range, as %% of the "
+        "median)." % (meth["repetitions"], meth["seconds"], meth["warmup_s"]),
+        "* Server CPU per request, PSS per connection and syscalls per request are defined under "
+        "*Caveats*; client CPU per request is ioload's own (its worker threads while measuring).",
+        "* Before a workload's cells, each server is checked over one connection (answers "
+        "correct, no errors); a server that fails is listed as not available with the reason.",
+        "",
+        "Kernel and limit settings (changed values were restored at exit):",
+        "",
+    ] + ["* " + t for t in result["tuning"]] + ["", "## Headline: ioserve io_uring against epoll and nginx", ""]
+    out += ["Ratios are medians over medians from the same run; CPU/request lower is better, "
+            "req/s higher is better.", ""] + _headline(result) + [""]
+    if plots:
+        out += ["## Plots", ""] + ["![%s](%s/%s)" % (p, img_rel, p) for p in plots] + [""]
+    else:
+        out += ["(No plots: gnuplot was not available.)", ""]
+    out += ["## Availability", "", "| workload | server | status |", "|---|---|---|"]
+    for wid, avail in result["availability"].items():
+        for name, why in avail.items():
+            if why != "ok" and not why.startswith("does not speak"):
+                out.append("| %s | %s | not available: %s |" % (wid, name, why.replace("|", "/")))
+            elif why == "ok":
+                out.append("| %s | %s | measured |" % (wid, name))
+    out += ["", "## Results", ""]
+    for cell in result["cells"]:
+        out += _cell_table(cell)
+    out += ["## Caveats", "", CAVEATS]
+    return "\n".join(out)
+
+
+def publish(result, doc_path, json_path):
+    dest = img_dir(doc_path)
+    plots = draw(result, dest)
+    doc_dir = os.path.dirname(os.path.abspath(doc_path))
+    json_rel = os.path.relpath(os.path.abspath(json_path), os.path.dirname(doc_dir))
+    with open(doc_path, "w") as f:
+        f.write(_markdown(result, json_rel, plots, os.path.relpath(dest, doc_dir)))
