@@ -12,7 +12,10 @@ DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libs
                 zlib1g-dev libssl-dev node-llhttp curl python3 python3-websockets python3-h11 \
                 python3-wsproto wrk slowhttptest
 
-.PHONY: all deps build run test test-unit test-asan clean
+.PHONY: all deps build run test test-unit test-asan clean bench bench-full bench-deps
+
+# What `make bench` measures against and draws with, installed only when benchmarking.
+BENCH_PACKAGES := nginx-light gnuplot-nox strace h2o
 
 all: build
 
@@ -53,6 +56,17 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 
 test: test-unit
 	@if [ "$(CI)" = true ]; then $(MAKE) --no-print-directory test-asan; fi
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
+
+# Every server x workload cell, pinned and round-robin; writes bench/results/, docs/benchmarks.md
+# and docs/img/.  `bench` is the quick subset (under 5 minutes), `bench-full` the whole matrix.
+bench: build bench-deps
+	/usr/bin/python3 bench/compare/compare.py --build $(BUILD)
+
+bench-full: build bench-deps
+	/usr/bin/python3 bench/compare/compare.py --build $(BUILD) --full
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
