@@ -20,6 +20,7 @@ struct parse {
     cli_options *out;
     bool epoll_mode_given;
     bool ack_delay_given;
+    const char *http_flag_given; /* the last http-only flag seen, to refuse it for echo/etx */
     char *err;
     size_t err_len;
 };
@@ -101,6 +102,26 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         p->ack_delay_given = true;
         return err;
     }
+    if (strcmp(flag, "--root") == 0) {
+        if (!*value)
+            return bad(p, flag, value, "expected a directory");
+        o->root = value;
+        p->http_flag_given = "--root";
+        return 0;
+    }
+    if (strcmp(flag, "--max-body") == 0) {
+        p->http_flag_given = "--max-body";
+        err = number(p, flag, value, CLI_MAX_BODY, &o->max_body);
+        return err;
+    }
+    if (strcmp(flag, "--header-timeout-ms") == 0) {
+        p->http_flag_given = "--header-timeout-ms";
+        return number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->header_timeout_ms);
+    }
+    if (strcmp(flag, "--keepalive-timeout-ms") == 0) {
+        p->http_flag_given = "--keepalive-timeout-ms";
+        return number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->keepalive_timeout_ms);
+    }
     if (strcmp(flag, "--max-conns") == 0) {
         err = number(p, flag, value, UINT32_MAX, &n);
         o->max_conns = (uint32_t)n;
@@ -112,7 +133,8 @@ static int take_value(struct parse *p, const char *flag, const char *value)
 static bool takes_value(const char *flag)
 {
     static const char *const flags[] = {"--listen", "--backend", "--epoll-mode", "--protocol",
-                                        "--ack-delay-ms", "--max-conns", NULL};
+                                        "--ack-delay-ms", "--max-conns", "--root", "--max-body",
+                                        "--header-timeout-ms", "--keepalive-timeout-ms", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
             return true;
@@ -161,6 +183,8 @@ static int check_together(struct parse *p)
         return bad(p, "--epoll-mode", NULL, "applies to the epoll backend (--backend epoll or auto), not uring");
     if (p->ack_delay_given && o->protocol != CLI_PROTOCOL_ETX)
         return bad(p, "--ack-delay-ms", NULL, "applies to --protocol etx only");
+    if (p->http_flag_given && o->protocol != CLI_PROTOCOL_HTTP)
+        return bad(p, p->http_flag_given, NULL, "applies to --protocol http only");
     return 0;
 }
 
@@ -199,6 +223,10 @@ void cli_usage(FILE *out)
           "  --protocol P            http, echo or etx (default http)\n"
           "  --ack-delay-ms N        etx: answer each message N ms after it arrived (default 0)\n"
           "  --max-conns N           close new connections beyond N open ones (default 0: no limit)\n"
+          "  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"
+          "  --max-body N            http: refuse request bodies over N bytes with 413 (default 1048576)\n"
+          "  --header-timeout-ms N   http: 408 for a request head not complete within N ms (default 10000)\n"
+          "  --keepalive-timeout-ms N  http: close a connection idle for N ms (default 15000)\n"
           "  --probe                 print what this kernel offers each backend, then exit\n"
           "  --help                  print this and exit\n",
           out);

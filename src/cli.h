@@ -19,6 +19,8 @@
 #define CLI_EXIT_USAGE 2
 #define CLI_DEFAULT_LISTEN "127.0.0.1:8080"
 #define CLI_MAX_ACK_DELAY_MS 3600000u /* an hour */
+#define CLI_MAX_TIMEOUT_MS 86400000u   /* a day */
+#define CLI_MAX_BODY (1ull << 40)
 
 enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX };
 
@@ -29,6 +31,11 @@ typedef struct cli_options {
     enum cli_protocol protocol;
     uint64_t ack_delay_ms;
     uint32_t max_conns; /* 0: no limit */
+    /* http: 0 or NULL for each means its default */
+    const char *root;              /* serve static files from this directory */
+    uint64_t max_body;             /* request bodies over this are 413 */
+    uint64_t header_timeout_ms;    /* a request head not complete by then is 408 */
+    uint64_t keepalive_timeout_ms; /* an idle connection closes after this */
     bool probe;
     bool help;
 } cli_options;

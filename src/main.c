@@ -2,14 +2,65 @@
  * Exit status: 0 after a clean stop, 2 for a usage error, 1 when serving could not start or
  * failed. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+#include "http/http_builtin.h"
+#include "http/http_conn.h"
 #include "probe.h"
 #include "proto.h"
 #include "server.h"
 
-/* The protocol the options ask for; -1 (after saying why) when it is not built. */
-static int choose_protocol(const cli_options *opt, server_config *cfg, struct etx_config *etx)
+/* What HTTP needs for the server's lifetime: routes, the document root, the shared state. */
+struct http_stack {
+    http_router *router;
+    http_files files;
+    http_app app;
+    ws_builtin *ws; /* /ws and /ws/broadcast */
+};
+
+/* After the server is gone: every connection has closed. */
+static void http_stack_fini(struct http_stack *h)
+{
+    http_files_close(&h->files);
+    http_router_destroy(h->router);
+    h->router = NULL;
+    if (h->ws)
+        ws_builtin_destroy(h->ws);
+    h->ws = NULL;
+}
+
+static int http_stack_init(struct http_stack *h, const cli_options *opt)
+{
+    h->files.root_fd = -1;
+    int err = http_router_create(&h->router);
+    if (err < 0) {
+        fprintf(stderr, "ioserve: cannot set up HTTP routes: %s\n", strerror(-err));
+        return -1;
+    }
+    if (opt->root && (err = http_files_open(&h->files, opt->root)) < 0) {
+        fprintf(stderr, "ioserve: --root %s: %s\n", opt->root, strerror(-err));
+        return -1;
+    }
+    ws_hub_config ws_cfg = {0};
+    err = ws_builtin_create(&h->ws, &ws_cfg);
+    if (err < 0) {
+        fprintf(stderr, "ioserve: cannot set up WebSocket: %s\n", strerror(-err));
+        return -1;
+    }
+    err = http_builtin_routes(h->router, opt->root ? &h->files : NULL, h->ws);
+    if (err < 0) {
+        fprintf(stderr, "ioserve: cannot set up HTTP routes: %s\n", strerror(-err));
+        return -1;
+    }
+    http_limits limits = {.max_body = opt->max_body};
+    http_app_init(&h->app, h->router, &limits, opt->header_timeout_ms, opt->keepalive_timeout_ms);
+    return 0;
+}
+
+/* The protocol the options ask for; -1 (after saying why) when it cannot be set up. */
+static int choose_protocol(const cli_options *opt, server_config *cfg, struct etx_config *etx,
+                           struct http_stack *http)
 {
     switch (opt->protocol) {
     case CLI_PROTOCOL_ECHO:
@@ -21,28 +72,35 @@ static int choose_protocol(const cli_options *opt, server_config *cfg, struct et
         cfg->proto_arg = etx;
         return 0;
     case CLI_PROTOCOL_HTTP:
-        break;
+        if (http_stack_init(http, opt) < 0)
+            return -1;
+        cfg->proto = &http_proto;
+        cfg->proto_arg = &http->app;
+        return 0;
     }
-    fprintf(stderr, "ioserve: --protocol %s: HTTP is not built yet; use --protocol echo or --protocol etx\n",
-            cli_protocol_name(opt->protocol));
+    fprintf(stderr, "ioserve: --protocol %s: unknown\n", cli_protocol_name(opt->protocol));
     return -1;
 }
 
 static int serve(const cli_options *opt)
 {
     struct etx_config etx = {0};
+    struct http_stack http = {.files = {.root_fd = -1}};
     server_config cfg = {
         .loop = {.backend = opt->backend, .epoll_mode = opt->epoll_mode},
         .listen = opt->listen,
         .max_conns = opt->max_conns,
     };
-    if (choose_protocol(opt, &cfg, &etx) < 0)
-        return CLI_EXIT_USAGE;
+    if (choose_protocol(opt, &cfg, &etx, &http) < 0) {
+        http_stack_fini(&http);
+        return 1;
+    }
 
     server *s;
     char text[512];
     if (server_create(&s, &cfg, text, sizeof(text)) < 0) {
         fprintf(stderr, "ioserve: %s\n", text);
+        http_stack_fini(&http);
         return 1;
     }
     server_describe(s, text, sizeof(text));
@@ -51,6 +109,7 @@ static int serve(const cli_options *opt)
     int err = server_run(s);
     conn_set_stats stats = server_stats(s);
     server_destroy(s);
+    http_stack_fini(&http);
     if (err < 0) {
         fprintf(stderr, "ioserve: the loop failed: %s\n", net_strerror(err, text, sizeof(text)));
         return 1;

@@ -84,9 +84,14 @@ static void test_bad_values(void **state)
                        "--epoll-mode: applies to the epoll backend");
 }
 
-static void test_http_not_built(void **state)
+static void test_http_flags_need_http(void **state)
 {
-    expect_usage_error((const char *[]){ioserve_path, "--listen", "127.0.0.1:0", NULL}, "HTTP is not built yet");
+    expect_usage_error((const char *[]){ioserve_path, "--protocol", "echo", "--root", ".", NULL},
+                       "--root: applies to --protocol http only");
+    expect_usage_error((const char *[]){ioserve_path, "--protocol", "etx", "--max-body=10", NULL},
+                       "--max-body: applies to --protocol http only");
+    expect_usage_error((const char *[]){ioserve_path, "--header-timeout-ms", "x", NULL},
+                       "expected a whole number");
 }
 
 static void test_help(void **state)
@@ -195,7 +200,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_flag),
         cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_http_not_built),
+        cmocka_unit_test(test_http_flags_need_http),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_fallback_enosys),

@@ -265,9 +265,15 @@ bool http_session_in_request(const http_session *s)
     return s->state == HTTP_SESSION_READING && http_parser_in_request(&s->parser);
 }
 
+bool http_session_in_head(const http_session *s)
+{
+    return http_session_in_request(s) && !s->parser.head_done;
+}
+
 size_t http_session_leftover(const http_session *s, const char **data)
 {
-    if (s->state != HTTP_SESSION_UPGRADED || !s->held) {
+    bool kept = s->state == HTTP_SESSION_UPGRADED || s->state == HTTP_SESSION_RESPONDING;
+    if (!kept || !s->held) {
         *data = "";
         return 0;
     }

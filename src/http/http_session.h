@@ -100,7 +100,11 @@ void http_session_drain(http_session *s);
 enum http_session_state http_session_state(const http_session *s);
 /* A request is partly received (choose the header timeout rather than the idle one). */
 bool http_session_in_request(const http_session *s);
-/* After HTTP_SESSION_UPGRADED: the bytes that followed the upgrade request. */
+/* The head of a request is partly received (its body is not being read yet). */
+bool http_session_in_head(const http_session *s);
+/* The bytes received and not parsed yet: after HTTP_SESSION_UPGRADED, those that followed the
+ * upgrade request; while HTTP_SESSION_RESPONDING, those kept behind the pending answer (what a
+ * handler taking the connection over, like a WebSocket upgrade, must hand to its protocol). */
 size_t http_session_leftover(const http_session *s, const char **data);
 
 #endif

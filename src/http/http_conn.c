@@ -1,0 +1,265 @@
+/* http_conn.c - the HTTP session on a connection: sink, timers, upgrades (http_conn.h).
+ *
+ * Every entry into the session (a conn callback, or an asynchronous handler's own callback)
+ * is bracketed by http_conn_enter()/http_conn_leave(): the connection stays corked inside, so
+ * what the session writes leaves in one send, and leave() is the one place that looks at the
+ * session afterwards -- to run a due upgrade, free a connection handed to another protocol, or
+ * move the deadline.
+ */
+#include "http/http_conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct http_conn {
+    http_session session;
+    http_app *app;
+    conn *c;
+    unsigned depth;        /* http_conn_enter() nesting */
+    bool head_timing;      /* the header deadline runs for the request being read */
+    bool upgrade_due;
+    bool gone;             /* handed to another protocol: freed on the outermost leave */
+    http_upgrade_fn upgrade;
+    void *upgrade_arg;
+    size_t queued_at_arm;  /* output queued when the idle deadline was set */
+};
+
+static uint64_t wall_clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void http_app_init(http_app *app, const http_router *router, const http_limits *limits,
+                   uint64_t header_timeout_ms, uint64_t keepalive_timeout_ms)
+{
+    memset(app, 0, sizeof(*app));
+    app->session.router = router;
+    if (limits)
+        app->session.limits = *limits;
+    http_date_cache_init(&app->date, wall_clock_ns());
+    app->session.date = &app->date;
+    app->header_timeout_ms = header_timeout_ms ? header_timeout_ms : HTTP_DEFAULT_HEADER_TIMEOUT_MS;
+    app->keepalive_timeout_ms =
+        keepalive_timeout_ms ? keepalive_timeout_ms : HTTP_DEFAULT_KEEPALIVE_TIMEOUT_MS;
+}
+
+/* ---- the session's side ---- */
+
+static int sink_write(void *ctx, const void *data, size_t len)
+{
+    http_conn *hc = ctx;
+    return conn_write(hc->c, data, len);
+}
+
+static int sink_write_ref(void *ctx, const void *data, size_t len, void (*release)(void *arg),
+                          void *arg)
+{
+    http_conn *hc = ctx;
+    return conn_write_ref(hc->c, data, len, release, arg);
+}
+
+static int sink_sendfile(void *ctx, int fd, uint64_t offset, uint64_t len,
+                         void (*release)(void *arg), void *arg)
+{
+    http_conn *hc = ctx;
+    return conn_write_file(hc->c, fd, offset, len, release, arg);
+}
+
+static void session_end(void *ctx, bool keep_alive)
+{
+    http_conn *hc = ctx;
+    if (!keep_alive)
+        conn_close(hc->c);
+}
+
+static void session_read_pause(void *ctx, bool paused)
+{
+    http_conn *hc = ctx;
+    if (paused)
+        conn_read_pause(hc->c);
+    else
+        conn_read_resume(hc->c);
+}
+
+static void session_cork(void *ctx, bool on)
+{
+    http_conn *hc = ctx;
+    if (on)
+        conn_cork(hc->c);
+    else
+        conn_uncork(hc->c);
+}
+
+static const http_session_ops session_ops = {
+    .out = {.write = sink_write, .write_ref = sink_write_ref, .sendfile = sink_sendfile},
+    .end = session_end,
+    .read_pause = session_read_pause,
+    .cork = session_cork,
+};
+
+/* ---- deadlines ---- */
+
+static void update_timer(http_conn *hc)
+{
+    http_session *s = &hc->session;
+    if (http_session_state(s) == HTTP_SESSION_CLOSING)
+        return; /* conn_close() set its own deadline */
+    if (http_session_in_head(s)) {
+        /* Armed once per head, not moved by its bytes: a trickle cannot keep it alive. */
+        if (!hc->head_timing && conn_timer_set(hc->c, hc->app->header_timeout_ms) < 0)
+            conn_abort(hc->c);
+        hc->head_timing = true;
+        return;
+    }
+    hc->head_timing = false;
+    uint64_t ms = http_session_in_request(s) ? hc->app->header_timeout_ms
+                                             : hc->app->keepalive_timeout_ms;
+    hc->queued_at_arm = conn_queued(hc->c);
+    if (conn_timer_set(hc->c, ms) < 0)
+        conn_abort(hc->c);
+}
+
+/* ---- upgrades ---- */
+
+static void free_conn(http_conn *hc)
+{
+    http_session_fini(&hc->session);
+    free(hc);
+}
+
+static void run_upgrade(http_conn *hc)
+{
+    hc->upgrade_due = false;
+    const char *leftover;
+    size_t leftover_len = http_session_leftover(&hc->session, &leftover);
+    const http_request *req = http_parser_request(&hc->session.parser);
+    int rc = hc->upgrade(hc->c, req, leftover, leftover_len, hc->upgrade_arg);
+    if (rc == 0 && conn_proto(hc->c) != &http_proto) {
+        hc->gone = true;
+        return;
+    }
+    conn_close(hc->c); /* refused: the error response is written; nothing more is read */
+}
+
+void http_conn_upgrade_later(http_conn *hc, http_upgrade_fn fn, void *arg)
+{
+    hc->upgrade_due = true;
+    hc->upgrade = fn;
+    hc->upgrade_arg = arg;
+}
+
+/* ---- entering and leaving the session ---- */
+
+http_conn *http_conn_of(http_response *res)
+{
+    return http_res_sink_ctx(res);
+}
+
+conn *http_conn_conn(const http_conn *hc)
+{
+    return hc->c;
+}
+
+int64_t http_conn_now(http_conn *hc)
+{
+    http_date_cache_tick(&hc->app->date, wall_clock_ns());
+    return hc->app->date.second;
+}
+
+void http_conn_enter(http_conn *hc)
+{
+    conn_cork(hc->c);
+    if (hc->depth++ == 0)
+        http_date_cache_tick(&hc->app->date, wall_clock_ns());
+}
+
+void http_conn_leave(http_conn *hc)
+{
+    conn *c = hc->c;
+    if (--hc->depth == 0) {
+        if (hc->upgrade_due)
+            run_upgrade(hc);
+        if (hc->gone)
+            free_conn(hc);
+        else
+            update_timer(hc);
+    }
+    conn_uncork(c);
+}
+
+/* ---- the protocol ---- */
+
+static int on_open(conn *c, void *arg)
+{
+    http_conn *hc = calloc(1, sizeof(*hc));
+    if (!hc)
+        return -ENOMEM;
+    hc->app = arg;
+    hc->c = c;
+    int rc = http_session_init(&hc->session, &hc->app->session, &session_ops, hc);
+    if (rc < 0) {
+        free(hc);
+        return rc;
+    }
+    conn_set_state(c, hc);
+    http_conn_enter(hc);
+    http_conn_leave(hc); /* arms the idle deadline */
+    return 0;
+}
+
+static void on_data(conn *c, const char *data, size_t len)
+{
+    http_conn *hc = conn_state(c);
+    http_conn_enter(hc);
+    http_session_feed(&hc->session, data, len);
+    http_conn_leave(hc);
+}
+
+static void on_eof(conn *c)
+{
+    http_conn *hc = conn_state(c);
+    http_conn_enter(hc);
+    http_session_eof(&hc->session);
+    http_conn_leave(hc);
+}
+
+static void on_drain(conn *c)
+{
+    http_conn *hc = conn_state(c);
+    http_conn_enter(hc);
+    http_session_drain(&hc->session);
+    http_conn_leave(hc);
+}
+
+static void on_timer(conn *c)
+{
+    http_conn *hc = conn_state(c);
+    size_t queued = conn_queued(c);
+    http_conn_enter(hc);
+    /* Between requests, a peer still taking queued output (a large file) is not idle. */
+    bool progress = !http_session_in_request(&hc->session) && queued && queued != hc->queued_at_arm;
+    if (!progress)
+        http_session_timeout(&hc->session);
+    http_conn_leave(hc);
+}
+
+static void on_close(conn *c)
+{
+    http_conn *hc = conn_state(c);
+    if (hc)
+        free_conn(hc);
+}
+
+const struct proto http_proto = {
+    .name = "http",
+    .on_open = on_open,
+    .on_data = on_data,
+    .on_eof = on_eof,
+    .on_drain = on_drain,
+    .on_timer = on_timer,
+    .on_close = on_close,
+};

@@ -1,0 +1,29 @@
+/* http_files.h - static files under a document root, served through the loop's file ops.
+ *
+ * http_files_handler is an http_router handler (GET, and so HEAD): the request path is
+ * resolved by http_path_resolve() (no "..", no encoded dots or slashes), then opened with
+ * io_openat2 beneath the root (RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: neither ".." nor a
+ * symlink can leave it), stat'ed with io_statx on the open fd, and answered as
+ * http_static_plan_for() says (200/206/304/416, ETag, Last-Modified, Content-Type).  The body is
+ * a file range in the connection's queue (io_sendfile: memory stays bounded).  A directory
+ * named without its trailing '/' is redirected (301) to it, so its index.html's relative links
+ * work.  Refused paths, symlinks out of the root and unreadable or special files are 403;
+ * missing ones 404.  The handler must run on an http_conn connection (http_conn.h).
+ */
+#ifndef IOSERVE_HTTP_FILES_H
+#define IOSERVE_HTTP_FILES_H
+
+#include "http/http_router.h"
+
+typedef struct http_files {
+    int root_fd; /* an O_PATH directory fd */
+} http_files;
+
+/* Open the root directory: 0 or -errno. */
+int http_files_open(http_files *files, const char *root);
+void http_files_close(http_files *files);
+
+/* The handler; arg is the http_files, which must outlive the connections. */
+int http_files_handler(http_request *req, http_response *res, void *arg);
+
+#endif
