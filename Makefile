@@ -4,7 +4,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 LISTEN     ?= 127.0.0.1:8080
-ARGS       ?= --protocol echo
+ARGS       ?= --root www
 MESON_OPTS := $(if $(filter true,$(CI)),-Dwerror=true,)
 
 # Build, test and benchmark needs, one Debian package each.
