@@ -68,8 +68,16 @@ def log(text):
     print("bench: " + text, file=sys.stderr, flush=True)
 
 
-def probe(server, paths, workload):
-    """None when server serves workload correctly over one connection, else the reason."""
+def probe(server, paths, workload, cache):
+    """None when server serves workload correctly over one connection, else the reason; the
+    answer is kept per (server, protocol) in cache."""
+    key = (server.name, workload["protocol"])
+    if key not in cache:
+        cache[key] = _probe(server, paths, workload)
+    return cache[key]
+
+
+def _probe(server, paths, workload):
     if workload["protocol"] not in server.protocols:
         return "does not speak %s" % workload["protocol"]
     missing = server.missing(paths)
@@ -228,10 +236,11 @@ def main():
         if mode != "dry":
             tune.apply()
         result["tuning"] = tune.notes or ["none (dry run)"]
+        probed = {}
         for workload, conn_list, strace_list in matrix:
             live, avail = [], {}
             for server in wanted:
-                why = probe(server, paths, workload)
+                why = probe(server, paths, workload, probed)
                 avail[server.name] = why or "ok"
                 if why:
                     if workload["protocol"] in server.protocols:

@@ -42,27 +42,48 @@ def _bound(conns, duration_s, warmup_s):
 
 
 class _Sampler(threading.Thread):
-    """Samples the server tree's CPU seconds (and, less often, PSS) until stopped."""
+    """Samples the server tree's CPU seconds every SAMPLE_S, and its PSS once, at pss_at (a
+    monotonic time inside the measured window): smaps_rollup over a 1024-process prefork tree is
+    too slow to read fifty times a second."""
 
-    def __init__(self, run):
+    def __init__(self, run, pss_at):
         super().__init__(daemon=True)
         self.run_handle = run
+        self.pss_at = pss_at
         self.cpu = []           # (monotonic time, cpu seconds)
-        self.pss = []           # (monotonic time, bytes)
+        self.pss = None
         self.halt = threading.Event()
 
     def run(self):
-        n = 0
         while not self.halt.is_set():
             self.cpu.append((time.monotonic(), self.run_handle.cpu_seconds()))
-            if n % 5 == 0:
-                self.pss.append((time.monotonic(), self.run_handle.pss_bytes()))
-            n += 1
+            if self.pss is None and time.monotonic() >= self.pss_at:
+                self.pss = self.run_handle.pss_bytes()
             self.halt.wait(SAMPLE_S)
 
 
-def _nearest(samples, t):
-    return min(samples, key=lambda s: abs(s[0] - t))
+def _settle(run, limit_s=3.0):
+    """Wait until the server's process tree stops growing (prefork forks its workers after it
+    listens), so the idle PSS counts every worker."""
+    deadline = time.monotonic() + limit_s
+    count = -1
+    while time.monotonic() < deadline:
+        now = len(run.pids())
+        if now == count:
+            return
+        count = now
+        time.sleep(0.1)
+
+
+def _window(samples, t0, t1):
+    """The two samples nearest t0 and t1, distinct and in order; None with fewer than two."""
+    if len(samples) < 2:
+        return None
+    a = min(range(len(samples)), key=lambda i: abs(samples[i][0] - t0))
+    b = min(range(a + 1, len(samples)), key=lambda i: abs(samples[i][0] - t1), default=None)
+    if b is None:
+        a, b = len(samples) - 2, len(samples) - 1
+    return samples[a], samples[b]
 
 
 def _run_ioload(argv, bound_s):
@@ -82,9 +103,11 @@ def _run_ioload(argv, bound_s):
 
 def load_run(run, paths, workload, conns, duration_s, warmup_s):
     """One measured run; returns a dict of figures, or {"error": reason}."""
-    time.sleep(0.05)
+    _settle(run)
     pss_idle = run.pss_bytes()
-    sampler = _Sampler(run)
+    # Connecting takes about conns/10k s before the warm-up starts; aim the PSS sample at the
+    # middle of the measured window.
+    sampler = _Sampler(run, time.monotonic() + conns / 10000.0 + warmup_s + duration_s / 2)
     sampler.start()
     report, err = _run_ioload(ioload_argv(paths, workload, run.port, conns, duration_s, warmup_s),
                               _bound(conns, duration_s, warmup_s))
@@ -94,14 +117,14 @@ def load_run(run, paths, workload, conns, duration_s, warmup_s):
     if err:
         return {"error": err}
     seconds = report["seconds"]
-    t0 = t_exit - seconds * 0.9
-    t1 = t_exit - seconds * 0.1
-    (a_t, a_cpu), (b_t, b_cpu) = _nearest(sampler.cpu, t0), _nearest(sampler.cpu, t1)
     rate = report["req_per_s"]
-    cpu_per_req = (b_cpu - a_cpu) / (b_t - a_t) / rate if rate > 0 and b_t > a_t else None
-    loaded = [p for t, p in sampler.pss if t_exit - seconds <= t <= t_exit] or \
-        [p for _, p in sampler.pss]
-    pss_loaded = max(loaded) if loaded else pss_idle
+    span = _window(sampler.cpu, t_exit - seconds * 0.9, t_exit - seconds * 0.1)
+    util = cpu_per_req = None
+    if span:
+        (a_t, a_cpu), (b_t, b_cpu) = span
+        util = (b_cpu - a_cpu) / (b_t - a_t)
+        cpu_per_req = util / rate if rate > 0 else None
+    pss_loaded = sampler.pss if sampler.pss is not None else run.pss_bytes()
     return {
         "req_per_s": rate,
         "requests": report["requests"],
@@ -110,7 +133,7 @@ def load_run(run, paths, workload, conns, duration_s, warmup_s):
         "errors": report["errors"]["total"],
         "error_kinds": {k: v for k, v in report["errors"].items() if v and k != "total"},
         "server_cpu_us_per_req": cpu_per_req * 1e6 if cpu_per_req is not None else None,
-        "server_cpu_util": (b_cpu - a_cpu) / (b_t - a_t) if b_t > a_t else None,
+        "server_cpu_util": util,
         "client_cpu_us_per_req": report["cpu"]["us_per_request"],
         "pss_idle_bytes": pss_idle,
         "pss_loaded_bytes": pss_loaded,

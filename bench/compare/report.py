@@ -15,6 +15,18 @@ import tempfile
 
 PCTS = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)]
 HEADLINE_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et", "nginx"]
+# One colour and point shape per server in every plot, so a server is recognisable across panels.
+STYLE = {
+    "ioserve-uring": ("#d62728", 7), "ioserve-epoll-lt": ("#1f77b4", 5),
+    "ioserve-epoll-et": ("#17becf", 13), "baseline-blocking": ("#7f7f7f", 1),
+    "baseline-prefork": ("#8c564b", 2), "baseline-threads": ("#2ca02c", 3),
+    "baseline-pool": ("#bcbd22", 4), "nginx": ("#000000", 9), "h2o": ("#ff7f0e", 11),
+}
+
+
+def _style(name, points=True):
+    color, pt = STYLE.get(name, ("#9467bd", 6))
+    return 'lc rgb "%s" lw 2%s' % (color, " pt %d ps 1.2" % pt if points else "")
 
 
 def img_dir(doc_path):
@@ -52,7 +64,8 @@ def _servers(result):
         for name in cell["servers"]:
             if name not in names:
                 names.append(name)
-    return names
+    order = list(STYLE)
+    return sorted(names, key=lambda n: order.index(n) if n in order else len(order))
 
 
 # ----------------------------------------------------------------------------- plots
@@ -90,7 +103,8 @@ def _plot_rps(result, tmp, out):
             if lines:
                 with open(path, "w") as f:
                     f.write("\n".join(lines) + "\n")
-                plots.append("\"%s\" using 1:2:3:4 with yerrorlines title \"%s\"" % (path, name))
+                plots.append("\"%s\" using 1:2:3:4 with yerrorlines %s title \"%s\""
+                             % (path, _style(name), name))
         conns = [c["connections"] for c in cells]
         gp += "set title \"%s\"\nset xrange [%g:%g]\n" % (sid, min(conns) / 2.0, max(conns) * 2.0)
         gp += "plot " + ", ".join(plots) + "\n" if plots else ""
@@ -113,7 +127,8 @@ def _plot_cpu(result, tmp, out):
            "set style fill solid 0.8 border -1\nset boxwidth 0.9\nset logscale y\n"
            "set ylabel \"µs per request (log)\"\nset xtics rotate by -30 font \",9\"\n"
            "set yrange [0.5:*]\n")
-    gp += "plot " + ", ".join("\"%s\" using %d:xtic(1) title columnhead" % (path, i + 2)
+    gp += "plot " + ", ".join("\"%s\" using %d:xtic(1) %s title columnhead"
+                              % (path, i + 2, _style(names[i], points=False))
                               for i in range(len(names))) + "\n"
     return gp
 
@@ -140,7 +155,8 @@ def _plot_latency(result, tmp, out):
                     m = e.get(key + "_us")
                     if m:
                         f.write("%g %g\n" % (-math.log10(1 - p), m["median"]))
-            plots.append("\"%s\" using 1:2 with linespoints title \"%s\"" % (path, name))
+            plots.append("\"%s\" using 1:2 with linespoints %s title \"%s\""
+                         % (path, _style(name), name))
         gp += "set title \"%s\"\n" % _label(cell)
         gp += "plot " + ", ".join(plots) + "\n" if plots else ""
     return gp + "unset multiplot\n"
@@ -173,7 +189,14 @@ def _ratio(a, b):
 
 def _headline(result):
     """Ratios against ioserve-uring in every cell where uring ran, for req/s and CPU/request."""
-    lines = ["| cell | server | req/s | vs uring | CPU µs/req | vs uring |", "|---|---|---|---|---|---|"]
+    lines = []
+    for wid, avail in result["availability"].items():
+        why = avail.get("ioserve-uring", "ok")
+        if why != "ok" and "nginx" in avail:
+            lines += ["**ioserve could not serve %s in this run** (%s), so there is no "
+                      "uring-vs-nginx ratio for it; nginx's own figures are in the tables below."
+                      % (wid, why.replace("|", "/")), ""]
+    lines += ["| cell | server | req/s | vs uring | CPU µs/req | vs uring |", "|---|---|---|---|---|---|"]
     for cell in result["cells"]:
         base = cell["servers"].get("ioserve-uring")
         if not base or not base.get("req_per_s"):
@@ -249,9 +272,10 @@ CAVEATS = """\
   set-up calls are included.  io_uring servers show `io_uring_enter` calls, not the operations
   they carry.
 * **PSS per connection** is (PSS with the connections open - PSS idle) / connections, PSS summed
-  over the process tree (so prefork's shared pages count once).  Buffers allocated up front
-  (ioserve's registered buffer ring) appear in the idle figure, not per connection; small counts
-  (1-64 connections) are dominated by noise of a few pages.
+  over the process tree (so prefork's shared pages count once), sampled once in the middle of
+  the measured window.  Memory reserved up front but touched on first use (ioserve's registered
+  buffer ring, 16 KiB buffers; thread stacks) shows up under load, so at small connection counts
+  the figure is "what serving N busy connections made resident", not a per-socket constant.
 * **Baselines** are blocking by design: `baseline-blocking` serves one client at a time (with N
   connections the other N-1 time out, counted as errors); prefork and pool get
   min(connections, 1024) workers, so above 1024 connections clients wait in the backlog.
