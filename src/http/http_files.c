@@ -182,7 +182,7 @@ static void on_watch(http_response *res, enum http_res_event event, void *arg)
 int http_files_handler(http_request *req, http_response *res, void *arg)
 {
     const http_files *files = arg;
-    struct file_job *job = malloc(sizeof(*job));
+    struct file_job *job = calloc(1, sizeof(*job)); /* the op starts idle */
     if (!job)
         return -ENOMEM;
     int n = http_path_resolve(req->path, job->rel, sizeof(job->rel));
