@@ -254,7 +254,7 @@ static const struct proto ws_proto = {
 
 /* ---- the upgrade ---- */
 
-static int refuse(conn *c, int status, const char *reason, const char *extra_headers)
+int ws_refuse(conn *c, int status, const char *reason, const char *extra_headers)
 {
     char buf[512];
     int n = snprintf(buf, sizeof buf,
@@ -304,23 +304,23 @@ static ws_conn *ws_conn_new(conn *c, ws_endpoint *endpoint, const struct ws_defl
     return ws;
 }
 
-int ws_conn_upgrade(conn *c, const http_request *req, const char *leftover, size_t leftover_len,
-                    ws_endpoint *endpoint)
+int ws_conn_upgrade_to(conn *c, const http_request *req, const char *leftover,
+                       size_t leftover_len, ws_endpoint *endpoint)
 {
     if (req->version_major < 1 || (req->version_major == 1 && req->version_minor < 1))
-        return refuse(c, 400, "WebSocket needs HTTP/1.1", "");
+        return ws_refuse(c, 400, "WebSocket needs HTTP/1.1", "");
     struct ws_handshake hs;
     enum ws_handshake_result r = check_request(req, endpoint->hub, &hs);
     if (r != WS_HANDSHAKE_OK)
-        return refuse(c, ws_handshake_status(r), ws_handshake_reason(r),
+        return ws_refuse(c, ws_handshake_status(r), ws_handshake_reason(r),
                       ws_handshake_refusal_headers(r));
     char head[WS_HANDSHAKE_RESPONSE_MAX];
     int head_len = ws_handshake_response(&hs, head, sizeof head);
     if (head_len < 0)
-        return refuse(c, 500, "cannot write the handshake", "");
+        return ws_refuse(c, 500, "cannot write the handshake", "");
     ws_conn *ws = ws_conn_new(c, endpoint, &hs.extensions.deflate);
     if (!ws)
-        return refuse(c, 500, "out of memory", "");
+        return ws_refuse(c, 500, "out of memory", "");
     int err = conn_switch_proto(c, &ws_proto, ws);
     if (err < 0) {
         ws->c = NULL;

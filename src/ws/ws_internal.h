@@ -62,4 +62,8 @@ void ws_out_put(struct ws_out *out); /* drops one reference */
 /* Queues the frame on c, one reference per piece.  0, or -errno with c aborted. */
 int ws_out_queue(struct ws_out *out, conn *c);
 
+/* Writes an HTTP refusal (status, reason as the body, extra header lines) and closes c.
+ * Returns -EPROTO, or -errno when even that failed. */
+int ws_refuse(conn *c, int status, const char *reason, const char *extra_headers);
+
 #endif
