@@ -122,6 +122,14 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         p->http_flag_given = "--keepalive-timeout-ms";
         return number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->keepalive_timeout_ms);
     }
+    if (strcmp(flag, "--ws-max-message") == 0) {
+        p->http_flag_given = "--ws-max-message";
+        return number(p, flag, value, CLI_MAX_WS_MESSAGE, &o->ws_max_message);
+    }
+    if (strcmp(flag, "--ws-ping-ms") == 0) {
+        p->http_flag_given = "--ws-ping-ms";
+        return number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->ws_ping_ms);
+    }
     if (strcmp(flag, "--max-conns") == 0) {
         err = number(p, flag, value, UINT32_MAX, &n);
         o->max_conns = (uint32_t)n;
@@ -134,7 +142,8 @@ static bool takes_value(const char *flag)
 {
     static const char *const flags[] = {"--listen", "--backend", "--epoll-mode", "--protocol",
                                         "--ack-delay-ms", "--max-conns", "--root", "--max-body",
-                                        "--header-timeout-ms", "--keepalive-timeout-ms", NULL};
+                                        "--header-timeout-ms", "--keepalive-timeout-ms",
+                                        "--ws-max-message", "--ws-ping-ms", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
             return true;
@@ -195,6 +204,7 @@ int cli_parse(int argc, char **argv, cli_options *out, char *err, size_t err_len
     out->backend = IO_BACKEND_AUTO;
     out->epoll_mode = IO_EPOLL_LT;
     out->protocol = CLI_PROTOCOL_HTTP;
+    out->ws_ping_ms = CLI_DEFAULT_WS_PING_MS;
     net_addr_parse(CLI_DEFAULT_LISTEN, &out->listen, NULL);
     err[0] = '\0';
     for (int i = 1; i < argc;) {
@@ -227,6 +237,10 @@ void cli_usage(FILE *out)
           "  --max-body N            http: refuse request bodies over N bytes with 413 (default 1048576)\n"
           "  --header-timeout-ms N   http: 408 for a request head not complete within N ms (default 10000)\n"
           "  --keepalive-timeout-ms N  http: close a connection idle for N ms (default 15000)\n"
+          "  --ws-max-message N      http: close WebSockets sending a message over N bytes with 1009\n"
+          "                          (default 0: 16 MiB + 1 KiB, at most 268435456)\n"
+          "  --ws-ping-ms N          http: ping a WebSocket idle for N ms, drop it if still silent\n"
+          "                          N ms later (default 30000; 0: never)\n"
           "  --probe                 print what this kernel offers each backend, then exit\n"
           "  --help                  print this and exit\n",
           out);

@@ -21,6 +21,8 @@
 #define CLI_MAX_ACK_DELAY_MS 3600000u /* an hour */
 #define CLI_MAX_TIMEOUT_MS 86400000u   /* a day */
 #define CLI_MAX_BODY (1ull << 40)
+#define CLI_MAX_WS_MESSAGE (256ull << 20)  /* within the WebSocket message memory (websocket.h) */
+#define CLI_DEFAULT_WS_PING_MS 30000u
 
 enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX };
 
@@ -36,6 +38,8 @@ typedef struct cli_options {
     uint64_t max_body;             /* request bodies over this are 413 */
     uint64_t header_timeout_ms;    /* a request head not complete by then is 408 */
     uint64_t keepalive_timeout_ms; /* an idle connection closes after this */
+    uint64_t ws_max_message;       /* WebSocket: larger messages are closed with 1009 */
+    uint64_t ws_ping_ms;           /* WebSocket: ping after this long idle (set: 0 never) */
     bool probe;
     bool help;
 } cli_options;
