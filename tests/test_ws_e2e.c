@@ -2,7 +2,7 @@
  *
  * usage: test_ws_e2e uring|epoll PATH/ws_client.py [TEST-NAME-PATTERN]
  * A thread runs a loop, a conn_set and a listener; each connection speaks a minimal HTTP/1.1
- * request head (enough to route the upgrade) and is handed to ws_conn_upgrade() with one of
+ * request head (enough to route the upgrade) and is handed to ws_conn_upgrade_to() with one of
  * the endpoints below.  Each test runs one scenario of ws_client.py under Debian's
  * /usr/bin/python3 (python3-websockets for conforming traffic, raw sockets for broken frames)
  * and asserts it passed; the server's own counters are checked after it.
@@ -108,23 +108,12 @@ static int parse_head(char *buf, http_request *req, http_header *headers)
     return 0;
 }
 
-static ws_endpoint *route(const char *path);
-
-/* The built-in endpoints go through ws_conn_upgrade() and the builtin attached to the loop
- * thread, as the HTTP layer calls it; the others through ws_conn_upgrade_to(). */
-static int upgrade(conn *c, const http_request *req, const char *leftover, size_t len)
-{
-    if (strcmp(req->path, "/ws") == 0)
-        return ws_conn_upgrade(c, req, leftover, len, WS_ENDPOINT_ECHO);
-    if (strcmp(req->path, "/ws/broadcast") == 0)
-        return ws_conn_upgrade(c, req, leftover, len, WS_ENDPOINT_BROADCAST);
-    return ws_conn_upgrade_to(c, req, leftover, len, route(req->path));
-}
-
 static ws_endpoint *route(const char *path)
 {
-    if (strcmp(path, "/ws") == 0 || strcmp(path, "/ws/broadcast") == 0)
-        return &srv.builtin->echo; /* routed by upgrade() */
+    if (strcmp(path, "/ws") == 0)
+        return &srv.builtin->echo;
+    if (strcmp(path, "/ws/broadcast") == 0)
+        return &srv.builtin->broadcast;
     if (strcmp(path, "/ws/limited") == 0)
         return &srv.limited->echo;
     if (strcmp(path, "/ws/limited-broadcast") == 0)
@@ -164,7 +153,7 @@ static void h_data(conn *c, const char *data, size_t len)
     if (!ep) {
         conn_write(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 66);
         conn_close(c);
-    } else if (upgrade(c, &req, leftover, leftover_len) == 0) {
+    } else if (ws_conn_upgrade_to(c, &req, leftover, leftover_len, ep) == 0) {
         free(h); /* the connection is WebSocket's now */
     } else {
         atomic_fetch_add(&srv.refused, 1);
@@ -195,7 +184,6 @@ static void on_accept(io_loop *loop, io_op *op, int res, unsigned flags)
 
 static void *serve(void *arg)
 {
-    ws_builtin_attach(srv.builtin);
     while (!atomic_load(&srv.stop)) {
         io_loop_run_once(srv.loop, 20);
         size_t live = srv.builtin->hub->pool.live;

@@ -2,7 +2,7 @@
  *
  * A hub holds what the WebSocket connections of one loop share: the limits and the pool their
  * message memory comes from.  An endpoint is a path's behaviour: handlers and their argument.
- * The HTTP layer hands an upgrade request to ws_conn_upgrade() (ws_conn.h) with the endpoint;
+ * The HTTP layer hands an upgrade request to ws_conn_upgrade_to() (ws_conn.h) with the endpoint;
  * from then on the handlers see whole messages:
  *   on_open    the 101 went out; return 0, or -errno to close the connection (1011).
  *   on_message a whole text (UTF-8 checked) or binary message, inflated if it came compressed.

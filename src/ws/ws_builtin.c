@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "ws/ws_internal.h"
-
 static void echo_message(ws_conn *ws, ws_message *msg, void *arg)
 {
     ws_send_chain(ws, msg->opcode, msg->chain); /* the received chunks go back out */
@@ -30,29 +28,6 @@ static const ws_handlers broadcast_handlers = {
     .on_message = broadcast_message,
 };
 
-/* The upgrade hook of the HTTP layer passes no context: each loop thread attaches its own. */
-static _Thread_local ws_builtin *attached;
-
-void ws_builtin_attach(ws_builtin *b)
-{
-    attached = b;
-}
-
-int ws_conn_upgrade(conn *c, const http_request *req, const char *leftover, size_t leftover_len,
-                    int endpoint)
-{
-    if (!attached)
-        return ws_refuse(c, 500, "WebSocket is not set up on this server", "");
-    switch (endpoint) {
-    case WS_ENDPOINT_ECHO:
-        return ws_conn_upgrade_to(c, req, leftover, leftover_len, &attached->echo);
-    case WS_ENDPOINT_BROADCAST:
-        return ws_conn_upgrade_to(c, req, leftover, leftover_len, &attached->broadcast);
-    default:
-        return ws_refuse(c, 404, "no such WebSocket endpoint", "");
-    }
-}
-
 int ws_builtin_create(ws_builtin **out, const ws_hub_config *cfg)
 {
     ws_builtin *b = calloc(1, sizeof *b);
@@ -75,8 +50,6 @@ void ws_builtin_destroy(ws_builtin *b)
 {
     if (!b)
         return;
-    if (attached == b)
-        attached = NULL;
     ws_group_destroy(b->broadcast_group);
     ws_hub_destroy(b->hub);
     free(b);

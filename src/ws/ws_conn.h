@@ -1,7 +1,7 @@
 /* ws_conn.h - WebSocket on a connection: the upgrade from HTTP and the built-in endpoints.
  *
- * ws_conn_upgrade() is called by the HTTP layer from inside a callback of the connection, for a
- * request routed to a WebSocket endpoint, with the bytes that followed the request head.  It
+ * ws_conn_upgrade_to() is called by the HTTP layer from inside a callback of the connection,
+ * for a request routed to a WebSocket endpoint, with the bytes that followed the request head.  It
  * validates the handshake (ws_handshake.h) and then either
  *  - answers 101, switches the connection to WebSocket (conn_switch_proto: the HTTP state is
  *    the caller's to free once its callback returns), feeds it the leftover bytes, and returns
@@ -14,8 +14,8 @@
  *
  * The built-in endpoints (ws_builtin_*): "echo" sends every message back (the received chunks
  * themselves, no copy), "broadcast" sends every message to every client of that endpoint
- * (one shared frame).  One ws_builtin per loop, created and attached by the server before it
- * serves.
+ * (one shared frame).  One ws_builtin per loop, created by the server before it serves; the
+ * HTTP routes carry &b->echo and &b->broadcast.
  */
 #ifndef IOSERVE_WS_CONN_H
 #define IOSERVE_WS_CONN_H
@@ -26,18 +26,8 @@
 #include "http/http_request.h"
 #include "ws/websocket.h"
 
-/* Upgrades to any endpoint of the handler API. */
 int ws_conn_upgrade_to(conn *c, const http_request *req, const char *leftover,
                        size_t leftover_len, ws_endpoint *endpoint);
-
-/* The built-in endpoints, as the HTTP layer's routes name them. */
-enum ws_builtin_endpoint { WS_ENDPOINT_ECHO = 1, WS_ENDPOINT_BROADCAST = 2 };
-
-/* Upgrades to a built-in endpoint (enum ws_builtin_endpoint) of the ws_builtin attached to the
- * calling loop thread (ws_builtin_attach); without one it refuses with 500.  An unknown
- * endpoint is refused with 404. */
-int ws_conn_upgrade(conn *c, const http_request *req, const char *leftover, size_t leftover_len,
-                    int endpoint);
 
 typedef struct ws_builtin {
     ws_hub *hub;
@@ -50,9 +40,5 @@ typedef struct ws_builtin {
 int ws_builtin_create(ws_builtin **out, const ws_hub_config *cfg);
 /* Only once every WebSocket connection of the loop has closed. */
 void ws_builtin_destroy(ws_builtin *b);
-/* Makes b the built-in endpoints of the calling thread (its loop's thread), for
- * ws_conn_upgrade(); NULL detaches.  The HTTP layer's upgrade hook carries no context of its
- * own, so this one pointer is per thread, like errno: each loop thread attaches its own. */
-void ws_builtin_attach(ws_builtin *b);
 
 #endif
