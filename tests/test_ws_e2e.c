@@ -204,10 +204,10 @@ static int server_start(void **state)
     memset(&srv, 0, sizeof srv);
     assert_int_equal(io_loop_create(&srv.loop, &loop_config), 0);
     assert_int_equal(conn_set_create(&srv.set, srv.loop, &(conn_set_config){0}), 0);
-    assert_int_equal(ws_builtin_create(&srv.builtin, &(ws_hub_config){.deflate = true}), 0);
+    assert_int_equal(ws_builtin_create(&srv.builtin, &(ws_hub_config){0}), 0);
     assert_int_equal(ws_builtin_create(&srv.limited, &(ws_hub_config){
-        .max_message = 1u << 20, .max_queued = 256u * 1024u, .deflate = true}), 0);
-    assert_int_equal(ws_builtin_create(&srv.plain, &(ws_hub_config){0}), 0);
+        .max_message = 1u << 20, .max_queued = 256u * 1024u}), 0);
+    assert_int_equal(ws_builtin_create(&srv.plain, &(ws_hub_config){.no_deflate = true}), 0);
     assert_int_equal(ws_builtin_create(&srv.pinged, &(ws_hub_config){.ping_ms = 300}), 0);
     srv.listen_fd = tnet_listen(1024, &srv.port);
     assert_true(srv.listen_fd >= 0);

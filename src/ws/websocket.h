@@ -37,13 +37,16 @@ typedef struct ws_group ws_group;
 #define WS_DEFAULT_MAX_QUEUED (8u * 1024u * 1024u)   /* a slow receiver's unsent output */
 #define WS_CLOSE_TIMEOUT_MS 5000u /* how long our close waits for the peer's before TCP closes */
 
+#define WS_PING_NEVER UINT64_MAX
+
+/* Zero fields take the defaults, so (ws_hub_config){0} is a working setup. */
 typedef struct ws_hub_config {
     size_t max_message; /* largest data message accepted, after inflation (else 1009) */
     uint64_t ping_ms;   /* ping a connection silent this long; drop it if still silent after
-                           as long again (0: never ping) */
+                           as long again (WS_PING_NEVER: never ping) */
     size_t max_memory;  /* bytes of pooled message memory, all connections together */
     size_t max_queued;  /* unsent bytes past which a group member is dropped */
-    bool deflate;       /* negotiate permessage-deflate with clients that offer it */
+    bool no_deflate;    /* refuse permessage-deflate even to clients that offer it */
 } ws_hub_config;
 
 typedef struct ws_message {
@@ -64,7 +67,7 @@ typedef struct ws_endpoint {
     void *arg;
 } ws_endpoint;
 
-/* Zero fields of cfg take the defaults above.  0 or -errno. */
+/* 0 or -errno. */
 int ws_hub_create(ws_hub **out, const ws_hub_config *cfg);
 /* Only once every connection upgraded through the hub has closed. */
 void ws_hub_destroy(ws_hub *hub);

@@ -281,7 +281,7 @@ static enum ws_handshake_result check_request(const http_request *req, const ws_
             .value_len = req->headers[i].value_len,
         };
     const char *method = http_method_name(req->method);
-    return ws_handshake_check(method, strlen(method), headers, count, hub->cfg.deflate, hs);
+    return ws_handshake_check(method, strlen(method), headers, count, !hub->cfg.no_deflate, hs);
 }
 
 static ws_conn *ws_conn_new(conn *c, ws_endpoint *endpoint, const struct ws_deflate_params *d)
@@ -337,7 +337,7 @@ int ws_conn_upgrade_to(conn *c, const http_request *req, const char *leftover,
         return 0;
     }
     ws->opened = true;
-    if (ws->hub->cfg.ping_ms)
+    if (ws->hub->cfg.ping_ms != WS_PING_NEVER)
         conn_timer_set(c, ws->hub->cfg.ping_ms);
     if (leftover_len > 0)
         ws_on_data(c, leftover, leftover_len);

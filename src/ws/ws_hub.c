@@ -20,6 +20,8 @@ int ws_hub_create(ws_hub **out, const ws_hub_config *cfg)
         hub->cfg.max_memory = WS_DEFAULT_MAX_MEMORY;
     if (!hub->cfg.max_queued)
         hub->cfg.max_queued = WS_DEFAULT_MAX_QUEUED;
+    if (!hub->cfg.ping_ms)
+        hub->cfg.ping_ms = WS_DEFAULT_PING_MS;
     size_t chunks = hub->cfg.max_memory / WS_DEFAULT_CHUNK_SIZE;
     /* Keep idle what a few large messages need, not the whole budget. */
     size_t idle = (4u * 1024u * 1024u) / WS_DEFAULT_CHUNK_SIZE;
