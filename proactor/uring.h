@@ -43,7 +43,8 @@
 /* op->state bits of this backend (inside IO_STATE_BACKEND_MASK). */
 #define UR_CANCELLING 0x01u /* cancel asked or fd closed: continue nothing, re-arm nothing */
 #define UR_PARKED 0x02u     /* a recv waiting for a pool buffer, nothing in the kernel */
-#define UR_POLLING 0x04u    /* the SQE in flight is the op's readiness poll */
+#define UR_POLLING 0x04u    /* the SQE in flight is the op's readiness poll (POLLIN for recv and
+                               read, POLLOUT for send and sendfile) */
 #define UR_LISTED 0x08u     /* on its fd's op list */
 #define UR_OWN_BUF 0x10u    /* a recv holding a pool buffer it took itself (no buffer ring) */
 
@@ -148,6 +149,7 @@ uint32_t ur_recv_own_buf(const io_op *op);
 int ur_arm_read(io_loop *loop, struct uring *u, io_op *op);
 int ur_arm_send(io_loop *loop, struct uring *u, io_op *op);
 int ur_arm_poll(io_loop *loop, struct uring *u, io_op *op);
+int ur_arm_pollout(io_loop *loop, struct uring *u, io_op *op);
 int ur_submit_op(io_loop *loop, struct uring *u, io_op *op);
 int ur_cancel_op(io_loop *loop, struct uring *u, io_op *op);
 void ur_fdtab_remove(struct ur_fdtab *t, io_op *op);

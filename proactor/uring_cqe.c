@@ -6,6 +6,9 @@
  * empty: -ENOBUFS never reaches the caller).  An op is ended (final completion) only once no
  * request of it is left in the kernel, so no later CQE can name freed memory.  An op marked
  * UR_CANCELLING is neither continued nor re-armed: it ends with -ECANCELED instead.
+ * -EAGAIN never reaches the caller of a recv, read or send: a request the kernel ran from a
+ * worker thread on a non-blocking socket may give up with it instead of waiting (under load,
+ * now and then), so the op polls for readiness and goes on.
  */
 #include "uring.h"
 
@@ -81,6 +84,27 @@ static int recv_data(io_loop *loop, struct uring *u, io_op *op, int res, uint32_
     return continue_multishot(loop, u, op, res, ur_arm_recv);
 }
 
+/* The op's readiness poll fired: carry on with next (-ECANCELED when cancelled meanwhile). */
+static int after_poll(io_loop *loop, struct uring *u, io_op *op, int res, rearm_fn next)
+{
+    op->state &= (uint8_t)~UR_POLLING;
+    if (res < 0)
+        return end_op(loop, u, op, res);
+    if (cancelling(op))
+        return end_op(loop, u, op, -ECANCELED);
+    int err = next(loop, u, op);
+    return err == 0 ? 0 : end_op(loop, u, op, err);
+}
+
+/* The kernel gave up on a request it could not finish now: wait for readiness, then retry. */
+static int wait_ready(io_loop *loop, struct uring *u, io_op *op, rearm_fn poll)
+{
+    if (cancelling(op))
+        return end_op(loop, u, op, -ECANCELED);
+    int err = poll(loop, u, op);
+    return err == 0 ? 0 : end_op(loop, u, op, err);
+}
+
 /* The kernel had no buffer for data that is waiting: wait for one, losing nothing. */
 static int recv_starved(io_loop *loop, struct uring *u, io_op *op)
 {
@@ -105,6 +129,8 @@ static int on_recv_ring(io_loop *loop, struct uring *u, io_op *op, int res, unsi
         return (res > 0 && (cflags & IORING_CQE_F_BUFFER)) ? recv_data(loop, u, op, res, id, 1) : 0;
     if (res == -ENOBUFS)
         return recv_starved(loop, u, op);
+    if (res == -EAGAIN)
+        return wait_ready(loop, u, op, ur_arm_poll);
     if (res <= 0)
         return end_op(loop, u, op, res);
     if (!(cflags & IORING_CQE_F_BUFFER))
@@ -112,9 +138,12 @@ static int on_recv_ring(io_loop *loop, struct uring *u, io_op *op, int res, unsi
     return recv_data(loop, u, op, res, id, 0);
 }
 
-/* Without a ring: the socket is readable, so take a buffer (or wait for one) and receive. */
+/* Without a ring: the socket is readable, so take a buffer (or wait for one) and receive.
+ * With one, the poll was a recv's wait after -EAGAIN: arm the recv again. */
 static int on_recv_readable(io_loop *loop, struct uring *u, io_op *op, int res)
 {
+    if (u->bufs.ring)
+        return after_poll(loop, u, op, res, ur_arm_recv);
     op->state &= (uint8_t)~UR_POLLING;
     if (res < 0)
         return end_op(loop, u, op, res);
@@ -164,21 +193,11 @@ static int on_recv(io_loop *loop, struct uring *u, io_op *op, int res, unsigned 
  * waits for readability, then reads again. */
 static int on_read(io_loop *loop, struct uring *u, io_op *op, int res)
 {
-    rearm_fn next;
-    if (op->state & UR_POLLING) {
-        op->state &= (uint8_t)~UR_POLLING;
-        if (res < 0)
-            return end_op(loop, u, op, res);
-        next = ur_arm_read;
-    } else if (res == -EAGAIN) {
-        next = ur_arm_poll;
-    } else {
-        return end_op(loop, u, op, res);
-    }
-    if (cancelling(op))
-        return end_op(loop, u, op, -ECANCELED);
-    int err = next(loop, u, op);
-    return err == 0 ? 0 : end_op(loop, u, op, err);
+    if (op->state & UR_POLLING)
+        return after_poll(loop, u, op, res, ur_arm_read);
+    if (res == -EAGAIN)
+        return wait_ready(loop, u, op, ur_arm_poll);
+    return end_op(loop, u, op, res);
 }
 
 /* Step the iov past n sent bytes (and past empty entries); true while bytes are left. */
@@ -202,6 +221,10 @@ static int send_advance(io_op *op, size_t n)
 
 static int on_send(io_loop *loop, struct uring *u, io_op *op, int res)
 {
+    if (op->state & UR_POLLING)
+        return after_poll(loop, u, op, res, ur_arm_send);
+    if (res == -EAGAIN)
+        return wait_ready(loop, u, op, ur_arm_pollout);
     if (res < 0)
         return end_op(loop, u, op, res);
     op->u.send.done += (size_t)res;

@@ -132,14 +132,26 @@ int ur_arm_accept(io_loop *loop, struct uring *u, io_op *op)
 
 /* Wait for the fd to be readable: a recv without a buffer ring, or a read the kernel
  * answered with -EAGAIN (a non-blocking fd on a kernel that does not poll it itself). */
-int ur_arm_poll(io_loop *loop, struct uring *u, io_op *op)
+static int arm_poll_for(io_loop *loop, struct uring *u, io_op *op, unsigned events)
 {
     struct io_uring_sqe *sqe = op_sqe(loop, u, op);
     if (!sqe)
         return -EBUSY;
-    io_uring_prep_poll_add(sqe, op->fd, POLLIN);
+    io_uring_prep_poll_add(sqe, op->fd, events);
     op->state |= UR_POLLING;
     return 0;
+}
+
+int ur_arm_poll(io_loop *loop, struct uring *u, io_op *op)
+{
+    return arm_poll_for(loop, u, op, POLLIN);
+}
+
+/* Wait for the socket to take more: a send or sendfile the kernel answered with -EAGAIN or
+ * only in part (a non-blocking socket that the request did not wait on). */
+int ur_arm_pollout(io_loop *loop, struct uring *u, io_op *op)
+{
+    return arm_poll_for(loop, u, op, POLLOUT);
 }
 
 /* Start receiving: from the buffer ring, or (without one) by waiting for data first, so an
