@@ -3,7 +3,8 @@
 Contract: load_run() drives a Running server with ioload pinned to CPU 1 for one workload and
 returns ioload's JSON plus the server-side figures: CPU seconds per request (the server tree's
 utime+stime rate over the central 80 % of ioload's measured window, divided by ioload's req/s;
-the connection ramp-up and teardown stay outside) and PSS per connection (PSS under load minus
+the connection ramp-up and teardown stay outside; from the scheduler's run time, with utime+stime
+from /proc/PID/stat kept beside it) and PSS per connection (PSS under load minus
 PSS idle, over the connection count).  syscall_run() attaches `strace -c -f` to the server tree
 for a short separate run and returns system calls per answered request.  Every subprocess has a
 wall-clock bound; a run that overruns it is killed and reported as failed, never waited on.
@@ -50,13 +51,14 @@ class _Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.run_handle = run
         self.pss_at = pss_at
-        self.cpu = []           # (monotonic time, cpu seconds)
+        self.cpu = []           # (monotonic time, run-time seconds, utime+stime seconds)
         self.pss = None
         self.halt = threading.Event()
 
     def run(self):
         while not self.halt.is_set():
-            self.cpu.append((time.monotonic(), self.run_handle.cpu_seconds()))
+            self.cpu.append((time.monotonic(), self.run_handle.cpu_seconds(),
+                             self.run_handle.stat_cpu_seconds()))
             if self.pss is None and time.monotonic() >= self.pss_at:
                 self.pss = self.run_handle.pss_bytes()
             self.halt.wait(SAMPLE_S)
@@ -119,11 +121,12 @@ def load_run(run, paths, workload, conns, duration_s, warmup_s):
     seconds = report["seconds"]
     rate = report["req_per_s"]
     span = _window(sampler.cpu, t_exit - seconds * 0.9, t_exit - seconds * 0.1)
-    util = cpu_per_req = None
+    util = cpu_per_req = stat_per_req = None
     if span:
-        (a_t, a_cpu), (b_t, b_cpu) = span
+        (a_t, a_cpu, a_stat), (b_t, b_cpu, b_stat) = span
         util = (b_cpu - a_cpu) / (b_t - a_t)
         cpu_per_req = util / rate if rate > 0 else None
+        stat_per_req = (b_stat - a_stat) / (b_t - a_t) / rate if rate > 0 else None
     pss_loaded = sampler.pss if sampler.pss is not None else run.pss_bytes()
     return {
         "req_per_s": rate,
@@ -134,6 +137,7 @@ def load_run(run, paths, workload, conns, duration_s, warmup_s):
         "error_kinds": {k: v for k, v in report["errors"].items() if v and k != "total"},
         "server_cpu_us_per_req": cpu_per_req * 1e6 if cpu_per_req is not None else None,
         "server_cpu_util": util,
+        "server_stat_cpu_us_per_req": stat_per_req * 1e6 if stat_per_req is not None else None,
         "client_cpu_us_per_req": report["cpu"]["us_per_request"],
         "pss_idle_bytes": pss_idle,
         "pss_loaded_bytes": pss_loaded,
@@ -158,6 +162,7 @@ def syscall_run(run, paths, workload, conns, duration_s):
     out = tempfile.NamedTemporaryFile(prefix="bench-strace-", suffix=".txt", delete=False)
     out.close()
     argv = ["strace", "-c", "-f", "-o", out.name]
+    _settle(run)
     for pid in run.pids():
         argv += ["-p", str(pid)]
     try:
@@ -183,7 +188,8 @@ def syscall_run(run, paths, workload, conns, duration_s):
         return {"error": err}
     total, rows = parse_strace_summary(text)
     if not total or not report["requests"]:
-        return {"error": "no strace summary (%s)" % stderr.strip()[-200:]}
+        return {"error": "no strace summary (%d bytes of output, %d requests)"
+                % (len(text), report["requests"])}
     top = sorted(rows.items(), key=lambda kv: -kv[1])[:6]
     return {
         "requests": report["requests"],

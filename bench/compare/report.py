@@ -215,7 +215,7 @@ def _headline(result):
 def _cell_table(cell):
     lines = ["#### %s, %d connection%s" % (_describe(cell["workload"]), cell["connections"],
                                            "" if cell["connections"] == 1 else "s"), "",
-             "| server | req/s (median) | spread | p50 µs | p99 µs | p99.9 µs | server CPU µs/req |"
+             "| server | req/s (median) | spread | p50 µs | p99 µs | p99.9 µs | server CPU µs/req (utime+stime) |"
              " client CPU µs/req | syscalls/req (top calls) | PSS/conn KiB | errors | runs |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, e in cell["servers"].items():
@@ -236,7 +236,9 @@ def _cell_table(cell):
             name, _fmt(_med(e, "req_per_s"), 0),
             "±%.0f %%" % (e["req_per_s"]["spread_pct"] / 2),
             _fmt(_med(e, "p50_us")), _fmt(_med(e, "p99_us")), _fmt(_med(e, "p99_9_us")),
-            _fmt(_med(e, "server_cpu_us_per_req"), 2), _fmt(_med(e, "client_cpu_us_per_req"), 2),
+            "%s (%s)" % (_fmt(_med(e, "server_cpu_us_per_req"), 2),
+                         _fmt(_med(e, "server_stat_cpu_us_per_req"), 2)),
+            _fmt(_med(e, "client_cpu_us_per_req"), 2),
             sys_txt, _fmt(pss / 1024 if pss is not None else None, 1),
             _fmt(_med(e, "errors"), 0), e["runs_ok"], e["runs"]))
     return lines + [""]
@@ -261,11 +263,17 @@ CAVEATS = """\
   and back.  Throughput is therefore bounded by *both* ends: echo in particular is a dead heat
   between a client and a server that do the same kernel work per message.  CPU per request is
   the figure that separates servers; req/s says how the pair performed.
-* **CPU per request** is the server process tree's utime+stime (from /proc/PID/stat, each live
-  process plus the root's reaped children; threads that exited are included in their process's
-  figure) sampled every 50 ms, over the central 80 % of ioload's measured window, divided by
-  ioload's req/s. Clock-tick resolution is 10 ms, so short quick-mode windows (1 s) carry about
-  ±2 % from that alone.  Softirq work charged to whichever task was running is part of the noise.
+* **CPU per request** is the server process tree's on-CPU time over the central 80 % of
+  ioload's measured window, divided by ioload's req/s, sampled every 50 ms.  The tree is the
+  server and every descendant (nginx's master and worker, prefork's workers), every thread of
+  each (io_uring's io-wq workers included).  The time is the scheduler's sum_exec_runtime from
+  /proc/PID/task/TID/schedstat, not utime+stime from /proc/PID/stat: those are sampled at the
+  timer tick, and a task that runs in slices shorter than a tick is charged nothing (63 of 64
+  busy prefork workers read 0 ticks over a second in which the scheduler saw them run 0.6 s).
+  utime+stime per request is kept in the JSON (`server_stat_cpu_us_per_req`) and in the table
+  in brackets; for single-process servers the two agree within tick resolution.  Kernel work done
+  in softirq context on the server's CPU for the client's packets lands on whichever task runs,
+  part of the noise.
 * **Syscalls per request** come from a separate short run under `strace -c -f` attached to the
   whole server tree: strace slows the server by a large factor, which changes batching (fewer
   requests per wake-up), so it overstates calls per request for event-loop servers; connection
