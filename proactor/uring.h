@@ -81,7 +81,8 @@ struct ur_bufs {
     io_op *parked_tail;
 };
 
-/* Ops in flight, listed per fd (linked through op->next/prev), so io_close can find them. */
+/* Ops in flight, listed per fd (linked through op->next/prev), so io_close can find them and
+ * a second op of a kind is refused (loop.h rule 8). */
 struct ur_fdtab {
     io_op **heads;
     uint32_t cap;

@@ -4,7 +4,8 @@
  * Arming only fills SQEs; wait() submits them in one batch.  An arm fails only when no SQE
  * can be had even after submitting what is queued, and then changes nothing in the kernel.
  * Every op but a close is on its fd's list from submit to final completion, so a close can
- * stop each one from being continued or re-armed on a descriptor that is gone.
+ * stop each one from being continued or re-armed on a descriptor that is gone, and a second
+ * op of the same kind is refused (loop.h rule 8).
  */
 #include "uring.h"
 
@@ -29,6 +30,14 @@ static int fdtab_grow(struct ur_fdtab *t, uint32_t fd)
     return 0;
 }
 
+/* Send and sendfile both write the stream: one writer at a time. */
+static int same_kind(uint8_t a, uint8_t b)
+{
+    int a_writes = a == IO_OP_SEND || a == IO_OP_SENDFILE;
+    int b_writes = b == IO_OP_SEND || b == IO_OP_SENDFILE;
+    return a == b || (a_writes && b_writes);
+}
+
 static int fdtab_add(struct ur_fdtab *t, io_op *op)
 {
     uint32_t fd = (uint32_t)op->fd;
@@ -37,6 +46,11 @@ static int fdtab_add(struct ur_fdtab *t, io_op *op)
         if (err < 0)
             return err;
     }
+    /* One being cancelled no longer counts, as in the reactor, whose cancel ends it at once:
+     * the fd may even name a new file by now, closed and reused while the old op ends. */
+    for (const io_op *o = t->heads[fd]; o; o = o->next)
+        if (same_kind(o->kind, op->kind) && !(o->state & UR_CANCELLING))
+            return -EBUSY;
     op->prev = NULL;
     op->next = t->heads[fd];
     if (op->next)
