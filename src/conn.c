@@ -42,6 +42,7 @@ enum conn_flag {
     F_PAUSED = 1u << 5,       /* by the protocol */
     F_BACKPRESSURE = 1u << 6, /* by the output queue */
     F_ABORT = 1u << 7,        /* conn_abort() waiting for settle() */
+    F_LINGER = 1u << 8,       /* closing: our side is shut down, the peer's bytes are drained */
 };
 
 /* One piece of queued output: a chunk of copied bytes (cap > 0), the caller's memory, or a
@@ -412,6 +413,8 @@ static void on_recv(io_loop *loop, io_op *op, int res, unsigned flags)
 
 static bool wants_to_read(const conn *c)
 {
+    if (c->phase == PHASE_CLOSING) /* lingering: read only to throw the bytes away */
+        return (c->flags & F_LINGER) && !(c->flags & (F_EOF | F_ABORT));
     return c->phase == PHASE_OPEN && !(c->flags & (F_EOF | F_PAUSED | F_BACKPRESSURE | F_ABORT));
 }
 
@@ -560,9 +563,25 @@ static void shut(conn *c)
         io_cancel(loop, &c->timer_op);
 }
 
+/* Everything is sent: shut our side down and drain the peer until its EOF, at most
+ * CONN_DRAIN_MS.  Closing a socket with unread bytes would send a reset, which can destroy the
+ * last response before the peer reads it (a request refused before its body was read, say).
+ * false: close at once instead. */
+static bool start_lingering(conn *c)
+{
+    if (c->flags & F_LINGER)
+        return true;
+    /* Shutting the server down is in a hurry: peers get their last bytes and a FIN only. */
+    if ((c->flags & F_EOF) || c->set->shutting || shutdown(c->fd, SHUT_WR) < 0)
+        return false;
+    c->flags |= F_LINGER;
+    c->timer_deadline = io_loop_now_ns(c->set->loop) + (uint64_t)CONN_DRAIN_MS * NS_PER_MS;
+    return timer_arm(c) == 0;
+}
+
 static void settle_open(conn *c)
 {
-    if (c->phase == PHASE_CLOSING && c->queued == 0 && !(c->flags & F_SENDING)) {
+    if (c->phase == PHASE_CLOSING && c->queued == 0 && !(c->flags & F_SENDING) && !start_lingering(c)) {
         shut(c);
         return;
     }

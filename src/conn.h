@@ -15,8 +15,11 @@
  * reading resumes.  conn_read_pause()/conn_read_resume() let the protocol stop reading too.
  * Bytes already received when reading stops are still delivered.
  *
- * Ending: conn_close() sends what is queued, then closes (a peer that does not read for
- * CONN_LINGER_MS is dropped); conn_abort() drops the queue and closes now.  Either one made
+ * Ending: conn_close() sends what is queued, then shuts its side down and reads (discarding)
+ * until the peer's EOF or CONN_DRAIN_MS, then closes -- a close with unread bytes would send a
+ * reset that can destroy the last response (a peer that does not read for CONN_LINGER_MS is
+ * dropped; during conn_set_shutdown() there is no draining); conn_abort() drops the queue and
+ * closes now.  Either one made
  * inside a callback takes effect when the callback returns.  From then on no protocol callback
  * runs but on_close, which comes once, after every op the connection submitted has completed and
  * the socket is closed; the conn's memory goes back after on_close and the last conn_unhold().
@@ -37,6 +40,7 @@
 #define CONN_DEFAULT_HIGH_WATERMARK (256u * 1024u)
 #define CONN_DEFAULT_LOW_WATERMARK (64u * 1024u)
 #define CONN_LINGER_MS 10000u /* how long conn_close() waits for a peer that does not read */
+#define CONN_DRAIN_MS 2000u   /* then how long it waits for the peer's EOF, discarding input */
 
 typedef struct conn_set conn_set;
 

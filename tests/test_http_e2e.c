@@ -616,7 +616,6 @@ static void test_too_large(void **state)
 /* Slowloris: a head trickling in gets 408 once --header-timeout-ms has passed since its start. */
 static void test_slow_header_408(void **state)
 {
-    int bystander = connect_server();
     int fd = connect_server();
     uint64_t start = tnet_now_ms();
     send_text(fd, "GET /plaintext HTTP/1.1\r\n");
@@ -636,8 +635,6 @@ static void test_slow_header_408(void **state)
     expect_closed(fd);
     response_free(&r);
     close(fd);
-    expect_plaintext(bystander);
-    close(bystander);
 }
 
 static void test_slow_body_408(void **state)
