@@ -18,7 +18,7 @@ static int echo(http_request *req, http_response *res, void *arg)
 static int upgrade_to_websocket(conn *c, const http_request *req, const char *leftover,
                                 size_t leftover_len, void *endpoint)
 {
-    return ws_conn_upgrade(c, req, leftover, leftover_len, endpoint);
+    return ws_conn_upgrade_to(c, req, leftover, leftover_len, endpoint);
 }
 
 /* arg: the ws_endpoint */

@@ -4,7 +4,7 @@
  *   GET  /                the same, when no document root is served
  *   POST /echo            the request body back, with the request's Content-Type
  *   GET  /ws, /ws/broadcast   WebSocket upgrades to the loop's ws_builtin endpoints, when one
- *                         is given (ws_conn_upgrade() with &ws->echo or &ws->broadcast:
+ *                         is given (ws_conn_upgrade_to() with &ws->echo or &ws->broadcast:
  *                         the route carries the endpoint, so no per-thread attach is needed;
  *                         an HTTP/1.0 request gets 400)
  *   GET  /...             static files under the root (http_files.h), when one is given
