@@ -277,6 +277,7 @@ static void test_handshake(void **state)
     assert_int_equal(atomic_load(&srv.refused) - before, 10);
 }
 
+SCENARIO(upgrade)
 SCENARIO(echo_sizes)
 SCENARIO(echo_16mb)
 SCENARIO(fragmented)
@@ -318,6 +319,7 @@ int main(int argc, char **argv)
         cmocka_set_test_filter(argv[3]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake),
+        cmocka_unit_test(test_upgrade),
         cmocka_unit_test(test_echo_sizes),
         cmocka_unit_test(test_echo_16mb),
         cmocka_unit_test(test_fragmented),

@@ -246,6 +246,32 @@ def handshake():
     asyncio.run(lib())
 
 
+def upgrade():
+    """The 101 with the RFC 6455 example Accept, frames sent with the request head in one write
+    (the bytes after the head belong to WebSocket), and the library's own handshake."""
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    head = ("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode()
+    s = socket.create_connection(("127.0.0.1", PORT), timeout=WAIT)
+    s.sendall(head + F(9, b"early") + F(1, b"right behind the head"))
+    r = Raw.__new__(Raw)
+    r.s, r.buf = s, b""
+    r.head = r._read_head()
+    check(r.status() == 101, "101 expected, got %r" % r.head)
+    check(r.header("Sec-WebSocket-Accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "RFC 6455 example Accept")
+    check(r.recv_message() == (0xA, b"early"), "a ping in the head's packet is answered")
+    check(r.recv_message() == (1, b"right behind the head"), "a message in the head's packet is echoed")
+    r.send(8, close_payload(1000))
+    r.expect_close(1000, "upgrade")
+
+    async def lib():
+        for path in ("/ws", "/ws/broadcast"):
+            async with connect(path) as ws:
+                await ws.send("hi")
+                check(await ws.recv() == "hi", path)
+    asyncio.run(lib())
+
+
 def echo_sizes():
     sizes = [0, 1, 125, 126, 127, 65535, 65536, 65537, 1 << 20]
 
@@ -607,7 +633,7 @@ def slow_receiver():
 
 
 SCENARIOS = {f.__name__: f for f in (
-    handshake, echo_sizes, echo_16mb, fragmented, ping_pong, idle_ping, close_codes, framing_raw,
+    handshake, upgrade, echo_sizes, echo_16mb, fragmented, ping_pong, idle_ping, close_codes, framing_raw,
     reserved_bits, opcodes, fragmentation_raw, utf8, limits, deflate, concurrent_1000,
     broadcast_100, slow_receiver)}
 

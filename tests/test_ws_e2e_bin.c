@@ -1,0 +1,115 @@
+/* test_ws_e2e_bin.c - WebSocket through the real ioserve binary: the HTTP route, the upgrade
+ * hand-over and the built-in endpoints, with python3-websockets and raw frames as the client.
+ *
+ * usage: test_ws_e2e_bin IOSERVE_PATH uring|epoll PATH/ws_client.py
+ * One server (--protocol http, port 0) serves every test; it must then stop cleanly on SIGTERM.
+ * The scenarios are those of ws_client.py that use /ws and /ws/broadcast only; the in-process
+ * suite (test_ws_e2e.c) covers the rest on endpoints of its own.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ioserve_proc.h"
+#include "net_helpers.h"
+
+#define START_TIMEOUT_MS 5000
+#define STOP_TIMEOUT_MS 10000
+#define SCENARIO_TIMEOUT_S "40"
+
+/* Set once in main from argv, read-only afterwards. */
+static const char *ioserve_path;
+static const char *backend;
+static const char *client_script;
+static ioserve_proc server;
+
+static int server_start(void **state)
+{
+    const char *argv[] = {ioserve_path, "--protocol", "http", "--backend", backend, NULL};
+    int err = proc_start(&server, argv, START_TIMEOUT_MS);
+    if (err < 0)
+        fprintf(stderr, "ioserve did not start (%s); it said:\n%s\n", strerror(-err), server.err);
+    return err < 0 ? -1 : 0;
+}
+
+static int server_stop(void **state)
+{
+    int status = -1;
+    int err = proc_stop(&server, SIGTERM, STOP_TIMEOUT_MS, &status);
+    proc_kill(&server);
+    if (err < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "ioserve did not stop cleanly (%d, status %d):\n%s\n", err, status, server.err);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_client(const char *scenario)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%u", server.port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/usr/bin/timeout", "timeout", "-k", "2", SCENARIO_TIMEOUT_S, "/usr/bin/python3",
+              client_script, scenario, port, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0)
+        return -errno;
+    int status;
+    if (waitpid(pid, &status, 0) < 0)
+        return -errno;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "scenario %s: status %d\n", scenario, status);
+        return -1;
+    }
+    return 0;
+}
+
+#define SCENARIO(name)                                       \
+    static void test_##name(void **state)                    \
+    {                                                        \
+        assert_int_equal(run_client(#name), 0);              \
+    }
+
+SCENARIO(upgrade)
+SCENARIO(echo_16mb)
+SCENARIO(fragmented)
+SCENARIO(ping_pong)
+SCENARIO(close_codes)
+SCENARIO(utf8)
+SCENARIO(concurrent_1000)
+SCENARIO(broadcast_100)
+
+int main(int argc, char **argv)
+{
+    if (argc != 4 || (strcmp(argv[2], "uring") != 0 && strcmp(argv[2], "epoll") != 0)) {
+        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll PATH/ws_client.py\n", argv[0]);
+        return 2;
+    }
+    ioserve_path = argv[1];
+    backend = argv[2];
+    client_script = argv[3];
+    tnet_raise_nofile_limit();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_upgrade),
+        cmocka_unit_test(test_echo_16mb),
+        cmocka_unit_test(test_fragmented),
+        cmocka_unit_test(test_ping_pong),
+        cmocka_unit_test(test_close_codes),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_concurrent_1000),
+        cmocka_unit_test(test_broadcast_100),
+    };
+    return cmocka_run_group_tests_name(backend, tests, server_start, server_stop);
+}
