@@ -563,6 +563,49 @@ static void test_no_root_says_hello(void **state)
     proc_kill(&plain);
 }
 
+/* ---- WebSocket upgrade ---- */
+
+#define WS_UPGRADE "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+/* Behind a file answer in the same write, with a first frame right after the head: the 101
+ * follows the file, and the frame (left over from HTTP's read) is echoed by WebSocket. */
+static void test_websocket_upgrade(void **state)
+{
+    static const unsigned char mask[4] = {1, 2, 3, 4};
+    char request[512];
+    int n = snprintf(request, sizeof(request), "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n" WS_UPGRADE);
+    request[n++] = (char)0x81;       /* FIN, text */
+    request[n++] = (char)(0x80 | 5); /* masked, 5 bytes */
+    memcpy(request + n, mask, 4);
+    n += 4;
+    for (int i = 0; i < 5; i++)
+        request[n++] = (char)("hello"[i] ^ mask[i % 4]);
+    int fd = connect_server();
+    assert_int_equal(tnet_write_all(fd, request, (size_t)n, IO_TIMEOUT_MS), 0);
+    response r;
+    read_response(fd, &r, false);
+    assert_string_equal(r.body, "0123456789");
+    response_free(&r);
+    read_response(fd, &r, false);
+    assert_int_equal(r.status, 101);
+    expect_header(&r, "Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    response_free(&r);
+    char frame[7];
+    assert_int_equal(tnet_read_full(fd, frame, sizeof(frame), IO_TIMEOUT_MS), (ssize_t)sizeof(frame));
+    assert_memory_equal(frame, "\x81\x05hello", sizeof(frame));
+    close(fd);
+}
+
+static void test_websocket_refused(void **state)
+{
+    expect_refused("GET /ws HTTP/1.1\r\nHost: t\r\n\r\n", 31, 400);
+    expect_refused("GET /ws HTTP/1.0\r\n\r\n", 20, 400);
+    const char *old = "GET /ws/broadcast HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n";
+    expect_refused(old, strlen(old), 426);
+}
+
 /* ---- bad input ---- */
 
 static void test_bad_requests(void **state)
@@ -704,6 +747,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_traversal),
         cmocka_unit_test(test_method_not_allowed),
         cmocka_unit_test(test_no_root_says_hello),
+        cmocka_unit_test(test_websocket_upgrade),
+        cmocka_unit_test(test_websocket_refused),
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_slow_header_408),

@@ -103,6 +103,14 @@ static const http_session_ops session_ops = {
 
 /* ---- deadlines ---- */
 
+static void set_deadline(http_conn *hc, uint64_t ms)
+{
+    /* -EPIPE: the connection is closing already (a refused upgrade) and keeps its own deadline. */
+    int err = conn_timer_set(hc->c, ms);
+    if (err < 0 && err != -EPIPE)
+        conn_abort(hc->c);
+}
+
 static void update_timer(http_conn *hc)
 {
     http_session *s = &hc->session;
@@ -110,8 +118,8 @@ static void update_timer(http_conn *hc)
         return; /* conn_close() set its own deadline */
     if (http_session_in_head(s)) {
         /* Armed once per head, not moved by its bytes: a trickle cannot keep it alive. */
-        if (!hc->head_timing && conn_timer_set(hc->c, hc->app->header_timeout_ms) < 0)
-            conn_abort(hc->c);
+        if (!hc->head_timing)
+            set_deadline(hc, hc->app->header_timeout_ms);
         hc->head_timing = true;
         return;
     }
@@ -119,8 +127,7 @@ static void update_timer(http_conn *hc)
     uint64_t ms = http_session_in_request(s) ? hc->app->header_timeout_ms
                                              : hc->app->keepalive_timeout_ms;
     hc->queued_at_arm = conn_queued(hc->c);
-    if (conn_timer_set(hc->c, ms) < 0)
-        conn_abort(hc->c);
+    set_deadline(hc, ms);
 }
 
 /* ---- upgrades ---- */
