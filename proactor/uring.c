@@ -40,6 +40,7 @@ static void uring_destroy(io_loop *loop)
     struct uring *u = ur_of(loop);
     io_uring_queue_exit(&u->ring); /* first: it ends the kernel's use of the buffer ring */
     ur_bufs_free(&u->bufs);
+    ur_carriers_free(u);
     ur_fdtab_free(&u->fds);
     free(u);
     loop->backend_data = NULL;

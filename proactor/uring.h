@@ -5,8 +5,10 @@
  *   uring_probe.c  what this kernel offers: opcodes and trial runs on a scratch ring
  *   uring_report.c the --probe report: one line per feature, yes or no and why
  *   uring_bufs.c   the receive pool: a provided-buffer ring, or a free stack, and parked recvs
- *   uring_ops.c    arming accept/recv/read/send/close/cancel and the per-fd op lists
+ *   uring_ops.c    arming accept/recv/read/send/open/statx/close/cancel, the per-fd op lists
  *   uring_cqe.c    what each completion means for its op: deliver, continue, re-arm or park
+ *   uring_sendfile.c  sendfile: a pipe spliced from the file and into the socket, or without
+ *                  splice a bounce buffer read and sent; the carriers kept for reuse
  *
  * user_data of an SQE is the io_op it works for; internal SQEs (cancels) carry 0 and their
  * completions are dropped, so the caller never sees them.
@@ -53,9 +55,12 @@
 #define UR_SCRATCH_PARK_PREV 1
 #define UR_SCRATCH_OWN_BUF 2   /* the pool buffer id, while UR_OWN_BUF */
 
-/* Opcodes this backend issues; each one is probed. */
+/* Opcodes this backend issues; each one is probed.  Those before UR_OP_REQUIRED the backend
+ * cannot work without; the others have a fallback (openat2 and statx as syscalls at submit,
+ * splice as reads into a bounce buffer that are then sent). */
 enum ur_opcode { UR_OP_ACCEPT, UR_OP_RECV, UR_OP_SENDMSG, UR_OP_READ, UR_OP_CLOSE, UR_OP_ASYNC_CANCEL,
-                 UR_OP_POLL_ADD, UR_OP_COUNT };
+                 UR_OP_POLL_ADD, UR_OP_OPENAT2, UR_OP_STATX, UR_OP_SPLICE, UR_OP_COUNT };
+#define UR_OP_REQUIRED UR_OP_OPENAT2
 
 /* What a kernel offers: for each item 0 when it works, else the -errno saying why not. */
 struct ur_caps {
@@ -81,10 +86,33 @@ struct ur_bufs {
     io_op *parked_tail;
 };
 
+/* What a sendfile moves its bytes through: a pipe the kernel splices the file into and the
+ * socket out of, or (without splice) a bounce buffer the file is read into and sent from.
+ * Each sendfile in flight holds one, listed under its socket's fd (usually alone there: a
+ * second shows up only when the fd was closed and its number reused while the first ends);
+ * idle ones wait, empty, on a short list for the next sendfile. */
+struct ur_carrier {
+    io_op *owner;             /* the sendfile holding it; NULL while idle */
+    struct ur_carrier *next;  /* the fd's list, or the idle list */
+    int pipe[2];              /* splice: the pipe (non-blocking both ends), else -1 */
+    char *bounce;             /* no splice: the buffer, else NULL */
+    uint32_t size;            /* what one load may put in: the pipe's capacity or the buffer's size */
+    uint32_t held;            /* bytes in it the socket has not taken yet */
+    uint32_t head;            /* bounce: where those bytes start */
+    struct iovec iov;         /* bounce: the SENDMSG of the held bytes */
+    struct msghdr msg;
+};
+
+struct ur_carriers {
+    struct ur_carrier *idle;
+    unsigned idle_count;
+};
+
 /* Ops in flight, listed per fd (linked through op->next/prev), so io_close can find them and
- * a second op of a kind is refused (loop.h rule 8). */
+ * a second op of a kind is refused (loop.h rule 8); and the carriers of sendfiles on the fd. */
 struct ur_fdtab {
     io_op **heads;
+    struct ur_carrier **carriers;
     uint32_t cap;
 };
 
@@ -107,8 +135,11 @@ struct uring {
     unsigned feats;      /* IO_FEAT_* in use */
     int needs_enable;    /* created disabled: the thread that first waits becomes its issuer */
     int wants_reg_ring;  /* register the ring fd once enabled, from that same thread */
+    int kernel_openat2;  /* IORING_OP_OPENAT2 works, else openat2(2) at submit */
+    int kernel_statx;    /* IORING_OP_STATX works, else statx(2) at submit */
     struct ur_bufs bufs;
     struct ur_fdtab fds;
+    struct ur_carriers carriers;
 };
 
 static inline struct uring *ur_of(const io_loop *loop)
@@ -159,5 +190,16 @@ void ur_kick_parked(io_loop *loop, struct uring *u);
 
 /* uring_cqe.c: one completion; returns how many completions reached callbacks. */
 int ur_handle_cqe(io_loop *loop, struct uring *u, uint64_t user_data, int res, unsigned cflags);
+/* The op's final completion, once nothing of it is left in the kernel: returns 1. */
+int ur_end_op(io_loop *loop, struct uring *u, io_op *op, int res);
+
+/* uring_sendfile.c */
+/* Take a carrier and load its first chunk; on failure nothing is held. */
+int ur_start_sendfile(io_loop *loop, struct uring *u, io_op *op);
+int ur_on_sendfile(io_loop *loop, struct uring *u, io_op *op, int res);
+/* The op's carrier goes back to the idle list (a pipe still holding bytes is closed). */
+void ur_sendfile_release(struct uring *u, io_op *op);
+/* Every carrier, idle or still held (a loop destroyed with sendfiles in flight). */
+void ur_carriers_free(struct uring *u);
 
 #endif

@@ -17,8 +17,10 @@
 
 typedef int (*rearm_fn)(io_loop *loop, struct uring *u, io_op *op);
 
-static int end_op(io_loop *loop, struct uring *u, io_op *op, int res)
+int ur_end_op(io_loop *loop, struct uring *u, io_op *op, int res)
 {
+    if (op->kind == IO_OP_SENDFILE)
+        ur_sendfile_release(u, op);
     ur_fdtab_remove(&u->fds, op);
     op->state &= (uint8_t)~IO_STATE_BACKEND_MASK;
     io_core_complete(loop, op, res, 0);
@@ -43,7 +45,7 @@ static int continue_multishot(io_loop *loop, struct uring *u, io_op *op, int res
         }
     }
     io_core_complete(loop, op, res, IO_CQE_MORE);
-    return 1 + end_op(loop, u, op, end);
+    return 1 + ur_end_op(loop, u, op, end);
 }
 
 /* Failures that concern one dying connection, not the listener: accept again. */
@@ -55,7 +57,7 @@ static int accept_error_is_transient(int res)
 static int on_accept(io_loop *loop, struct uring *u, io_op *op, int res, unsigned cflags)
 {
     if (!(op->flags & IO_MULTISHOT))
-        return end_op(loop, u, op, res);
+        return ur_end_op(loop, u, op, res);
     if (cflags & IORING_CQE_F_MORE) {
         io_core_complete(loop, op, res, IO_CQE_MORE);
         return 1;
@@ -68,7 +70,7 @@ static int on_accept(io_loop *loop, struct uring *u, io_op *op, int res, unsigne
             return 0;
         res = err;
     }
-    return end_op(loop, u, op, res);
+    return ur_end_op(loop, u, op, res);
 }
 
 /* Data in pool buffer id: the caller borrows it (rule 5). */
@@ -76,7 +78,7 @@ static int recv_data(io_loop *loop, struct uring *u, io_op *op, int res, uint32_
 {
     op->buf = (io_buf){ .data = io_core_buf_data(loop, id), .id = id };
     if (!(op->flags & IO_MULTISHOT))
-        return end_op(loop, u, op, res);
+        return ur_end_op(loop, u, op, res);
     if (kernel_more) {
         io_core_complete(loop, op, res, IO_CQE_MORE);
         return 1;
@@ -89,27 +91,27 @@ static int after_poll(io_loop *loop, struct uring *u, io_op *op, int res, rearm_
 {
     op->state &= (uint8_t)~UR_POLLING;
     if (res < 0)
-        return end_op(loop, u, op, res);
+        return ur_end_op(loop, u, op, res);
     if (cancelling(op))
-        return end_op(loop, u, op, -ECANCELED);
+        return ur_end_op(loop, u, op, -ECANCELED);
     int err = next(loop, u, op);
-    return err == 0 ? 0 : end_op(loop, u, op, err);
+    return err == 0 ? 0 : ur_end_op(loop, u, op, err);
 }
 
 /* The kernel gave up on a request it could not finish now: wait for readiness, then retry. */
 static int wait_ready(io_loop *loop, struct uring *u, io_op *op, rearm_fn poll)
 {
     if (cancelling(op))
-        return end_op(loop, u, op, -ECANCELED);
+        return ur_end_op(loop, u, op, -ECANCELED);
     int err = poll(loop, u, op);
-    return err == 0 ? 0 : end_op(loop, u, op, err);
+    return err == 0 ? 0 : ur_end_op(loop, u, op, err);
 }
 
 /* The kernel had no buffer for data that is waiting: wait for one, losing nothing. */
 static int recv_starved(io_loop *loop, struct uring *u, io_op *op)
 {
     if (cancelling(op))
-        return end_op(loop, u, op, -ECANCELED);
+        return ur_end_op(loop, u, op, -ECANCELED);
     ur_bufs_park(&u->bufs, op);
     return 0;
 }
@@ -132,9 +134,9 @@ static int on_recv_ring(io_loop *loop, struct uring *u, io_op *op, int res, unsi
     if (res == -EAGAIN)
         return wait_ready(loop, u, op, ur_arm_poll);
     if (res <= 0)
-        return end_op(loop, u, op, res);
+        return ur_end_op(loop, u, op, res);
     if (!(cflags & IORING_CQE_F_BUFFER))
-        return end_op(loop, u, op, -EIO); /* data without a buffer: the kernel broke its word */
+        return ur_end_op(loop, u, op, -EIO); /* data without a buffer: the kernel broke its word */
     return recv_data(loop, u, op, res, id, 0);
 }
 
@@ -146,9 +148,9 @@ static int on_recv_readable(io_loop *loop, struct uring *u, io_op *op, int res)
         return after_poll(loop, u, op, res, ur_arm_recv);
     op->state &= (uint8_t)~UR_POLLING;
     if (res < 0)
-        return end_op(loop, u, op, res);
+        return ur_end_op(loop, u, op, res);
     if (cancelling(op))
-        return end_op(loop, u, op, -ECANCELED);
+        return ur_end_op(loop, u, op, -ECANCELED);
     uint32_t id;
     /* Recvs already waiting for a buffer go first. */
     if (u->bufs.parked_head || ur_bufs_take(&u->bufs, &id) < 0) {
@@ -159,7 +161,7 @@ static int on_recv_readable(io_loop *loop, struct uring *u, io_op *op, int res)
     if (err == 0)
         return 0;
     ur_bufs_put(&u->bufs, loop, id);
-    return end_op(loop, u, op, err);
+    return ur_end_op(loop, u, op, err);
 }
 
 /* Without a ring: the recv into a buffer the op took itself. */
@@ -172,12 +174,12 @@ static int on_recv_own(io_loop *loop, struct uring *u, io_op *op, int res)
     ur_bufs_put(&u->bufs, loop, id);
     if (res == -EAGAIN) { /* the data went away (or was never there): wait again, holding nothing */
         if (cancelling(op))
-            return end_op(loop, u, op, -ECANCELED);
+            return ur_end_op(loop, u, op, -ECANCELED);
         res = ur_arm_poll(loop, u, op);
         if (res == 0)
             return 0;
     }
-    return end_op(loop, u, op, res);
+    return ur_end_op(loop, u, op, res);
 }
 
 static int on_recv(io_loop *loop, struct uring *u, io_op *op, int res, unsigned cflags)
@@ -197,7 +199,7 @@ static int on_read(io_loop *loop, struct uring *u, io_op *op, int res)
         return after_poll(loop, u, op, res, ur_arm_read);
     if (res == -EAGAIN)
         return wait_ready(loop, u, op, ur_arm_poll);
-    return end_op(loop, u, op, res);
+    return ur_end_op(loop, u, op, res);
 }
 
 /* Step the iov past n sent bytes (and past empty entries); true while bytes are left. */
@@ -226,18 +228,18 @@ static int on_send(io_loop *loop, struct uring *u, io_op *op, int res)
     if (res == -EAGAIN)
         return wait_ready(loop, u, op, ur_arm_pollout);
     if (res < 0)
-        return end_op(loop, u, op, res);
+        return ur_end_op(loop, u, op, res);
     op->u.send.done += (size_t)res;
     if (!send_advance(op, (size_t)res)) {
         size_t done = op->u.send.done;
-        return end_op(loop, u, op, done > INT_MAX ? INT_MAX : (int)done);
+        return ur_end_op(loop, u, op, done > INT_MAX ? INT_MAX : (int)done);
     }
     if (res == 0) /* a stream socket never takes nothing of a non-empty send */
-        return end_op(loop, u, op, -EIO);
+        return ur_end_op(loop, u, op, -EIO);
     if (cancelling(op))
-        return end_op(loop, u, op, -ECANCELED);
+        return ur_end_op(loop, u, op, -ECANCELED);
     int err = ur_arm_send(loop, u, op);
-    return err == 0 ? 0 : end_op(loop, u, op, err);
+    return err == 0 ? 0 : ur_end_op(loop, u, op, err);
 }
 
 int ur_handle_cqe(io_loop *loop, struct uring *u, uint64_t user_data, int res, unsigned cflags)
@@ -251,7 +253,10 @@ int ur_handle_cqe(io_loop *loop, struct uring *u, uint64_t user_data, int res, u
     case IO_OP_RECV: return on_recv(loop, u, op, res, cflags);
     case IO_OP_READ: return on_read(loop, u, op, res);
     case IO_OP_SEND: return on_send(loop, u, op, res);
-    case IO_OP_CLOSE: return end_op(loop, u, op, res);
+    case IO_OP_SENDFILE: return ur_on_sendfile(loop, u, op, res);
+    case IO_OP_CLOSE:
+    case IO_OP_OPENAT2:
+    case IO_OP_STATX: return ur_end_op(loop, u, op, res);
     default: return 0;
     }
 }

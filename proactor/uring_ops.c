@@ -3,9 +3,11 @@
  *
  * Arming only fills SQEs; wait() submits them in one batch.  An arm fails only when no SQE
  * can be had even after submitting what is queued, and then changes nothing in the kernel.
- * Every op but a close is on its fd's list from submit to final completion, so a close can
- * stop each one from being continued or re-armed on a descriptor that is gone, and a second
- * op of the same kind is refused (loop.h rule 8).
+ * Every op on a stream (accept, recv, read, send, sendfile) is on its fd's list from submit to
+ * final completion, so a close can stop each one from being continued or re-armed on a
+ * descriptor that is gone, and a second op of the same kind is refused (loop.h rule 8).
+ * Opens and statx name a path, not an open stream, and are not listed: a cancel reaches them
+ * by their own SQE.
  */
 #include "uring.h"
 
@@ -13,6 +15,8 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* ---- the per-fd op lists ---- */
 
@@ -26,6 +30,11 @@ static int fdtab_grow(struct ur_fdtab *t, uint32_t fd)
         return -ENOMEM;
     memset(heads + t->cap, 0, (size_t)(cap - t->cap) * sizeof(*heads));
     t->heads = heads;
+    struct ur_carrier **carriers = realloc(t->carriers, (size_t)cap * sizeof(*carriers));
+    if (!carriers)
+        return -ENOMEM; /* heads grew already: harmless, the next grow starts from t->cap */
+    memset(carriers + t->cap, 0, (size_t)(cap - t->cap) * sizeof(*carriers));
+    t->carriers = carriers;
     t->cap = cap;
     return 0;
 }
@@ -77,6 +86,7 @@ void ur_fdtab_remove(struct ur_fdtab *t, io_op *op)
 void ur_fdtab_free(struct ur_fdtab *t)
 {
     free(t->heads);
+    free(t->carriers);
     *t = (struct ur_fdtab){0};
 }
 
@@ -228,6 +238,48 @@ int ur_arm_send(io_loop *loop, struct uring *u, io_op *op)
     return 0;
 }
 
+/* ---- opens and statx: kernel ops, or the syscall at submit where the kernel lacks them ---- */
+
+static int openat2_now(const io_op *op)
+{
+    long fd = syscall(SYS_openat2, op->u.file.dirfd, op->u.file.path, op->u.file.how, sizeof(*op->u.file.how));
+    return fd < 0 ? -errno : (int)fd;
+}
+
+static int statx_now(const io_op *op)
+{
+    int err = statx(op->u.file.dirfd, op->u.file.path, op->u.file.flags, op->u.file.mask, op->u.file.out);
+    return err < 0 ? -errno : 0;
+}
+
+static int arm_openat2(io_loop *loop, struct uring *u, io_op *op)
+{
+    if (!u->kernel_openat2) {
+        io_core_complete_later(loop, op, openat2_now(op));
+        return 0;
+    }
+    struct io_uring_sqe *sqe = op_sqe(loop, u, op);
+    if (!sqe)
+        return -EBUSY;
+    /* liburing 2.3 takes how without const; the kernel only reads it. */
+    io_uring_prep_openat2(sqe, op->u.file.dirfd, op->u.file.path, (struct open_how *)op->u.file.how);
+    return 0;
+}
+
+static int arm_statx(io_loop *loop, struct uring *u, io_op *op)
+{
+    if (!u->kernel_statx) {
+        io_core_complete_later(loop, op, statx_now(op));
+        return 0;
+    }
+    struct io_uring_sqe *sqe = op_sqe(loop, u, op);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_statx(sqe, op->u.file.dirfd, op->u.file.path, op->u.file.flags, op->u.file.mask,
+                        op->u.file.out);
+    return 0;
+}
+
 /* ---- close and cancel ---- */
 
 /* End a parked recv now: nothing of it is in the kernel. */
@@ -239,11 +291,18 @@ static void end_parked(io_loop *loop, struct uring *u, io_op *op)
     io_core_complete_later(loop, op, -ECANCELED);
 }
 
-static unsigned count_in_kernel(const struct uring *u, int fd)
+/* A cancel by fd finds the requests working on the fd itself; a sendfile's load works on its
+ * file and pipe instead, so a sendfile is cancelled by its own name as well. */
+static int needs_own_cancel(const io_op *op, int by_fd)
+{
+    return !(op->state & UR_PARKED) && (!by_fd || op->kind == IO_OP_SENDFILE);
+}
+
+static unsigned count_own_cancels(const struct uring *u, int fd, int by_fd)
 {
     unsigned n = 0;
     for (const io_op *op = fdtab_first(&u->fds, fd); op; op = op->next)
-        n += !(op->state & UR_PARKED);
+        n += (unsigned)needs_own_cancel(op, by_fd);
     return n;
 }
 
@@ -253,7 +312,7 @@ static int submit_close(io_loop *loop, struct uring *u, io_op *op)
 {
     int fd = op->fd;
     int by_fd = (u->feats & IO_FEAT_CANCEL_FD) != 0;
-    unsigned cancels = by_fd ? 1 : count_in_kernel(u, fd);
+    unsigned cancels = (unsigned)by_fd + count_own_cancels(u, fd, by_fd);
     int err = sq_reserve(loop, u, cancels + 1);
     if (err < 0)
         return err;
@@ -268,12 +327,13 @@ static int submit_close(io_loop *loop, struct uring *u, io_op *op)
         struct io_uring_sqe *sqe = ur_get_sqe(loop, u);
         io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
         io_uring_sqe_set_data64(sqe, 0);
-    } else {
-        for (io_op *o = fdtab_first(&u->fds, fd); o; o = o->next) {
-            struct io_uring_sqe *sqe = ur_get_sqe(loop, u);
-            io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)o, 0);
-            io_uring_sqe_set_data64(sqe, 0);
-        }
+    }
+    for (io_op *o = fdtab_first(&u->fds, fd); o; o = o->next) {
+        if (!needs_own_cancel(o, by_fd))
+            continue;
+        struct io_uring_sqe *sqe = ur_get_sqe(loop, u);
+        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)o, 0);
+        io_uring_sqe_set_data64(sqe, 0);
     }
     struct io_uring_sqe *sqe = op_sqe(loop, u, op);
     io_uring_prep_close(sqe, fd);
@@ -282,8 +342,12 @@ static int submit_close(io_loop *loop, struct uring *u, io_op *op)
 
 int ur_submit_op(io_loop *loop, struct uring *u, io_op *op)
 {
-    if (op->kind == IO_OP_CLOSE)
-        return submit_close(loop, u, op);
+    switch (op->kind) {
+    case IO_OP_CLOSE: return submit_close(loop, u, op);
+    case IO_OP_OPENAT2: return arm_openat2(loop, u, op);
+    case IO_OP_STATX: return arm_statx(loop, u, op);
+    default: break;
+    }
     int err = fdtab_add(&u->fds, op);
     if (err < 0)
         return err;
@@ -292,6 +356,7 @@ int ur_submit_op(io_loop *loop, struct uring *u, io_op *op)
     case IO_OP_RECV: err = ur_arm_recv(loop, u, op); break;
     case IO_OP_READ: err = ur_arm_read(loop, u, op); break;
     case IO_OP_SEND: err = ur_arm_send(loop, u, op); break;
+    case IO_OP_SENDFILE: err = ur_start_sendfile(loop, u, op); break;
     default: err = -EINVAL;
     }
     if (err < 0) {

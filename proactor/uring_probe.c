@@ -32,6 +32,9 @@ static const struct {
     [UR_OP_CLOSE] = { IORING_OP_CLOSE, "close" },
     [UR_OP_ASYNC_CANCEL] = { IORING_OP_ASYNC_CANCEL, "async_cancel" },
     [UR_OP_POLL_ADD] = { IORING_OP_POLL_ADD, "poll_add" },
+    [UR_OP_OPENAT2] = { IORING_OP_OPENAT2, "openat2" },
+    [UR_OP_STATX] = { IORING_OP_STATX, "statx" },
+    [UR_OP_SPLICE] = { IORING_OP_SPLICE, "splice" },
 };
 
 const char *ur_opcode_name(int which)

@@ -79,7 +79,7 @@ static int create_ring(struct uring *u, const io_loop_config *cfg)
 
 static int check_opcodes(io_loop *loop, const struct ur_caps *caps)
 {
-    for (int i = 0; i < UR_OP_COUNT; i++) {
+    for (int i = 0; i < UR_OP_REQUIRED; i++) {
         if (caps->op[i] < 0) {
             snprintf(loop->describe, sizeof(loop->describe), "io_uring lacks IORING_OP_%s", ur_opcode_name(i));
             return -ENOSYS;
@@ -101,6 +101,8 @@ static unsigned choose_features(const struct uring *u, const struct ur_caps *cap
         feats |= IO_FEAT_MULTISHOT_RECV;
     if (caps->cancel_fd == 0)
         feats |= IO_FEAT_CANCEL_FD;
+    if (caps->op[UR_OP_SPLICE] == 0)
+        feats |= IO_FEAT_SPLICE;
     feats &= ~disable;
     if (!(feats & IO_FEAT_BUF_RING)) /* multishot recvs pick their buffers from the ring */
         feats &= ~IO_FEAT_MULTISHOT_RECV;
@@ -134,6 +136,8 @@ int ur_setup(io_loop *loop, struct uring *u, const io_loop_config *cfg)
         u->feats = choose_features(u, &caps, cfg->disable);
         u->needs_enable = (u->setup_flags & IORING_SETUP_R_DISABLED) != 0;
         u->wants_reg_ring = (u->feats & IO_FEAT_REGISTERED_RING) != 0;
+        u->kernel_openat2 = caps.op[UR_OP_OPENAT2] == 0;
+        u->kernel_statx = caps.op[UR_OP_STATX] == 0;
         err = setup_bufs(loop, u);
     }
     if (err < 0) {
@@ -166,10 +170,12 @@ int ur_enable(io_loop *loop, struct uring *u)
 void ur_describe(io_loop *loop, const struct uring *u)
 {
     unsigned f = u->feats;
-    snprintf(loop->describe, sizeof(loop->describe), "uring: %s%s %s %s %s(%ux%u) %s", u->rung->name,
+    snprintf(loop->describe, sizeof(loop->describe), "uring: %s%s %s %s %s(%ux%u) %s %s%s%s", u->rung->name,
              (f & IO_FEAT_REGISTERED_RING) ? " registered_ring" : "",
              (f & IO_FEAT_MULTISHOT_ACCEPT) ? "multishot_accept" : "rearmed_accept",
              (f & IO_FEAT_MULTISHOT_RECV) ? "multishot_recv" : "rearmed_recv",
              (f & IO_FEAT_BUF_RING) ? "buf_ring" : "poll_then_recv", loop->buf_count, loop->buf_size,
-             (f & IO_FEAT_CANCEL_FD) ? "cancel_fd" : "cancel_each");
+             (f & IO_FEAT_CANCEL_FD) ? "cancel_fd" : "cancel_each",
+             (f & IO_FEAT_SPLICE) ? "splice" : "bounce_sendfile", u->kernel_openat2 ? "" : " sync_openat2",
+             u->kernel_statx ? "" : " sync_statx");
 }

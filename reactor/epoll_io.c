@@ -200,7 +200,7 @@ static void send_advance(io_op *op, size_t n)
     op->u.send.msg.msg_iovlen = (size_t)cnt;
 }
 
-int ep_send_progress(int fd, io_op *op)
+static int send_progress(int fd, io_op *op)
 {
     while (op->u.send.iovcnt > 0) {
         ssize_t n = sendmsg(fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -215,21 +215,27 @@ int ep_send_progress(int fd, io_op *op)
     return 1;
 }
 
+int ep_write_progress(int fd, io_op *op)
+{
+    return op->kind == IO_OP_SENDFILE ? ep_sendfile_progress(fd, op) : send_progress(fd, op);
+}
+
 int ep_service_write(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f)
 {
     io_op *op = f->op[EP_SLOT_SEND];
-    int progress = ep_send_progress(fd, op);
+    int progress = ep_write_progress(fd, op);
     if (progress == 0)
         return 0;
-    finish(loop, st, fd, f, EP_SLOT_SEND, ep_send_result(op, progress));
+    finish(loop, st, fd, f, EP_SLOT_SEND, ep_write_result(op, progress));
     return 1;
 }
 
-int ep_send_result(const io_op *op, int progress)
+int ep_write_result(const io_op *op, int progress)
 {
     if (progress < 0)
         return progress;
-    return op->u.send.done > INT_MAX ? INT_MAX : (int)op->u.send.done;
+    size_t done = op->kind == IO_OP_SENDFILE ? op->u.sendfile.done : op->u.send.done;
+    return done > INT_MAX ? INT_MAX : (int)done;
 }
 
 int ep_read_now(io_op *op)

@@ -3,8 +3,9 @@
  * Nothing here calls a callback (loop.h rule 1): a result known now goes through
  * io_core_complete_later.  A recv or accept is not tried here either; when the fd is not known
  * to be drained it goes on the ready list, so the attempt runs at the top of the next wait,
- * where a multishot op may complete with IO_CQE_MORE.  A send is tried at once, and only what
- * the socket does not take waits for EPOLLOUT.
+ * where a multishot op may complete with IO_CQE_MORE.  A send or sendfile is tried at once,
+ * and only what the socket does not take waits for EPOLLOUT.  Opens and statx run at once
+ * (epoll_file.c): they hold no slot, since they name a path, not a stream.
  */
 #include "reactor.h"
 
@@ -19,7 +20,8 @@ static int slot_of(uint8_t kind)
     case IO_OP_ACCEPT: return EP_SLOT_ACCEPT;
     case IO_OP_RECV: return EP_SLOT_RECV;
     case IO_OP_READ: return EP_SLOT_READ;
-    case IO_OP_SEND: return EP_SLOT_SEND;
+    case IO_OP_SEND:
+    case IO_OP_SENDFILE: return EP_SLOT_SEND;
     default: return -1;
     }
 }
@@ -130,16 +132,18 @@ static int submit_read(io_loop *loop, struct ep_state *st, io_op *op)
     return 0;
 }
 
-static int submit_send(io_loop *loop, struct ep_state *st, io_op *op)
+static int submit_write(io_loop *loop, struct ep_state *st, io_op *op)
 {
+    if (op->kind == IO_OP_SENDFILE && op->u.sendfile.offset > (uint64_t)INT64_MAX)
+        return -EINVAL; /* no off_t can say it */
     struct ep_fd *f = ep_table_get(&st->table, op->fd);
     if (!f)
         return -ENOMEM;
     if (f->op[EP_SLOT_SEND])
         return -EBUSY;
-    int progress = ep_send_progress(op->fd, op);
+    int progress = ep_write_progress(op->fd, op);
     if (progress != 0) {
-        io_core_complete_later(loop, op, ep_send_result(op, progress));
+        io_core_complete_later(loop, op, ep_write_result(op, progress));
         return 0;
     }
     claim(f, EP_SLOT_SEND, op);
@@ -169,8 +173,11 @@ int reactor_submit(io_loop *loop, io_op *op)
     case IO_OP_ACCEPT: return submit_readable(loop, st, op, EP_SLOT_ACCEPT);
     case IO_OP_RECV: return submit_readable(loop, st, op, EP_SLOT_RECV);
     case IO_OP_READ: return submit_read(loop, st, op);
-    case IO_OP_SEND: return submit_send(loop, st, op);
+    case IO_OP_SEND:
+    case IO_OP_SENDFILE: return submit_write(loop, st, op);
     case IO_OP_CLOSE: return submit_close(loop, st, op);
+    case IO_OP_OPENAT2: io_core_complete_later(loop, op, ep_openat2_now(op)); return 0;
+    case IO_OP_STATX: io_core_complete_later(loop, op, ep_statx_now(op)); return 0;
     default: return -EINVAL;
     }
 }

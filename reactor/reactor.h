@@ -14,8 +14,8 @@
  * caught: closing the fd by hand inside its op's final callback and reusing the number there.)
  *
  * Files: epoll.c (binding, waiting, registration), epoll_submit.c (submit, cancel, close),
- * epoll_io.c (the syscalls run on readiness), epoll_fdtable.c (per-fd state and the lists),
- * bufpool.c (the free receive buffers).
+ * epoll_io.c (the syscalls run on readiness), epoll_file.c (openat2, statx and sendfile),
+ * epoll_fdtable.c (per-fd state and the lists), bufpool.c (the free receive buffers).
  */
 #ifndef IOSERVE_REACTOR_H
 #define IOSERVE_REACTOR_H
@@ -32,6 +32,7 @@
 #define EP_ET_ACCEPT_BUDGET 32
 #define EP_EVENT_BATCH 256
 
+/* A sendfile waits in the send slot: both write the stream, one writer at a time. */
 enum ep_slot { EP_SLOT_ACCEPT, EP_SLOT_RECV, EP_SLOT_READ, EP_SLOT_SEND, EP_SLOTS };
 
 /* READY: fds that may be readable without an event (ET budget spent, a recv submitted on an
@@ -118,11 +119,18 @@ int ep_service_write(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f
 /* The recv waits for a pool buffer (and, level-triggered, leaves epoll meanwhile, or epoll
  * would report the unread bytes every turn). */
 void ep_recv_starve(struct ep_state *st, int fd, struct ep_fd *f);
-/* Send what the socket takes now: 1 all sent, 0 would block, or -errno. */
-int ep_send_progress(int fd, io_op *op);
-/* The send's final res for a progress that is not 0: the bytes sent, or the error. */
-int ep_send_result(const io_op *op, int progress);
+/* Send (io_send or io_sendfile) what the socket takes now: 1 finished, 0 would block, or
+ * -errno. */
+int ep_write_progress(int fd, io_op *op);
+/* The write's final res for a progress that is not 0: the bytes sent, or the error. */
+int ep_write_result(const io_op *op, int progress);
 /* A read of a regular file, done at once: bytes, 0 at EOF, or -errno. */
 int ep_read_now(io_op *op);
+
+/* epoll_file.c: openat2(2) and statx(2) at once (the new fd or 0, or -errno), and sendfile(2)
+ * while the socket takes bytes (as ep_write_progress; 1 also when the file ended first) */
+int ep_openat2_now(const io_op *op);
+int ep_statx_now(const io_op *op);
+int ep_sendfile_progress(int sock, io_op *op);
 
 #endif

@@ -137,6 +137,7 @@ typedef struct io_loop_config {
 #define IO_FEAT_MULTISHOT_RECV  0x08u /* else single-shot recv re-armed by the backend */
 #define IO_FEAT_BUF_RING        0x10u /* provided buffer ring, else a buffer per armed recv */
 #define IO_FEAT_CANCEL_FD       0x20u /* cancel every op on an fd in one request */
+#define IO_FEAT_SPLICE          0x40u /* sendfile by splice through a pipe, else read and sent */
 
 #define IO_DEFAULT_BUF_COUNT 1024u
 #define IO_DEFAULT_BUF_SIZE 16384u

@@ -136,7 +136,7 @@ static void test_report_format(void **state)
 {
     char *report = report_text();
     regex_t line_re;
-    assert_int_equal(regcomp(&line_re, "^  [a-z_ ()]+: (yes|no \\([A-Z0-9]+: [^)]+\\))$", REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(regcomp(&line_re, "^  [a-z0-9_ ()]+: (yes|no \\([A-Z0-9]+: [^)]+\\))$", REG_EXTENDED | REG_NOSUB), 0);
     int lines = 0;
     for (char *save = NULL, *line = strtok_r(report, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (regexec(&line_re, line, 0, NULL, 0) != 0)
