@@ -36,4 +36,15 @@ void test_close_cancels_blocked_send(void **state);
 void test_read_regular_file(void **state);
 void test_read_pipe(void **state);
 
+/* test_loop_files.c: openat2, statx, sendfile; one op of a kind per fd; writers on full sockets */
+void test_openat2_beneath_a_root(void **state);
+void test_statx_size_and_mtime(void **state);
+void test_sendfile_16mb_to_a_slow_reader(void **state);
+void test_sendfile_ranges_and_short_files(void **state);
+void test_sendfile_cancelled_in_flight(void **state);
+void test_close_during_sendfile(void **state);
+void test_sendfile_to_a_peer_gone(void **state);
+void test_one_op_of_a_kind_per_fd(void **state);
+void test_many_writers_on_full_sockets(void **state);
+
 #endif

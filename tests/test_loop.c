@@ -29,7 +29,7 @@ static void test_backend_comes_up(void **state)
 /* ---- the backend matrix ---- */
 
 #define BASIC_DISABLE (IO_FEAT_MULTISHOT_ACCEPT | IO_FEAT_MULTISHOT_RECV | IO_FEAT_BUF_RING | \
-                       IO_FEAT_DEFER_TASKRUN | IO_FEAT_REGISTERED_RING | IO_FEAT_CANCEL_FD)
+                       IO_FEAT_DEFER_TASKRUN | IO_FEAT_REGISTERED_RING | IO_FEAT_CANCEL_FD | IO_FEAT_SPLICE)
 
 static int suite_from_arg(const char *arg, struct suite *s)
 {
@@ -82,6 +82,15 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(test_close_recv_waiting_for_buffer, &s),
         cmocka_unit_test_prestate(test_read_regular_file, &s),
         cmocka_unit_test_prestate(test_read_pipe, &s),
+        cmocka_unit_test_prestate(test_openat2_beneath_a_root, &s),
+        cmocka_unit_test_prestate(test_statx_size_and_mtime, &s),
+        cmocka_unit_test_prestate(test_sendfile_16mb_to_a_slow_reader, &s),
+        cmocka_unit_test_prestate(test_sendfile_ranges_and_short_files, &s),
+        cmocka_unit_test_prestate(test_sendfile_cancelled_in_flight, &s),
+        cmocka_unit_test_prestate(test_close_during_sendfile, &s),
+        cmocka_unit_test_prestate(test_sendfile_to_a_peer_gone, &s),
+        cmocka_unit_test_prestate(test_one_op_of_a_kind_per_fd, &s),
+        cmocka_unit_test_prestate(test_many_writers_on_full_sockets, &s),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }
