@@ -11,6 +11,8 @@
  *                           a hub with 1 MiB messages and a 256 KiB queue limit
  *   /ws/pinged              an echo whose idle connections are pinged every 300 ms
  *   /ws/plain               the echo with deflate off
+ *   /ws/api                 handlers of this test on the handler API (ws_send, ws_close,
+ *                           ws_group_broadcast, on_open/on_close)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -53,11 +55,52 @@ struct server {
     ws_builtin *pinged;      /* /ws/pinged */
     pthread_t thread;
     atomic_bool stop;
+    ws_group *api_group;
+    ws_endpoint api;
+    atomic_uint api_opened, api_closed, api_last_code;
     atomic_size_t peak_chunks; /* of the builtin hub's pool, across the run */
     atomic_uint refused;     /* upgrades answered with a refusal */
 };
 
 static struct server srv;
+
+/* ---- an application on the handler API ---- */
+
+static int api_open(ws_conn *ws, void *arg)
+{
+    ws_group_join(srv.api_group, ws);
+    atomic_fetch_add(&srv.api_opened, 1);
+    return ws_send(ws, WS_OP_TEXT, "welcome", 7);
+}
+
+/* "close": we close with 4000; "all": a copy to the whole group; "quiet": to the others;
+ * anything else comes back reversed as binary. */
+static void api_message(ws_conn *ws, ws_message *msg, void *arg)
+{
+    char text[256];
+    size_t n = ws_chain_copy_out(msg->chain, 0, (uint8_t *)text, sizeof text);
+    if (n == 5 && memcmp(text, "close", 5) == 0) {
+        ws_close(ws, 4000, "asked to");
+    } else if (n == 3 && memcmp(text, "all", 3) == 0) {
+        ws_group_broadcast(srv.api_group, WS_OP_TEXT, "to all", 6, NULL);
+    } else if (n == 5 && memcmp(text, "quiet", 5) == 0) {
+        ws_group_broadcast(srv.api_group, WS_OP_TEXT, "not to you", 10, ws);
+    } else {
+        char reversed[256];
+        for (size_t i = 0; i < n; i++)
+            reversed[i] = text[n - 1 - i];
+        ws_send(ws, WS_OP_BINARY, reversed, n);
+    }
+}
+
+static void api_close(ws_conn *ws, unsigned code, void *arg)
+{
+    atomic_store(&srv.api_last_code, code);
+    atomic_fetch_add(&srv.api_closed, 1);
+}
+
+static const ws_handlers api_handlers = {
+    .on_open = api_open, .on_message = api_message, .on_close = api_close};
 
 /* ---- a minimal HTTP request head, for routing the upgrade ---- */
 
@@ -120,6 +163,8 @@ static ws_endpoint *route(const char *path)
         return &srv.limited->broadcast;
     if (strcmp(path, "/ws/plain") == 0)
         return &srv.plain->echo;
+    if (strcmp(path, "/ws/api") == 0)
+        return &srv.api;
     if (strcmp(path, "/ws/pinged") == 0)
         return &srv.pinged->echo;
     return NULL;
@@ -209,6 +254,8 @@ static int server_start(void **state)
         .max_message = 1u << 20, .max_queued = 256u * 1024u}), 0);
     assert_int_equal(ws_builtin_create(&srv.plain, &(ws_hub_config){.no_deflate = true}), 0);
     assert_int_equal(ws_builtin_create(&srv.pinged, &(ws_hub_config){.ping_ms = 300}), 0);
+    assert_int_equal(ws_group_create(&srv.api_group, srv.plain->hub), 0);
+    srv.api = (ws_endpoint){.hub = srv.plain->hub, .handlers = &api_handlers};
     srv.listen_fd = tnet_listen(1024, &srv.port);
     assert_true(srv.listen_fd >= 0);
     assert_int_equal(io_accept(srv.loop, &srv.accept_op, srv.listen_fd, IO_MULTISHOT, on_accept, NULL), 0);
@@ -229,6 +276,8 @@ static int server_stop(void **state)
                      srv.pinged->hub->conns, 0);
     ws_builtin_destroy(srv.builtin);
     ws_builtin_destroy(srv.limited);
+    assert_int_equal(ws_group_size(srv.api_group), 0);
+    ws_group_destroy(srv.api_group);
     ws_builtin_destroy(srv.plain);
     ws_builtin_destroy(srv.pinged);
     conn_set_destroy(srv.set);
@@ -303,6 +352,20 @@ static void test_broadcast_100(void **state)
     assert_true(peak < 8u * 1024u * 1024u);
 }
 
+/* The handler API: welcome on open, our own close (4000, answered by the peer), group sends
+ * with and without the sender, and on_close once per connection with the right code. */
+static void test_api(void **state)
+{
+    unsigned opened = atomic_load(&srv.api_opened), closed = atomic_load(&srv.api_closed);
+    assert_int_equal(run_client("api"), 0);
+    uint64_t end = tnet_now_ms() + 5000;
+    while (atomic_load(&srv.api_closed) - closed < 3 && tnet_now_ms() < end)
+        usleep(10000);
+    assert_int_equal(atomic_load(&srv.api_opened) - opened, 3);
+    assert_int_equal(atomic_load(&srv.api_closed) - closed, 3);
+    assert_int_equal(atomic_load(&srv.api_last_code), 4000); /* the last one closed by us */
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "uring") == 0)
@@ -336,6 +399,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_concurrent_1000),
         cmocka_unit_test(test_broadcast_100),
         cmocka_unit_test(test_slow_receiver),
+        cmocka_unit_test(test_api),
     };
     return cmocka_run_group_tests_name(argv[1], tests, server_start, server_stop);
 }

@@ -632,10 +632,41 @@ def slow_receiver():
     check(total < 20 * 1024 * 1024, "the slow client was cut off (read %d bytes)" % total)
 
 
+def api():
+    async def run():
+        a = await connect("/ws/api", compression=None)
+        b = await connect("/ws/api", compression="deflate")
+        for ws in (a, b):
+            check(await ws.recv() == "welcome", "on_open sends")
+        await a.send("abc")
+        check(await a.recv() == b"cba", "ws_send from on_message")
+        await a.send("all")
+        for ws in (a, b):
+            check(await ws.recv() == "to all", "ws_group_broadcast to every member")
+        await b.send("quiet")
+        check(await a.recv() == "not to you", "broadcast to the others")
+        await b.send("abc")
+        check(await b.recv() == b"cba", "the sender was left out of its own broadcast")
+        await a.close(1001)
+        check(a.close_code == 1001, "client close echoed")
+        await b.close(3001)
+        c = await connect("/ws/api")
+        check(await c.recv() == "welcome", "on_open sends")
+        await c.send("close")
+        try:
+            await asyncio.wait_for(c.recv(), WAIT)
+            fail("a message after our close")
+        except websockets.ConnectionClosed:
+            pass
+        await c.wait_closed()
+        check(c.close_code == 4000 and c.close_reason == "asked to", "ws_close: %s" % c.close_code)
+    asyncio.run(run())
+
+
 SCENARIOS = {f.__name__: f for f in (
     handshake, upgrade, echo_sizes, echo_16mb, fragmented, ping_pong, idle_ping, close_codes, framing_raw,
     reserved_bits, opcodes, fragmentation_raw, utf8, limits, deflate, concurrent_1000,
-    broadcast_100, slow_receiver)}
+    broadcast_100, slow_receiver, api)}
 
 if __name__ == "__main__":
     try:
