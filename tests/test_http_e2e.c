@@ -599,8 +599,10 @@ static void test_websocket_upgrade(void **state)
 
 static void test_websocket_refused(void **state)
 {
-    expect_refused("GET /ws HTTP/1.1\r\nHost: t\r\n\r\n", 31, 400);
-    expect_refused("GET /ws HTTP/1.0\r\n\r\n", 20, 400);
+    const char *plain = "GET /ws HTTP/1.1\r\nHost: t\r\n\r\n";
+    expect_refused(plain, strlen(plain), 400);
+    const char *http10 = "GET /ws HTTP/1.0\r\n\r\n";
+    expect_refused(http10, strlen(http10), 400);
     const char *old = "GET /ws/broadcast HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n";
     expect_refused(old, strlen(old), 426);
@@ -623,20 +625,17 @@ static void test_bad_requests(void **state)
 
 static void test_too_large(void **state)
 {
-    size_t big = 20000;
-    char *request = malloc(big + 256);
-    assert_non_null(request);
+    enum { BIG = 20000, ROOM = BIG + 256 };
+    static char request[ROOM], filler[BIG + 1];
+    memset(filler, 'a', BIG);
+    filler[BIG] = '\0';
     /* 414: a URI past the request-line limit. */
-    strcpy(request, "GET /");
-    memset(request + 5, 'a', big);
-    strcpy(request + 5 + big, " HTTP/1.1\r\nHost: t\r\n\r\n");
+    snprintf(request, ROOM, "GET /%s HTTP/1.1\r\nHost: t\r\n\r\n", filler);
     expect_refused(request, strlen(request), 414);
     /* 431: one header too large, then too many headers. */
-    strcpy(request, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: ");
-    size_t n = strlen(request);
-    memset(request + n, 'b', big);
-    strcpy(request + n + big, "\r\n\r\n");
+    snprintf(request, ROOM, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: %s\r\n\r\n", filler);
     expect_refused(request, strlen(request), 431);
+    size_t n;
     n = (size_t)sprintf(request, "GET / HTTP/1.1\r\nHost: t\r\n");
     for (int i = 0; i < 150; i++)
         n += (size_t)sprintf(request + n, "X-%d: v\r\n", i);
@@ -653,7 +652,6 @@ static void test_too_large(void **state)
         n += (size_t)sprintf(request + n, "\r\n");
     }
     expect_refused(request, n, 413);
-    free(request);
 }
 
 /* Slowloris: a head trickling in gets 408 once --header-timeout-ms has passed since its start. */
