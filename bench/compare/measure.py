@@ -171,7 +171,7 @@ def syscall_run(run, paths, workload, conns, duration_s):
     except OSError as e:
         os.unlink(out.name)
         return {"error": "strace: %s" % e.strerror}
-    time.sleep(0.3)         # let strace attach to every thread before the load starts
+    time.sleep(0.15)        # let strace attach to every thread before the load starts
     report, err = _run_ioload(ioload_argv(paths, workload, run.port, conns, duration_s, 0),
                               _bound(conns, duration_s, 0))
     tracer.send_signal(signal.SIGINT)

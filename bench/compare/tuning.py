@@ -51,9 +51,9 @@ class Tuning:
             self._say("%s = %s, could not set %s (%s)" % (key, old, value, e.strerror))
 
     def apply(self):
-        # Both ends of every connection live on this machine: two descriptors per connection,
-        # plus the servers' and ioload's own.
-        need = 2 * self.max_conns + 1024
+        # The server and ioload each hold one descriptor per connection, plus their own few;
+        # the limit is per process.
+        need = self.max_conns + 1024
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         target = max(soft, min(hard, need)) if hard != resource.RLIM_INFINITY else max(soft, need)
         if target != soft:
