@@ -187,16 +187,42 @@ def _ratio(a, b):
     return "%.2f×" % (a / b) if a and b else "–"
 
 
+def _summary(result):
+    """One sentence per server: the geometric mean (and range) of its ratios to uring."""
+    ratios = {}
+    for cell in result["cells"]:
+        base = cell["servers"].get("ioserve-uring")
+        if not base or not base.get("req_per_s"):
+            continue
+        for name in HEADLINE_SERVERS[1:]:
+            e = cell["servers"].get(name)
+            if e and e.get("req_per_s") and e.get("server_cpu_us_per_req"):
+                ratios.setdefault(name, []).append(
+                    (_med(e, "server_cpu_us_per_req") / _med(base, "server_cpu_us_per_req"),
+                     _med(e, "req_per_s") / _med(base, "req_per_s")))
+    out = []
+    for name, pairs in ratios.items():
+        cpu = [c for c, _ in pairs]
+        rps = [r for _, r in pairs]
+        gmean = lambda v: math.exp(sum(math.log(x) for x in v) / len(v))  # noqa: E731
+        out.append("* **%s** against ioserve-uring over %d cell%s: **%.2f×** the CPU per request "
+                   "(geometric mean; %.2f–%.2f), **%.2f×** the req/s (%.2f–%.2f)." % (
+                       name, len(pairs), "" if len(pairs) == 1 else "s", gmean(cpu), min(cpu),
+                       max(cpu), gmean(rps), min(rps), max(rps)))
+    return out + [""] if out else []
+
+
 def _headline(result):
     """Ratios against ioserve-uring in every cell where uring ran, for req/s and CPU/request."""
     lines = []
     for wid, avail in result["availability"].items():
         why = avail.get("ioserve-uring", "ok")
-        if why != "ok" and "nginx" in avail:
+        if why != "ok" and avail.get("nginx") == "ok":
             lines += ["**ioserve could not serve %s in this run** (%s), so there is no "
                       "uring-vs-nginx ratio for it; nginx's own figures are in the tables below."
                       % (wid, why.replace("|", "/")), ""]
-    lines += ["| cell | server | req/s | vs uring | CPU µs/req | vs uring |", "|---|---|---|---|---|---|"]
+    lines += _summary(result) + [
+        "| cell | server | req/s | vs uring | CPU µs/req | vs uring |", "|---|---|---|---|---|---|"]
     for cell in result["cells"]:
         base = cell["servers"].get("ioserve-uring")
         if not base or not base.get("req_per_s"):
