@@ -144,6 +144,7 @@ static void run_upgrade(http_conn *hc)
     const char *leftover;
     size_t leftover_len = http_session_leftover(&hc->session, &leftover);
     const http_request *req = http_parser_request(&hc->session.parser);
+    conn_timer_clear(hc->c); /* HTTP's deadline must not reach the next protocol's on_timer */
     int rc = hc->upgrade(hc->c, req, leftover, leftover_len, hc->upgrade_arg);
     if (rc == 0 && conn_proto(hc->c) != &http_proto) {
         hc->gone = true;
