@@ -51,13 +51,13 @@ class _Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.run_handle = run
         self.pss_at = pss_at
-        self.cpu = []           # (monotonic time, run-time seconds, utime+stime seconds)
+        self.cpu = []           # (monotonic time, {tid: run ns}, utime+stime seconds)
         self.pss = None
         self.halt = threading.Event()
 
     def run(self):
         while not self.halt.is_set():
-            self.cpu.append((time.monotonic(), self.run_handle.cpu_seconds(),
+            self.cpu.append((time.monotonic(), self.run_handle.task_run_ns(),
                              self.run_handle.stat_cpu_seconds()))
             if self.pss is None and time.monotonic() >= self.pss_at:
                 self.pss = self.run_handle.pss_bytes()
@@ -124,7 +124,7 @@ def load_run(run, paths, workload, conns, duration_s, warmup_s):
     util = cpu_per_req = stat_per_req = None
     if span:
         (a_t, a_cpu, a_stat), (b_t, b_cpu, b_stat) = span
-        util = (b_cpu - a_cpu) / (b_t - a_t)
+        util = run.run_delta_s(a_cpu, b_cpu) / (b_t - a_t)
         cpu_per_req = util / rate if rate > 0 else None
         stat_per_req = (b_stat - a_stat) / (b_t - a_t) / rate if rate > 0 else None
     pss_loaded = sampler.pss if sampler.pss is not None else run.pss_bytes()

@@ -2,8 +2,9 @@
 
 Contract: SERVERS lists every server the matrix knows (name, protocols it speaks, how to build its
 command line).  start() runs one pinned to CPU 0 in a fresh temporary directory, waits until its
-port accepts, and returns a Running handle; Running.cpu_seconds() (scheduler run time),
-stat_cpu_seconds() (utime+stime) and pss_bytes() account for the whole process tree (nginx's master and worker, prefork's children), and stop() ends it.
+port accepts, and returns a Running handle; Running.task_run_ns() (scheduler run time),
+stat_cpu_seconds() (utime+stime) and pss_bytes() account for the whole process tree (nginx's
+master and worker, prefork's children), and stop() ends it.
 Nothing here names a workload beyond the protocol words "http", "echo", "etx", "ws".
 """
 
@@ -191,14 +192,14 @@ class Running:
     def __init__(self, server, proc, port, tmpdir):
         self.server, self.proc, self.port, self.tmpdir = server, proc, port, tmpdir
 
-    def cpu_seconds(self):
-        """On-CPU time of every task (thread) of every live process in the tree, from
-        /proc/PID/task/TID/schedstat (the scheduler's sum_exec_runtime, nanoseconds).  Preferred
-        to stat_cpu_seconds(): utime/stime are sampled at the timer tick, and a task that runs in
+    def task_run_ns(self):
+        """{tid: on-CPU nanoseconds} for every task (thread) of every live process in the tree,
+        from /proc/PID/task/TID/schedstat (the scheduler's sum_exec_runtime).  Preferred to
+        stat_cpu_seconds(): utime/stime are sampled at the timer tick, and a task that runs in
         slices shorter than a tick is charged nothing -- 63 of 64 busy prefork workers read 0
-        ticks over a second in which the scheduler saw them run 0.6 s.  Threads that exit during
-        the window would be missed; in a closed-loop keep-alive run none do."""
-        ns = 0
+        ticks over a second in which the scheduler saw them run 0.6 s.  Per task, so that a
+        thread that exits between two samples drops out of both (see run_delta_s)."""
+        times = {}
         for pid in process_tree(self.proc.pid):
             try:
                 tids = os.listdir("/proc/%d/task" % pid)
@@ -207,10 +208,10 @@ class Running:
             for tid in tids:
                 try:
                     with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
-                        ns += int(f.read().split()[0])
+                        times[int(tid)] = int(f.read().split()[0])
                 except (OSError, ValueError, IndexError):
                     continue
-        return ns / 1e9
+        return times
 
     def stat_cpu_seconds(self):
         """utime+stime of every live process in the tree (a process's figure includes its exited
@@ -226,6 +227,13 @@ class Running:
             if i == 0:
                 ticks += int(st[13]) + int(st[14])
         return ticks / CLK_TCK
+
+    @staticmethod
+    def run_delta_s(before, after):
+        """Seconds the tree ran between two task_run_ns() samples: tasks present in both count
+        their growth, tasks born in between count whole; a task that exited in between is lost
+        (an undercount of its last moments, never a negative figure)."""
+        return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
 
     def pss_bytes(self):
         """Proportional set size summed over the tree: shared pages (prefork's copy-on-write
