@@ -3,8 +3,8 @@
  *
  * usage: test_ws_e2e_bin IOSERVE_PATH uring|epoll PATH/ws_client.py
  * One server (--protocol http, port 0) serves every test; it must then stop cleanly on SIGTERM.
- * What only the binary can show: the upgrade through the real HTTP layer, big messages, many
- * clients and the broadcast endpoint; the protocol's rules are the in-process suite's
+ * What only the binary can show: the upgrade and its refusals through the real HTTP layer,
+ * permessage-deflate negotiated there, big messages, many clients and the broadcast endpoint; the protocol's rules are the in-process suite's
  * (test_ws_e2e.c), which runs every scenario.
  */
 #include <errno.h>
@@ -83,11 +83,13 @@ static int run_client(const char *scenario)
         assert_int_equal(run_client(#name), 0);              \
     }
 
+SCENARIO(handshake)
 SCENARIO(upgrade)
 SCENARIO(echo_16mb)
 SCENARIO(close_codes)
 SCENARIO(concurrent_1000)
 SCENARIO(broadcast_100)
+SCENARIO(deflate)
 
 int main(int argc, char **argv)
 {
@@ -100,11 +102,13 @@ int main(int argc, char **argv)
     client_script = argv[3];
     tnet_raise_nofile_limit();
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_upgrade),
         cmocka_unit_test(test_echo_16mb),
         cmocka_unit_test(test_close_codes),
         cmocka_unit_test(test_concurrent_1000),
         cmocka_unit_test(test_broadcast_100),
+        cmocka_unit_test(test_deflate),
     };
     return cmocka_run_group_tests_name(backend, tests, server_start, server_stop);
 }

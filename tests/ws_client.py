@@ -237,7 +237,9 @@ def handshake():
                     ("no connection token", attempt(Connection="keep-alive")),
                     ("POST", attempt(method="POST")),
                     ("HTTP/1.0", attempt(version="HTTP/1.0"))]:
-        check(r.status() == 400, "%s: 400 expected, got %s" % (what, r.head.split("\r\n")[0]))
+        # An HTTP router may answer a POST to a GET-only route with 405 before WebSocket sees it.
+        wanted = (400, 405) if what == "POST" else (400,)
+        check(r.status() in wanted, "%s: 400 expected, got %s" % (what, r.head.split("\r\n")[0]))
         check(len(r.buf) > 0, "%s: the 400 says why" % what)
 
     async def lib():
