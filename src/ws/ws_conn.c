@@ -214,6 +214,8 @@ static void ws_on_timer(conn *c)
         finish(ws);
         return;
     }
+    if (ws->hub->cfg.ping_ms == WS_PING_NEVER)
+        return;
     if (!ws->activity) {
         if (ws->awaiting_pong) {
             ws->close_code = WS_CLOSE_ABNORMAL;
@@ -337,8 +339,11 @@ int ws_conn_upgrade_to(conn *c, const http_request *req, const char *leftover,
         return 0;
     }
     ws->opened = true;
+    /* The deadline the HTTP layer may have left armed is not ours. */
     if (ws->hub->cfg.ping_ms != WS_PING_NEVER)
         conn_timer_set(c, ws->hub->cfg.ping_ms);
+    else
+        conn_timer_clear(c);
     if (leftover_len > 0)
         ws_on_data(c, leftover, leftover_len);
     return 0;
