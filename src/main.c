@@ -42,7 +42,10 @@ static int http_stack_init(struct http_stack *h, const cli_options *opt)
         fprintf(stderr, "ioserve: --root %s: %s\n", opt->root, strerror(-err));
         return -1;
     }
-    ws_hub_config ws_cfg = {0};
+    ws_hub_config ws_cfg = {
+        .max_message = (size_t)opt->ws_max_message, /* 0: the default */
+        .ping_ms = opt->ws_ping_ms ? opt->ws_ping_ms : WS_PING_NEVER,
+    };
     err = ws_builtin_create(&h->ws, &ws_cfg);
     if (err < 0) {
         fprintf(stderr, "ioserve: cannot set up WebSocket: %s\n", strerror(-err));
