@@ -6,9 +6,9 @@
  * empty: -ENOBUFS never reaches the caller).  An op is ended (final completion) only once no
  * request of it is left in the kernel, so no later CQE can name freed memory.  An op marked
  * UR_CANCELLING is neither continued nor re-armed: it ends with -ECANCELED instead.
- * -EAGAIN never reaches the caller of a recv, read or send: a request the kernel ran from a
- * worker thread on a non-blocking socket may give up with it instead of waiting (under load,
- * now and then), so the op polls for readiness and goes on.
+ * -EAGAIN never reaches the caller of an accept, recv, read or send: a request the kernel ran
+ * from a worker thread on a non-blocking socket may give up with it instead of waiting (under
+ * load, now and then), so the op polls for readiness and goes on.
  */
 #include "uring.h"
 
@@ -48,44 +48,6 @@ static int continue_multishot(io_loop *loop, struct uring *u, io_op *op, int res
     return 1 + ur_end_op(loop, u, op, end);
 }
 
-/* Failures that concern one dying connection, not the listener: accept again. */
-static int accept_error_is_transient(int res)
-{
-    return res == -EAGAIN || res == -EINTR || res == -ECONNABORTED;
-}
-
-static int on_accept(io_loop *loop, struct uring *u, io_op *op, int res, unsigned cflags)
-{
-    if (!(op->flags & IO_MULTISHOT))
-        return ur_end_op(loop, u, op, res);
-    if (cflags & IORING_CQE_F_MORE) {
-        io_core_complete(loop, op, res, IO_CQE_MORE);
-        return 1;
-    }
-    if (res >= 0)
-        return continue_multishot(loop, u, op, res, ur_arm_accept);
-    if (accept_error_is_transient(res) && !cancelling(op)) {
-        int err = ur_arm_accept(loop, u, op);
-        if (err == 0)
-            return 0;
-        res = err;
-    }
-    return ur_end_op(loop, u, op, res);
-}
-
-/* Data in pool buffer id: the caller borrows it (rule 5). */
-static int recv_data(io_loop *loop, struct uring *u, io_op *op, int res, uint32_t id, int kernel_more)
-{
-    op->buf = (io_buf){ .data = io_core_buf_data(loop, id), .id = id };
-    if (!(op->flags & IO_MULTISHOT))
-        return ur_end_op(loop, u, op, res);
-    if (kernel_more) {
-        io_core_complete(loop, op, res, IO_CQE_MORE);
-        return 1;
-    }
-    return continue_multishot(loop, u, op, res, ur_arm_recv);
-}
-
 /* The op's readiness poll fired: carry on with next (-ECANCELED when cancelled meanwhile). */
 static int after_poll(io_loop *loop, struct uring *u, io_op *op, int res, rearm_fn next)
 {
@@ -105,6 +67,47 @@ static int wait_ready(io_loop *loop, struct uring *u, io_op *op, rearm_fn poll)
         return ur_end_op(loop, u, op, -ECANCELED);
     int err = poll(loop, u, op);
     return err == 0 ? 0 : ur_end_op(loop, u, op, err);
+}
+
+/* Failures that concern one dying connection, not the listener: accept again, as the
+ * reactor does, single-shot or not. */
+static int accept_error_is_transient(int res)
+{
+    return res == -EINTR || res == -ECONNABORTED;
+}
+
+static int on_accept(io_loop *loop, struct uring *u, io_op *op, int res, unsigned cflags)
+{
+    if (op->state & UR_POLLING)
+        return after_poll(loop, u, op, res, ur_arm_accept);
+    if (cflags & IORING_CQE_F_MORE) {
+        io_core_complete(loop, op, res, IO_CQE_MORE);
+        return 1;
+    }
+    if (res == -EAGAIN)
+        return wait_ready(loop, u, op, ur_arm_poll);
+    if (accept_error_is_transient(res) && !cancelling(op)) {
+        int err = ur_arm_accept(loop, u, op);
+        if (err == 0)
+            return 0;
+        res = err;
+    }
+    if (res >= 0 && (op->flags & IO_MULTISHOT))
+        return continue_multishot(loop, u, op, res, ur_arm_accept);
+    return ur_end_op(loop, u, op, res);
+}
+
+/* Data in pool buffer id: the caller borrows it (rule 5). */
+static int recv_data(io_loop *loop, struct uring *u, io_op *op, int res, uint32_t id, int kernel_more)
+{
+    op->buf = (io_buf){ .data = io_core_buf_data(loop, id), .id = id };
+    if (!(op->flags & IO_MULTISHOT))
+        return ur_end_op(loop, u, op, res);
+    if (kernel_more) {
+        io_core_complete(loop, op, res, IO_CQE_MORE);
+        return 1;
+    }
+    return continue_multishot(loop, u, op, res, ur_arm_recv);
 }
 
 /* The kernel had no buffer for data that is waiting: wait for one, losing nothing. */
