@@ -80,7 +80,7 @@ static void t_data(conn *c, const char *data, size_t len)
             conn_close(c);
             break;
         case 'a': conn_abort(c); break;
-        case 't': conn_timer_set(c, 200); conn_timer_set(c, 20); break;  /* brought forward */
+        case 't': conn_timer_set(c, 3000); conn_timer_set(c, 20); break;  /* brought forward */
         case 'T': conn_timer_set(c, 20); conn_timer_set(c, 200); break;  /* pushed back */
         case 'x': conn_timer_set(c, 20); conn_timer_clear(c); break;
         default: break;
@@ -273,7 +273,7 @@ static void test_timer_brought_forward(void **state)
     peer_send(x, "t");
     assert_true(pump(x, timer_fired, WAIT_MS));
     uint64_t ms = (x->timer_at_ns - start) / 1000000u;
-    assert_true(ms >= 15 && ms < 150);
+    assert_true(ms >= 15 && ms < 2000); /* well before the 3 s it was first set to, even on a loaded machine */
     pump(x, never, 300); /* nothing more may fire */
     assert_int_equal(x->timers, 1);
 }
