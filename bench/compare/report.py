@@ -122,11 +122,11 @@ def _plot_cpu(result, tmp, out):
             f.write("\"%s\" " % _label(cell) +
                     " ".join("-" if v is None else "%g" % v for v in vals) + "\n")
     gp = GP_HEAD.format(w=max(900, 110 * len(result["cells"]) + 300), h=520, out=out)
-    gp += ("set title \"server CPU time per request (utime+stime of the server's process tree, "
-           "median)\"\nset style data histogram\nset style histogram cluster gap 1\n"
+    gp += ("set title \"server CPU time per request (scheduler run time of the server's process "
+           "tree, median)\"\nset style data histogram\nset style histogram cluster gap 1\n"
            "set style fill solid 0.8 border -1\nset boxwidth 0.9\nset logscale y\n"
            "set ylabel \"µs per request (log)\"\nset xtics rotate by -30 font \",9\"\n"
-           "set yrange [0.5:*]\n")
+           "set yrange [0.1:*]\n")
     gp += "plot " + ", ".join("\"%s\" using %d:xtic(1) %s title columnhead"
                               % (path, i + 2, _style(names[i], points=False))
                               for i in range(len(names))) + "\n"
