@@ -92,8 +92,6 @@ static int carrier_take(struct uring *u, io_op *op, struct ur_carrier **out)
     c->held = c->head = 0;
     c->next = *list;
     *list = c;
-    op->u.sendfile.pipe[0] = c->pipe[0];
-    op->u.sendfile.pipe[1] = c->pipe[1];
     *out = c;
     return 0;
 }
@@ -115,7 +113,6 @@ void ur_sendfile_release(struct uring *u, io_op *op)
     if (!c)
         return;
     *link = c->next;
-    op->u.sendfile.pipe[0] = op->u.sendfile.pipe[1] = -1;
     if ((c->held && c->pipe[0] >= 0) || u->carriers.idle_count >= IDLE_CARRIERS_KEPT) {
         carrier_destroy(c);
         return;
@@ -182,8 +179,6 @@ static int arm_send(io_loop *loop, struct uring *u, io_op *op, struct ur_carrier
 
 int ur_start_sendfile(io_loop *loop, struct uring *u, io_op *op)
 {
-    if (op->u.sendfile.offset > (uint64_t)INT64_MAX)
-        return -EINVAL; /* splice and read would take it for "the file position" */
     struct ur_carrier *c;
     int err = carrier_take(u, op, &c);
     if (err < 0)

@@ -134,8 +134,6 @@ static int submit_read(io_loop *loop, struct ep_state *st, io_op *op)
 
 static int submit_write(io_loop *loop, struct ep_state *st, io_op *op)
 {
-    if (op->kind == IO_OP_SENDFILE && op->u.sendfile.offset > (uint64_t)INT64_MAX)
-        return -EINVAL; /* no off_t can say it */
     struct ep_fd *f = ep_table_get(&st->table, op->fd);
     if (!f)
         return -ENOMEM;

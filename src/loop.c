@@ -373,13 +373,12 @@ int io_statx(io_loop *loop, io_op *op, int dirfd, const char *path, int flags, u
 int io_sendfile(io_loop *loop, io_op *op, int sock_fd, int file_fd, uint64_t offset, size_t len,
                 io_cb cb, void *data)
 {
-    if (sock_fd < 0 || file_fd < 0 || len > INT_MAX)
+    if (sock_fd < 0 || file_fd < 0 || len > INT_MAX || offset > (uint64_t)INT64_MAX)
         return -EINVAL;
     int err = op_begin(loop, op, IO_OP_SENDFILE, sock_fd, 0, cb, data);
     if (err < 0)
         return err;
     op->u.sendfile.file_fd = file_fd;
-    op->u.sendfile.pipe[0] = op->u.sendfile.pipe[1] = -1;
     op->u.sendfile.offset = offset;
     op->u.sendfile.len = len;
     op->u.sendfile.done = 0;

@@ -27,10 +27,10 @@
  *     op still completes once (usually -ECANCELED); the order of those completions relative
  *     to the close's own is unspecified, so free per-fd state only after all have completed.
  *  7. One loop per thread: no function here may be called on a loop from another thread.
- *  8. At most one op of each kind (accept, recv, read, send, sendfile) is in flight per fd; a
- *     second one is refused with -EBUSY, since two sends (or two recvs) on one stream would
- *     interleave in an order nobody could rely on.  Opens, statx, timeouts and close are
- *     not limited.
+ *  8. At most one op of each kind (accept, recv, read, and one writer: send or sendfile) is
+ *     in flight per fd; a second one is refused with -EBUSY, since two writers (or two recvs)
+ *     on one stream would interleave in an order nobody could rely on.  Opens, statx,
+ *     timeouts and close are not limited.
  */
 #ifndef IOSERVE_LOOP_H
 #define IOSERVE_LOOP_H
@@ -100,7 +100,6 @@ struct io_op {
         } file;
         struct {
             int file_fd;
-            int pipe[2];       /* proactor: the splice pipe, -1 when none */
             uint64_t offset;   /* next file byte to send */
             size_t len;        /* bytes still to send */
             size_t done;       /* bytes sent so far */
@@ -211,7 +210,7 @@ int io_statx(io_loop *loop, io_op *op, int dirfd, const char *path, int flags, u
 
 /* Send len bytes of file_fd starting at offset to the socket sock_fd, continuing short
  * transfers.  res is the bytes sent (less than len only when the file ended first) or -errno.
- * len <= INT_MAX. */
+ * len <= INT_MAX and offset <= INT64_MAX (an off_t; there is no "current position" here). */
 int io_sendfile(io_loop *loop, io_op *op, int sock_fd, int file_fd, uint64_t offset, size_t len,
                 io_cb cb, void *data);
 
