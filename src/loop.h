@@ -26,7 +26,8 @@
  *  6. io_close() cancels whatever is still pending on the fd, then closes it.  Each cancelled
  *     op still completes once (usually -ECANCELED); the order of those completions relative
  *     to the close's own is unspecified, so free per-fd state only after all have completed.
- *  7. One loop per thread: no function here may be called on a loop from another thread.
+ *  7. One loop per thread: no function here may be called on a loop from another thread,
+ *     with one exception: io_loop_post() hands work to a loop from any thread.
  *  8. At most one op of each kind (accept, recv, read, and one writer: send or sendfile) is
  *     in flight per fd; a second one is refused with -EBUSY, since two writers (or two recvs)
  *     on one stream would interleave in an order nobody could rely on.  Opens, statx,
@@ -137,6 +138,8 @@ typedef struct io_loop_config {
 #define IO_FEAT_BUF_RING        0x10u /* provided buffer ring, else a buffer per armed recv */
 #define IO_FEAT_CANCEL_FD       0x20u /* cancel every op on an fd in one request */
 #define IO_FEAT_SPLICE          0x40u /* sendfile by splice through a pipe, else read and sent */
+#define IO_FEAT_MSG_RING        0x100u /* io_loop_post between rings by IORING_OP_MSG_RING, else
+                                          the loop's locked inbox and its eventfd */
 
 #define IO_DEFAULT_BUF_COUNT 1024u
 #define IO_DEFAULT_BUF_SIZE 16384u
@@ -213,6 +216,46 @@ int io_statx(io_loop *loop, io_op *op, int dirfd, const char *path, int flags, u
  * len <= INT_MAX and offset <= INT64_MAX (an off_t; there is no "current position" here). */
 int io_sendfile(io_loop *loop, io_op *op, int sock_fd, int file_fd, uint64_t offset, size_t len,
                 io_cb cb, void *data);
+
+/* Cross-thread hand-off: the one exception to rule 7.
+ *
+ * io_loop_post(from, to, post) makes post->fn(to, post) run later on `to`'s thread, inside
+ * one of `to`'s iterations (io_loop_run or io_loop_run_once), exactly once.  Use it to hand an
+ * accepted fd to an IO loop on another thread, or to bring a worker thread's result back to
+ * a connection's own loop.
+ *  - Callable from any thread.  `from` is the loop the calling thread runs, or NULL from a
+ *    thread that runs none; never another thread's loop.  from == to is allowed (fn still
+ *    runs later, never inside the call).
+ *  - The caller fills fn and data and owns the io_post memory (usually embedded in a larger
+ *    struct); it must stay valid and untouched from the call until fn starts.  fn may free
+ *    it or post it again.
+ *  - Posts from one sender (one loop, or one plain thread) to one loop run in the order
+ *    they were made.  Nothing is promised between different senders.
+ *  - Returns 0, or -EINVAL (no fn), and then fn never runs.  A post cannot fail later.
+ *  - Liveness: io_loop_run does not return while posts are waiting for it (queued, or sent
+ *    by `from` and not yet handed over), but a post that comes in after it returned waits
+ *    for the next io_loop_run/io_loop_run_once.  A loop with nothing in flight returns from
+ *    io_loop_run at once, so a loop that serves only posts holds itself open with
+ *    io_loop_keepalive(loop, 1) and is ended by io_loop_stop() (typically from a post).
+ *    Posts do not count in io_loop_pending().
+ *  - `to` must outlive every post made to it: destroying a loop drops posts it never ran.
+ * On io_uring to io_uring (IO_FEAT_MSG_RING) the post is a MSG_RING request on `from`'s ring
+ * that puts a completion on `to`'s; otherwise it goes on `to`'s locked inbox and, when that
+ * was empty, one eventfd write wakes `to`. */
+typedef struct io_post io_post;
+typedef void (*io_post_fn)(io_loop *loop, io_post *post);
+struct io_post {
+    io_post_fn fn;
+    void *data;      /* the caller's pointer, untouched by the loop */
+    /* private */
+    io_post *next;   /* the target's inbox */
+};
+
+int io_loop_post(io_loop *from, io_loop *to, io_post *post);
+
+/* While on, io_loop_run keeps waiting even with nothing in flight (a loop fed by posts);
+ * io_loop_stop() still ends it.  Off by default.  Called on the loop's own thread. */
+void io_loop_keepalive(io_loop *loop, int on);
 
 /* Give a recv buffer back to the pool (rule 5). */
 void io_buf_release(io_loop *loop, io_buf buf);
