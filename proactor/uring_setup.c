@@ -103,6 +103,10 @@ static unsigned choose_features(const struct uring *u, const struct ur_caps *cap
         feats |= IO_FEAT_CANCEL_FD;
     if (caps->op[UR_OP_SPLICE] == 0)
         feats |= IO_FEAT_SPLICE;
+    if (caps->op[UR_OP_MSG_RING] == 0)
+        feats |= IO_FEAT_MSG_RING;
+    if (caps->op[UR_OP_OPENAT2] == 0 && caps->op[UR_OP_STATX] == 0)
+        feats |= IO_FEAT_FILE_OPS;
     feats &= ~disable;
     if (!(feats & IO_FEAT_BUF_RING)) /* multishot recvs pick their buffers from the ring */
         feats &= ~IO_FEAT_MULTISHOT_RECV;
@@ -136,8 +140,7 @@ int ur_setup(io_loop *loop, struct uring *u, const io_loop_config *cfg)
         u->feats = choose_features(u, &caps, cfg->disable);
         u->needs_enable = (u->setup_flags & IORING_SETUP_R_DISABLED) != 0;
         u->wants_reg_ring = (u->feats & IO_FEAT_REGISTERED_RING) != 0;
-        u->kernel_openat2 = caps.op[UR_OP_OPENAT2] == 0;
-        u->kernel_statx = caps.op[UR_OP_STATX] == 0;
+        u->kernel_openat2 = u->kernel_statx = (u->feats & IO_FEAT_FILE_OPS) != 0;
         err = setup_bufs(loop, u);
     }
     if (err < 0) {
@@ -170,12 +173,12 @@ int ur_enable(io_loop *loop, struct uring *u)
 void ur_describe(io_loop *loop, const struct uring *u)
 {
     unsigned f = u->feats;
-    snprintf(loop->describe, sizeof(loop->describe), "uring: %s%s %s %s %s(%ux%u) %s %s%s%s", u->rung->name,
+    snprintf(loop->describe, sizeof(loop->describe), "uring: %s%s %s %s %s(%ux%u) %s %s%s%s%s", u->rung->name,
              (f & IO_FEAT_REGISTERED_RING) ? " registered_ring" : "",
              (f & IO_FEAT_MULTISHOT_ACCEPT) ? "multishot_accept" : "rearmed_accept",
              (f & IO_FEAT_MULTISHOT_RECV) ? "multishot_recv" : "rearmed_recv",
              (f & IO_FEAT_BUF_RING) ? "buf_ring" : "poll_then_recv", loop->buf_count, loop->buf_size,
              (f & IO_FEAT_CANCEL_FD) ? "cancel_fd" : "cancel_each",
              (f & IO_FEAT_SPLICE) ? "splice" : "bounce_sendfile", u->kernel_openat2 ? "" : " sync_openat2",
-             u->kernel_statx ? "" : " sync_statx");
+             u->kernel_statx ? "" : " sync_statx", (f & IO_FEAT_MSG_RING) ? " msg_ring" : "");
 }

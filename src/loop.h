@@ -138,6 +138,7 @@ typedef struct io_loop_config {
 #define IO_FEAT_BUF_RING        0x10u /* provided buffer ring, else a buffer per armed recv */
 #define IO_FEAT_CANCEL_FD       0x20u /* cancel every op on an fd in one request */
 #define IO_FEAT_SPLICE          0x40u /* sendfile by splice through a pipe, else read and sent */
+#define IO_FEAT_FILE_OPS        0x80u /* openat2 and statx as ring ops, else the syscalls at submit */
 #define IO_FEAT_MSG_RING        0x100u /* io_loop_post between rings by IORING_OP_MSG_RING, else
                                           the loop's locked inbox and its eventfd */
 
@@ -249,6 +250,7 @@ struct io_post {
     void *data;      /* the caller's pointer, untouched by the loop */
     /* private */
     io_post *next;   /* the target's inbox */
+    io_loop *to;     /* where it goes, while a backend carries it */
 };
 
 int io_loop_post(io_loop *from, io_loop *to, io_post *post);

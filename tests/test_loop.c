@@ -29,7 +29,8 @@ static void test_backend_comes_up(void **state)
 /* ---- the backend matrix ---- */
 
 #define BASIC_DISABLE (IO_FEAT_MULTISHOT_ACCEPT | IO_FEAT_MULTISHOT_RECV | IO_FEAT_BUF_RING | \
-                       IO_FEAT_DEFER_TASKRUN | IO_FEAT_REGISTERED_RING | IO_FEAT_CANCEL_FD | IO_FEAT_SPLICE)
+                       IO_FEAT_DEFER_TASKRUN | IO_FEAT_REGISTERED_RING | IO_FEAT_CANCEL_FD | IO_FEAT_SPLICE | \
+                       IO_FEAT_FILE_OPS)
 
 static int suite_from_arg(const char *arg, struct suite *s)
 {

@@ -498,7 +498,8 @@ static void test_refused_setup_leaves_nothing(void **state)
 }
 
 #define ALL_FEATURES (IO_FEAT_DEFER_TASKRUN | IO_FEAT_REGISTERED_RING | IO_FEAT_MULTISHOT_ACCEPT | \
-                      IO_FEAT_MULTISHOT_RECV | IO_FEAT_BUF_RING | IO_FEAT_CANCEL_FD)
+                      IO_FEAT_MULTISHOT_RECV | IO_FEAT_BUF_RING | IO_FEAT_CANCEL_FD | IO_FEAT_SPLICE | \
+                      IO_FEAT_FILE_OPS)
 
 int main(int argc, char **argv)
 {
