@@ -61,6 +61,11 @@ static void uring_buf_release(io_loop *loop, uint32_t id)
     ur_bufs_put(&ur_of(loop)->bufs, loop, id);
 }
 
+static int uring_post(io_loop *from, io_loop *to, io_post *post)
+{
+    return ur_post(from, to, post);
+}
+
 static void uring_report(FILE *out)
 {
     ur_report(out);
@@ -122,6 +127,8 @@ static int uring_wait(io_loop *loop, int64_t timeout_ns)
     int err = ur_enable(loop, u);
     if (err < 0)
         return err;
+    if (u->feats & IO_FEAT_MSG_RING)
+        atomic_store_explicit(&u->takes_msg_ring, 1, memory_order_release);
     err = submit_and_wait(u, timeout_ns);
     /* A timeout, a signal, or a kernel short of memory or CQ room: reap and go round again. */
     if (err < 0 && err != -ETIME && err != -EINTR && err != -EAGAIN && err != -EBUSY)

@@ -10,13 +10,17 @@
  *   uring_sendfile.c  sendfile: a pipe spliced from the file and into the socket, or without
  *                  splice a bounce buffer read and sent; the carriers kept for reuse
  *
+ *   uring_post.c   io_loop_post between two rings by IORING_OP_MSG_RING
+ *
  * user_data of an SQE is the io_op it works for; internal SQEs (cancels) carry 0 and their
- * completions are dropped, so the caller never sees them.
+ * completions are dropped, so the caller never sees them.  Posts carry an io_post pointer
+ * tagged in its low bits (UR_TAG_*), which an io_op pointer never has set.
  */
 #ifndef IOSERVE_PROACTOR_URING_H
 #define IOSERVE_PROACTOR_URING_H
 
 #include <liburing.h>
+#include <stdatomic.h>
 
 #include "loop_backend.h"
 
@@ -42,6 +46,11 @@
 
 #define UR_BGID 0 /* the one provided-buffer group */
 
+/* Low bits of a post's user_data (pointers are 8-byte aligned). */
+#define UR_TAG_POST_IN 0x1u   /* on the target ring: a post to run */
+#define UR_TAG_POST_SENT 0x2u /* on the sender's ring: its MSG_RING request ended */
+#define UR_TAG_MASK 0x7u
+
 /* op->state bits of this backend (inside IO_STATE_BACKEND_MASK). */
 #define UR_CANCELLING 0x01u /* cancel asked or fd closed: continue nothing, re-arm nothing */
 #define UR_PARKED 0x02u     /* a recv waiting for a pool buffer, nothing in the kernel */
@@ -59,7 +68,8 @@
  * cannot work without; the others have a fallback (openat2 and statx as syscalls at submit,
  * splice as reads into a bounce buffer that are then sent). */
 enum ur_opcode { UR_OP_ACCEPT, UR_OP_RECV, UR_OP_SENDMSG, UR_OP_READ, UR_OP_CLOSE, UR_OP_ASYNC_CANCEL,
-                 UR_OP_POLL_ADD, UR_OP_OPENAT2, UR_OP_STATX, UR_OP_SPLICE, UR_OP_COUNT };
+                 UR_OP_POLL_ADD, UR_OP_OPENAT2, UR_OP_STATX, UR_OP_SPLICE, UR_OP_MSG_RING,
+                 UR_OP_COUNT };
 #define UR_OP_REQUIRED UR_OP_OPENAT2
 
 /* What a kernel offers: for each item 0 when it works, else the -errno saying why not. */
@@ -140,6 +150,7 @@ struct uring {
     struct ur_bufs bufs;
     struct ur_fdtab fds;
     struct ur_carriers carriers;
+    atomic_int takes_msg_ring; /* enabled, with its issuer set: other rings may message it */
 };
 
 static inline struct uring *ur_of(const io_loop *loop)
@@ -192,6 +203,10 @@ void ur_kick_parked(io_loop *loop, struct uring *u);
 int ur_handle_cqe(io_loop *loop, struct uring *u, uint64_t user_data, int res, unsigned cflags);
 /* The op's final completion, once nothing of it is left in the kernel: returns 1. */
 int ur_end_op(io_loop *loop, struct uring *u, io_op *op, int res);
+
+/* uring_post.c */
+int ur_post(io_loop *from, io_loop *to, io_post *post);
+int ur_on_post_cqe(io_loop *loop, uint64_t user_data, int res);
 
 /* uring_sendfile.c */
 /* Take a carrier and load its first chunk; on failure nothing is held. */

@@ -35,6 +35,7 @@ static const struct {
     [UR_OP_OPENAT2] = { IORING_OP_OPENAT2, "openat2" },
     [UR_OP_STATX] = { IORING_OP_STATX, "statx" },
     [UR_OP_SPLICE] = { IORING_OP_SPLICE, "splice" },
+    [UR_OP_MSG_RING] = { IORING_OP_MSG_RING, "msg_ring" },
 };
 
 const char *ur_opcode_name(int which)

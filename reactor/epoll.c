@@ -255,4 +255,10 @@ static void reactor_report(FILE *out)
     close(epfd);
 }
 
+/* Readiness has no way to reach another thread's loop: posts go through its inbox. */
+static int reactor_post(io_loop *from, io_loop *to, io_post *post)
+{
+    return -EOPNOTSUPP;
+}
+
 IO_BACKEND_DEFINE(io_backend_epoll, "epoll", reactor);

@@ -104,6 +104,7 @@ int io_loop_create(io_loop **out, const io_loop_config *config)
         return -ENOMEM;
     loop->disable = cfg.disable;
     loop->now_ns = monotonic_ns();
+    loop->inbox.efd = -1;
     err = buffers_map(loop, &cfg);
     if (err == 0) {
         switch (cfg.backend) {
@@ -111,6 +112,11 @@ int io_loop_create(io_loop **out, const io_loop_config *config)
         case IO_BACKEND_EPOLL: err = backend_start(loop, &io_backend_epoll, &cfg); break;
         case IO_BACKEND_AUTO: err = backend_start_auto(loop, &cfg); break;
         default: err = -EINVAL;
+        }
+        if (err == 0) {
+            err = io_inbox_init(loop);
+            if (err < 0)
+                loop->backend->destroy(loop);
         }
     }
     if (err < 0) {
@@ -127,6 +133,7 @@ void io_loop_destroy(io_loop *loop)
     if (!loop)
         return;
     loop->backend->destroy(loop);
+    io_inbox_free(loop);
     timer_heap_free(&loop->timers);
     buffers_unmap(loop);
     free(loop);
@@ -199,6 +206,9 @@ static int64_t wait_budget_ns(const io_loop *loop, int timeout_ms)
 
 int io_loop_run_once(io_loop *loop, int timeout_ms)
 {
+    /* Armed here rather than at create: the ring may only be entered from the loop's thread.
+     * A failure (no SQE free) is retried next time; posts wait in the inbox meanwhile. */
+    io_inbox_arm(loop);
     int completed = loop->backend->wait(loop, wait_budget_ns(loop, timeout_ms));
     if (completed < 0)
         return completed;
@@ -208,10 +218,25 @@ int io_loop_run_once(io_loop *loop, int timeout_ms)
     return completed;
 }
 
+static int has_work(const io_loop *loop)
+{
+    return loop->inflight > loop->internal || loop->ready_head || loop->keepalive ||
+           loop->posts_in_transit;
+}
+
 int io_loop_run(io_loop *loop)
 {
     int err = 0;
-    while (!loop->stopping && (loop->inflight || loop->ready_head)) {
+    while (!loop->stopping) {
+        if (!has_work(loop)) {
+            /* A last look, so posts already sent here are not left behind. */
+            err = io_loop_run_once(loop, 0);
+            if (err >= 0)
+                err += io_inbox_drain(loop);
+            if (err <= 0)
+                break;
+            continue;
+        }
         err = io_loop_run_once(loop, -1);
         if (err < 0)
             break;
@@ -232,7 +257,7 @@ uint64_t io_loop_now_ns(const io_loop *loop)
 
 size_t io_loop_pending(const io_loop *loop)
 {
-    return loop->inflight;
+    return loop->inflight - loop->internal;
 }
 
 const char *io_loop_backend_name(const io_loop *loop)

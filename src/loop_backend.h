@@ -13,6 +13,7 @@
 #ifndef IOSERVE_LOOP_BACKEND_H
 #define IOSERVE_LOOP_BACKEND_H
 
+#include <pthread.h>
 #include <stdio.h>
 
 #include "loop.h"
@@ -42,6 +43,12 @@ struct io_backend {
     void (*buf_release)(io_loop *loop, uint32_t id);
     /* Print, one "  feature: yes|no (why)" line each, what this backend can use here. */
     void (*report)(FILE *out);
+    /* io_loop_post from `from` (this backend, on its own thread) to `to` by the backend's own
+     * means, or -EOPNOTSUPP: the core then uses `to`'s inbox.  A backend that takes the post
+     * counts it in from->posts_in_transit until `to` has it, hands it to `to` through
+     * io_core_post_arrived() on `to`'s thread, and on a late failure gives it to
+     * io_core_post_inbox() (the post is still the caller's until fn runs). */
+    int (*post)(io_loop *from, io_loop *to, io_post *post);
 };
 
 #define IO_BACKEND_DEFINE(symbol, label, prefix)                                        \
@@ -49,10 +56,23 @@ struct io_backend {
         .name = label, .init = prefix##_init, .destroy = prefix##_destroy,              \
         .submit = prefix##_submit, .cancel = prefix##_cancel, .wait = prefix##_wait,    \
         .buf_release = prefix##_buf_release, .report = prefix##_report,                 \
+        .post = prefix##_post,                                                          \
     }
 
 extern const struct io_backend io_backend_uring;
 extern const struct io_backend io_backend_epoll;
+
+/* Posts that came by no backend means (loop.h io_loop_post): a locked FIFO, and an eventfd
+ * written when it turns non-empty, which the core keeps a read armed on (src/loop_post.c). */
+struct io_inbox {
+    pthread_mutex_t lock;
+    io_post *head;      /* under lock */
+    io_post *tail;
+    int efd;            /* -1 until created */
+    int armed;          /* the read on efd is in flight */
+    uint64_t counter;   /* where that read puts the eventfd's count */
+    io_op wake;
+};
 
 struct io_loop {
     const struct io_backend *backend;
@@ -70,6 +90,10 @@ struct io_loop {
     uint32_t buf_size;
     unsigned disable;          /* IO_FEAT_* the config asked to leave unused */
     char describe[512];
+    struct io_inbox inbox;
+    size_t internal;           /* of inflight, the core's own ops (the inbox's read) */
+    size_t posts_in_transit;   /* posts sent by the backend and not yet known delivered */
+    int keepalive;             /* io_loop_keepalive */
 };
 
 /* Deliver a completion from a backend: accounts for the op's end (no IO_CQE_MORE) and calls
@@ -77,6 +101,19 @@ struct io_loop {
 void io_core_complete(io_loop *loop, io_op *op, int res, unsigned flags);
 /* Queue a final completion for delivery on the next loop iteration (rule 1). */
 void io_core_complete_later(io_loop *loop, io_op *op, int res);
+
+/* A post reached `loop` (its own thread): the inbox is emptied first, so a sender's earlier
+ * posts that went through it still run first, then post->fn runs. */
+void io_core_post_arrived(io_loop *loop, io_post *post);
+/* Queue a post on `to`'s inbox and wake `to` (any thread). */
+void io_core_post_inbox(io_loop *to, io_post *post);
+
+/* src/loop_post.c, for loop.c: set up and tear down the inbox, keep its read armed (returns
+ * 0 or -errno), run what it holds (returns how many). */
+int io_inbox_init(io_loop *loop);
+void io_inbox_free(io_loop *loop);
+int io_inbox_arm(io_loop *loop);
+int io_inbox_drain(io_loop *loop);
 
 static inline char *io_core_buf_data(const io_loop *loop, uint32_t id)
 {
