@@ -130,6 +130,19 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         p->http_flag_given = "--ws-ping-ms";
         return number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->ws_ping_ms);
     }
+    if (strcmp(flag, "--threads") == 0) {
+        err = number(p, flag, value, CLI_MAX_THREADS, &n);
+        if (err == 0 && n == 0)
+            return bad(p, flag, value, "at least one thread");
+        o->threads = (uint32_t)n;
+        return err;
+    }
+    if (strcmp(flag, "--shutdown-timeout-ms") == 0) {
+        err = number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->shutdown_timeout_ms);
+        if (err == 0 && o->shutdown_timeout_ms == 0)
+            return bad(p, flag, value, "at least 1 ms");
+        return err;
+    }
     if (strcmp(flag, "--max-conns") == 0) {
         err = number(p, flag, value, UINT32_MAX, &n);
         o->max_conns = (uint32_t)n;
@@ -143,7 +156,8 @@ static bool takes_value(const char *flag)
     static const char *const flags[] = {"--listen", "--backend", "--epoll-mode", "--protocol",
                                         "--ack-delay-ms", "--max-conns", "--root", "--max-body",
                                         "--header-timeout-ms", "--keepalive-timeout-ms",
-                                        "--ws-max-message", "--ws-ping-ms", NULL};
+                                        "--ws-max-message", "--ws-ping-ms", "--threads",
+                                        "--shutdown-timeout-ms", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
             return true;
@@ -205,6 +219,7 @@ int cli_parse(int argc, char **argv, cli_options *out, char *err, size_t err_len
     out->epoll_mode = IO_EPOLL_LT;
     out->protocol = CLI_PROTOCOL_HTTP;
     out->ws_ping_ms = CLI_DEFAULT_WS_PING_MS;
+    out->shutdown_timeout_ms = CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS;
     net_addr_parse(CLI_DEFAULT_LISTEN, &out->listen, NULL);
     err[0] = '\0';
     for (int i = 1; i < argc;) {
@@ -233,6 +248,10 @@ void cli_usage(FILE *out)
           "  --protocol P            http, echo or etx (default http)\n"
           "  --ack-delay-ms N        etx: answer each message N ms after it arrived (default 0)\n"
           "  --max-conns N           close new connections beyond N open ones (default 0: no limit)\n"
+          "  --threads N             N loops, one per thread, each with its own SO_REUSEPORT listener\n"
+          "                          (default: the CPUs this process may run on)\n"
+          "  --shutdown-timeout-ms N  SIGINT/SIGTERM: stop accepting, let requests in flight finish,\n"
+          "                          close what is still open after N ms (default 10000)\n"
           "  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"
           "  --max-body N            http: refuse request bodies over N bytes with 413 (default 1048576)\n"
           "  --header-timeout-ms N   http: 408 for a request head not complete within N ms (default 10000)\n"

@@ -23,6 +23,8 @@
 #define CLI_MAX_BODY (1ull << 40)
 #define CLI_MAX_WS_MESSAGE (256ull << 20)  /* within the WebSocket message memory (websocket.h) */
 #define CLI_DEFAULT_WS_PING_MS 30000u
+#define CLI_MAX_THREADS 1024u
+#define CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 
 enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX };
 
@@ -33,6 +35,8 @@ typedef struct cli_options {
     enum cli_protocol protocol;
     uint64_t ack_delay_ms;
     uint32_t max_conns; /* 0: no limit */
+    uint32_t threads;   /* loops, one per thread (0: as many as the CPUs this process may use) */
+    uint64_t shutdown_timeout_ms; /* SIGINT/SIGTERM: connections left open then are closed */
     /* http: 0 or NULL for each means its default */
     const char *root;              /* serve static files from this directory */
     uint64_t max_body;             /* request bodies over this are 413 */

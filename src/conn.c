@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,7 @@ struct conn_set {
     size_t high_watermark;
     size_t low_watermark;
     uint32_t max_conns;
+    atomic_uint *shared_open;
     conn *conns;
     conn_set_stats stats;
     struct pool chunks, refs, batches, conn_pool;
@@ -509,6 +511,25 @@ void conn_timer_clear(conn *c)
         c->timer_deadline = 0;
 }
 
+/* ---- the --max-conns limit: this set's count, or one shared by several loops ---- */
+
+static bool take_slot(conn_set *set)
+{
+    if (!set->shared_open)
+        return !set->max_conns || set->stats.open < set->max_conns;
+    unsigned open = atomic_fetch_add_explicit(set->shared_open, 1, memory_order_relaxed);
+    if (!set->max_conns || open < set->max_conns)
+        return true;
+    atomic_fetch_sub_explicit(set->shared_open, 1, memory_order_relaxed);
+    return false;
+}
+
+static void give_slot(conn_set *set)
+{
+    if (set->shared_open)
+        atomic_fetch_sub_explicit(set->shared_open, 1, memory_order_relaxed);
+}
+
 /* ---- closing ---- */
 
 static void conn_free(conn *c)
@@ -521,6 +542,7 @@ static void conn_free(conn *c)
     if (c->next)
         c->next->prev = c->prev;
     set->stats.open--;
+    give_slot(set);
     pool_put(&set->conn_pool, c);
     if (set->shutting && set->stats.open == 0 && set->shutdown_armed)
         io_cancel(set->loop, &set->shutdown_op);
@@ -693,6 +715,7 @@ int conn_set_create(conn_set **out, io_loop *loop, const conn_set_config *cfg)
         return -ENOMEM;
     set->loop = loop;
     set->max_conns = cfg ? cfg->max_conns : 0;
+    set->shared_open = cfg ? cfg->shared_open : NULL;
     set->high_watermark = cfg && cfg->high_watermark ? cfg->high_watermark : CONN_DEFAULT_HIGH_WATERMARK;
     set->low_watermark = cfg && cfg->low_watermark ? cfg->low_watermark : CONN_DEFAULT_LOW_WATERMARK;
     if (set->low_watermark > set->high_watermark)
@@ -730,7 +753,7 @@ static int set_nodelay(int fd)
 
 int conn_accept(conn_set *set, int fd, const struct proto *proto, void *arg)
 {
-    if (set->shutting || (set->max_conns && set->stats.open >= set->max_conns)) {
+    if (set->shutting || !take_slot(set)) {
         close(fd);
         set->stats.rejected++;
         return -EBUSY;
@@ -738,6 +761,7 @@ int conn_accept(conn_set *set, int fd, const struct proto *proto, void *arg)
     int err = set_nodelay(fd);
     conn *c = err < 0 ? NULL : pool_get(&set->conn_pool);
     if (!c) {
+        give_slot(set);
         close(fd);
         return err < 0 ? err : -ENOMEM;
     }
@@ -784,6 +808,19 @@ static void on_shutdown_timer(io_loop *loop, io_op *op, int res, unsigned flags)
         set->done(set, set->done_arg);
 }
 
+/* The protocol finishes what is in flight and closes; a connection it leaves open is aborted
+ * when the grace period ends. */
+static void ask_to_stop(conn *c)
+{
+    if (c->phase != PHASE_OPEN || (c->flags & F_ABORT) || !c->proto->on_shutdown) {
+        conn_close(c);
+        return;
+    }
+    c->nest++;
+    c->proto->on_shutdown(c);
+    conn_uncork(c);
+}
+
 int conn_set_shutdown(conn_set *set, uint64_t grace_ms, conn_set_done_cb done, void *arg)
 {
     if (set->shutting)
@@ -797,7 +834,7 @@ int conn_set_shutdown(conn_set *set, uint64_t grace_ms, conn_set_done_cb done, v
     set->done_arg = arg;
     for (conn *c = set->conns, *next; c; c = next) {
         next = c->next;
-        conn_close(c);
+        ask_to_stop(c);
     }
     return 0;
 }

@@ -31,6 +31,7 @@
 #ifndef IOSERVE_CONN_H
 #define IOSERVE_CONN_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,8 @@ typedef struct conn_set conn_set;
 
 typedef struct conn_set_config {
     uint32_t max_conns;    /* open connections allowed; more are closed on arrival (0: no limit) */
+    atomic_uint *shared_open; /* when set: max_conns counts the open connections of every set
+                                 sharing this counter (one per thread), not only this one's */
     size_t high_watermark; /* queued output bytes that stop reading (0: default) */
     size_t low_watermark;  /* queued output bytes that resume it (0: default) */
 } conn_set_config;
@@ -64,8 +67,9 @@ int conn_set_create(conn_set **out, io_loop *loop, const conn_set_config *cfg);
 void conn_set_destroy(conn_set *set);
 conn_set_stats conn_set_get_stats(const conn_set *set);
 
-/* Refuse new connections, conn_close() every open one, conn_abort() those still open after
- * grace_ms, and call done (from a loop callback) once none is left.  -EALREADY if started. */
+/* Refuse new connections, ask every open one to stop (proto->on_shutdown, else conn_close()),
+ * conn_abort() those still open after grace_ms, and call done (from a loop callback) once none
+ * is left.  -EALREADY if started. */
 int conn_set_shutdown(conn_set *set, uint64_t grace_ms, conn_set_done_cb done, void *arg);
 /* conn_abort() every open connection (a second signal during shutdown). */
 void conn_set_abort_all(conn_set *set);

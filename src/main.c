@@ -1,7 +1,9 @@
 /* main.c - ioserve: parse the command line, then probe or serve until SIGINT/SIGTERM.
  * Exit status: 0 after a clean stop, 2 for a usage error, 1 when serving could not start or
  * failed. */
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -61,9 +63,46 @@ static int http_stack_init(struct http_stack *h, const cli_options *opt)
     return 0;
 }
 
+/* One HTTP stack per loop: the date cache, the WebSocket hub and its groups are the loop's own
+ * (nothing mutable is shared between threads). */
+struct http_stacks {
+    struct http_stack *stacks;
+    void **args; /* &stacks[i].app, for server_config.proto_args */
+    unsigned count;
+};
+
+static void http_stacks_fini(struct http_stacks *hs)
+{
+    for (unsigned i = 0; i < hs->count; i++)
+        http_stack_fini(&hs->stacks[i]);
+    free(hs->stacks);
+    free(hs->args);
+    hs->stacks = NULL;
+    hs->args = NULL;
+    hs->count = 0;
+}
+
+static int http_stacks_init(struct http_stacks *hs, const cli_options *opt, unsigned n)
+{
+    hs->stacks = calloc(n, sizeof(*hs->stacks));
+    hs->args = calloc(n, sizeof(*hs->args));
+    if (!hs->stacks || !hs->args) {
+        fprintf(stderr, "ioserve: out of memory for %u HTTP stacks\n", n);
+        return -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        hs->stacks[i].files.root_fd = -1;
+        hs->count = i + 1;
+        if (http_stack_init(&hs->stacks[i], opt) < 0)
+            return -1;
+        hs->args[i] = &hs->stacks[i].app;
+    }
+    return 0;
+}
+
 /* The protocol the options ask for; -1 (after saying why) when it cannot be set up. */
 static int choose_protocol(const cli_options *opt, server_config *cfg, struct etx_config *etx,
-                           struct http_stack *http)
+                           struct http_stacks *http)
 {
     switch (opt->protocol) {
     case CLI_PROTOCOL_ECHO:
@@ -75,27 +114,39 @@ static int choose_protocol(const cli_options *opt, server_config *cfg, struct et
         cfg->proto_arg = etx;
         return 0;
     case CLI_PROTOCOL_HTTP:
-        if (http_stack_init(http, opt) < 0)
+        if (http_stacks_init(http, opt, cfg->threads) < 0)
             return -1;
         cfg->proto = &http_proto;
-        cfg->proto_arg = &http->app;
+        cfg->proto_args = http->args;
         return 0;
     }
     fprintf(stderr, "ioserve: --protocol %s: unknown\n", cli_protocol_name(opt->protocol));
     return -1;
 }
 
+/* --threads by default: the CPUs this process may run on (taskset, cgroups' cpusets). */
+static unsigned default_threads(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) < 0)
+        return 1;
+    int n = CPU_COUNT(&set);
+    return n < 1 ? 1 : n > (int)SERVER_MAX_THREADS ? SERVER_MAX_THREADS : (unsigned)n;
+}
+
 static int serve(const cli_options *opt)
 {
     struct etx_config etx = {0};
-    struct http_stack http = {.files = {.root_fd = -1}};
+    struct http_stacks http = {0};
     server_config cfg = {
         .loop = {.backend = opt->backend, .epoll_mode = opt->epoll_mode},
         .listen = opt->listen,
         .max_conns = opt->max_conns,
+        .threads = opt->threads ? opt->threads : default_threads(),
+        .shutdown_timeout_ms = opt->shutdown_timeout_ms,
     };
     if (choose_protocol(opt, &cfg, &etx, &http) < 0) {
-        http_stack_fini(&http);
+        http_stacks_fini(&http);
         return 1;
     }
 
@@ -103,7 +154,7 @@ static int serve(const cli_options *opt)
     char text[512];
     if (server_create(&s, &cfg, text, sizeof(text)) < 0) {
         fprintf(stderr, "ioserve: %s\n", text);
-        http_stack_fini(&http);
+        http_stacks_fini(&http);
         return 1;
     }
     server_describe(s, text, sizeof(text));
@@ -112,7 +163,7 @@ static int serve(const cli_options *opt)
     int err = server_run(s);
     conn_set_stats stats = server_stats(s);
     server_destroy(s);
-    http_stack_fini(&http);
+    http_stacks_fini(&http);
     if (err < 0) {
         fprintf(stderr, "ioserve: the loop failed: %s\n", net_strerror(err, text, sizeof(text)));
         return 1;

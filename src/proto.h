@@ -27,6 +27,9 @@ struct proto {
     void (*on_drain)(conn *c);
     /* Optional.  The deadline set with conn_timer_set() has passed. */
     void (*on_timer)(conn *c);
+    /* Optional.  The server is stopping (conn_set_shutdown): finish what is in flight, then
+     * conn_close(); say goodbye the protocol's way.  NULL means conn_close() at once. */
+    void (*on_shutdown)(conn *c);
     /* The connection is closed: free the per-connection state (see conn_hold() for ops the
      * protocol still has in flight). */
     void (*on_close)(conn *c);

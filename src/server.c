@@ -1,41 +1,76 @@
-/* server.c - the loop, the listener, the connections and the signals of one server (server.h).
+/* server.c - the loops, their listeners, connections and threads, and the signals (server.h).
  *
- * Shutdown order: the first signal closes the listener (which cancels the accept, loop.h rule
- * 6), cancels an accept back-off, and asks the conn_set to close every connection; when the set
- * is empty the signal read is cancelled and the loop, with nothing left in flight, returns.
+ * Each loop is set up and destroyed on its own thread: a ring may be entered only by the task
+ * that created it (SINGLE_ISSUER), and loop.h rule 7 wants one thread per loop anyway.  The only
+ * thing threads share after start-up is the eventfds: a write() from any thread wakes a loop.
+ *
+ * Shutdown order on one loop: the wake (a signal, counted by the eventfd) closes the listener
+ * (which cancels the accept, loop.h rule 6), cancels an accept back-off and asks the conn_set to
+ * stop every connection; when the set is empty the wake read (and on loop 0 the signal read) is
+ * cancelled and the loop, with nothing left in flight, returns.
  */
 #include "server.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 /* After an accept failed for want of fds or memory, wait this long before accepting again. */
 #define ACCEPT_BACKOFF_MS 100u
 
-struct server {
+struct server_loop {
+    server *s;
+    unsigned index;
     io_loop *loop;
     conn_set *conns;
-    const struct proto *proto;
     void *proto_arg;
-    uint64_t grace_ms;
     int listen_fd;
-    net_addr bound;
-    int signal_fd;
-    sigset_t old_mask;
-    struct signalfd_siginfo siginfo;
-    io_op accept_op, backoff_op, listen_close_op, signal_op;
-    bool accept_armed, backoff_armed, backoff_wanted, signal_armed;
+    int wake_fd;          /* eventfd: each unit is one signal for this loop */
+    uint64_t wakes;
+    io_op accept_op, backoff_op, listen_close_op, wake_op;
+    bool accept_armed, backoff_armed, backoff_wanted, wake_armed;
     bool stopping, drained;
+    pthread_t thread;
+    bool thread_started;
+    int setup_result;     /* the thread's loop_setup(), read once every thread has reported */
+    int result;           /* the loop's run: 0 or -errno */
+    conn_set_stats stats; /* kept when the thread tears its loop down */
+    char why[256];        /* start-up failure, in words */
 };
 
-static void start_accepting(server *s);
+struct server {
+    const struct proto *proto;
+    io_loop_config loop_cfg;
+    uint32_t max_conns;   /* for the whole server: open_conns is shared by the loops */
+    atomic_uint open_conns;
+    uint64_t shutdown_timeout_ms;
+    net_addr bound;
+    unsigned nloops;
+    struct server_loop *loops;
+    int signal_fd;
+    sigset_t old_mask;
+    bool signals_blocked;
+    struct signalfd_siginfo siginfo;
+    io_op signal_op;
+    bool signal_armed;
+    bool joined;
+    /* start-up: threads report their setup here */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned reported;
+};
+
+/* ---- accepting ---- */
+
+static void start_accepting(struct server_loop *l);
 
 static bool accept_error_is_resource(int res)
 {
@@ -44,46 +79,48 @@ static bool accept_error_is_resource(int res)
 
 static void on_backoff(io_loop *loop, io_op *op, int res, unsigned flags)
 {
-    server *s = op->data;
-    s->backoff_armed = false;
-    if (!s->stopping)
-        start_accepting(s);
+    struct server_loop *l = op->data;
+    l->backoff_armed = false;
+    if (!l->stopping)
+        start_accepting(l);
 }
 
 static void on_accept(io_loop *loop, io_op *op, int res, unsigned flags)
 {
-    server *s = op->data;
+    struct server_loop *l = op->data;
     if (!(flags & IO_CQE_MORE))
-        s->accept_armed = false;
+        l->accept_armed = false;
     if (res >= 0) {
-        conn_accept(s->conns, res, s->proto, s->proto_arg);
-    } else if (accept_error_is_resource(res) && !s->stopping) {
+        conn_accept(l->conns, res, l->s->proto, l->proto_arg);
+    } else if (accept_error_is_resource(res) && !l->stopping) {
         /* Retrying at once would spin while the limit lasts. */
-        s->backoff_wanted = true;
-        if (s->accept_armed)
+        l->backoff_wanted = true;
+        if (l->accept_armed)
             io_cancel(loop, op);
     }
-    if (!s->accept_armed && !s->stopping)
-        start_accepting(s);
+    if (!l->accept_armed && !l->stopping)
+        start_accepting(l);
 }
 
-static void start_accepting(server *s)
+static void start_accepting(struct server_loop *l)
 {
-    if (s->backoff_wanted) {
-        s->backoff_wanted = false;
-        if (io_timeout(s->loop, &s->backoff_op, ACCEPT_BACKOFF_MS, on_backoff, s) == 0) {
-            s->backoff_armed = true;
+    if (l->backoff_wanted) {
+        l->backoff_wanted = false;
+        if (io_timeout(l->loop, &l->backoff_op, ACCEPT_BACKOFF_MS, on_backoff, l) == 0) {
+            l->backoff_armed = true;
             return;
         }
     }
-    if (io_accept(s->loop, &s->accept_op, s->listen_fd, IO_MULTISHOT, on_accept, s) == 0) {
-        s->accept_armed = true;
+    if (io_accept(l->loop, &l->accept_op, l->listen_fd, IO_MULTISHOT, on_accept, l) == 0) {
+        l->accept_armed = true;
         return;
     }
     /* The loop could not take the accept now: try again shortly rather than never. */
-    if (io_timeout(s->loop, &s->backoff_op, ACCEPT_BACKOFF_MS, on_backoff, s) == 0)
-        s->backoff_armed = true;
+    if (io_timeout(l->loop, &l->backoff_op, ACCEPT_BACKOFF_MS, on_backoff, l) == 0)
+        l->backoff_armed = true;
 }
+
+/* ---- stopping ---- */
 
 static void on_listen_closed(io_loop *loop, io_op *op, int res, unsigned flags)
 {
@@ -91,33 +128,76 @@ static void on_listen_closed(io_loop *loop, io_op *op, int res, unsigned flags)
 
 static void on_drained(conn_set *set, void *arg)
 {
-    server *s = arg;
-    s->drained = true;
-    if (s->signal_armed)
-        io_cancel(s->loop, &s->signal_op);
+    struct server_loop *l = arg;
+    l->drained = true;
+    if (l->wake_armed)
+        io_cancel(l->loop, &l->wake_op);
+    if (l->index == 0 && l->s->signal_armed)
+        io_cancel(l->loop, &l->s->signal_op);
 }
 
-static void stop_accepting(server *s)
+static void stop_accepting(struct server_loop *l)
 {
-    if (s->backoff_armed)
-        io_cancel(s->loop, &s->backoff_op);
-    if (io_close(s->loop, &s->listen_close_op, s->listen_fd, on_listen_closed, s) < 0) {
-        if (s->accept_armed)
-            io_cancel(s->loop, &s->accept_op);
-        close(s->listen_fd);
+    if (l->backoff_armed)
+        io_cancel(l->loop, &l->backoff_op);
+    if (io_close(l->loop, &l->listen_close_op, l->listen_fd, on_listen_closed, l) < 0) {
+        if (l->accept_armed)
+            io_cancel(l->loop, &l->accept_op);
+        close(l->listen_fd);
     }
-    s->listen_fd = -1;
+    l->listen_fd = -1;
 }
 
-static void begin_shutdown(server *s)
+static void begin_shutdown(struct server_loop *l)
 {
-    s->stopping = true;
-    stop_accepting(s);
-    if (conn_set_shutdown(s->conns, s->grace_ms, on_drained, s) < 0) {
+    l->stopping = true;
+    stop_accepting(l);
+    if (conn_set_shutdown(l->conns, l->s->shutdown_timeout_ms, on_drained, l) < 0) {
         /* No timer for the grace period: close everything now instead. */
-        conn_set_abort_all(s->conns);
-        on_drained(s->conns, s);
+        conn_set_abort_all(l->conns);
+        on_drained(l->conns, l);
     }
+}
+
+/* One signal for this loop: the first starts the shutdown, a later one stops waiting for peers. */
+static void take_signal(struct server_loop *l)
+{
+    if (l->drained)
+        return;
+    if (l->stopping)
+        conn_set_abort_all(l->conns);
+    else
+        begin_shutdown(l);
+}
+
+static void read_wake(struct server_loop *l);
+
+static void on_wake(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    struct server_loop *l = op->data;
+    l->wake_armed = false;
+    if (res == -ECANCELED || l->drained)
+        return;
+    if (res == (int)sizeof(l->wakes))
+        for (uint64_t i = 0; i < l->wakes && i < 2; i++)
+            take_signal(l);
+    if (!l->drained)
+        read_wake(l);
+}
+
+static void read_wake(struct server_loop *l)
+{
+    if (io_read(l->loop, &l->wake_op, l->wake_fd, &l->wakes, sizeof(l->wakes), IO_OFFSET_CURRENT, on_wake,
+                l) == 0)
+        l->wake_armed = true;
+}
+
+/* Safe from any thread: the eventfd is the only thing touched. */
+static void wake(struct server_loop *l)
+{
+    uint64_t one = 1;
+    ssize_t n = write(l->wake_fd, &one, sizeof(one));
+    (void)n; /* only EAGAIN at a counter near 2^64: the loop is woken already */
 }
 
 static void read_signal(server *s);
@@ -126,22 +206,42 @@ static void on_signal(io_loop *loop, io_op *op, int res, unsigned flags)
 {
     server *s = op->data;
     s->signal_armed = false;
-    if (res == -ECANCELED || s->drained)
+    if (res == -ECANCELED || s->loops[0].drained)
         return;
-    if (res == (int)sizeof(s->siginfo)) {
-        if (s->stopping)
-            conn_set_abort_all(s->conns); /* a second signal: stop waiting for peers */
-        else
-            begin_shutdown(s);
-    }
+    if (res == (int)sizeof(s->siginfo))
+        for (unsigned i = 0; i < s->nloops; i++)
+            wake(&s->loops[i]);
     read_signal(s);
 }
 
 static void read_signal(server *s)
 {
-    if (io_read(s->loop, &s->signal_op, s->signal_fd, &s->siginfo, sizeof(s->siginfo), IO_OFFSET_CURRENT,
-                on_signal, s) == 0)
+    if (io_read(s->loops[0].loop, &s->signal_op, s->signal_fd, &s->siginfo, sizeof(s->siginfo),
+                IO_OFFSET_CURRENT, on_signal, s) == 0)
         s->signal_armed = true;
+}
+
+/* Arm the wake read and the accept; a loop that cannot do either winds down at once. */
+static int start_loop(struct server_loop *l)
+{
+    read_wake(l);
+    if (!l->wake_armed)
+        return -ENOMEM;
+    start_accepting(l);
+    if (!l->accept_armed && !l->backoff_armed) {
+        begin_shutdown(l);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- setting up ---- */
+
+static int fail(char *why, size_t why_len, int err, const char *what)
+{
+    char text[128];
+    snprintf(why, why_len, "%s: %s", what, net_strerror(err, text, sizeof(text)));
+    return err;
 }
 
 static int signals_setup(server *s)
@@ -153,63 +253,158 @@ static int signals_setup(server *s)
     int err = pthread_sigmask(SIG_BLOCK, &mask, &s->old_mask);
     if (err)
         return -err;
+    s->signals_blocked = true;
     s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (s->signal_fd < 0) {
-        err = -errno;
-        pthread_sigmask(SIG_SETMASK, &s->old_mask, NULL);
-        return err;
-    }
+    if (s->signal_fd < 0)
+        return -errno;
     /* A peer that goes away must not kill the server (sends use MSG_NOSIGNAL too). */
     signal(SIGPIPE, SIG_IGN);
     return 0;
 }
 
-static int fail(char *why, size_t why_len, int err, const char *what)
+/* The loop, its connections and its listener, on the thread that will run it. */
+static int loop_setup(struct server_loop *l, const net_addr *addr)
 {
-    char text[128];
-    snprintf(why, why_len, "%s: %s", what, net_strerror(err, text, sizeof(text)));
-    return err;
+    server *s = l->s;
+    char what[96];
+    int err = io_loop_create(&l->loop, &s->loop_cfg);
+    if (err < 0) {
+        const char *name = s->loop_cfg.backend == IO_BACKEND_URING ? "io_uring"
+                           : s->loop_cfg.backend == IO_BACKEND_EPOLL ? "epoll" : "any backend";
+        snprintf(what, sizeof(what), "cannot set up %s", name);
+        return fail(l->why, sizeof(l->why), err, what);
+    }
+    conn_set_config set_cfg = {.max_conns = s->max_conns, .shared_open = s->nloops > 1 ? &s->open_conns : NULL};
+    err = conn_set_create(&l->conns, l->loop, &set_cfg);
+    if (err < 0)
+        return fail(l->why, sizeof(l->why), err, "cannot set up connections");
+    l->listen_fd = net_listen(addr, s->nloops > 1 ? NET_REUSEPORT : 0);
+    if (l->listen_fd < 0) {
+        char text[NET_ADDR_TEXT_MAX];
+        snprintf(what, sizeof(what), "cannot listen on %s", net_addr_format(addr, text, sizeof(text)));
+        return fail(l->why, sizeof(l->why), l->listen_fd, what);
+    }
+    return 0;
+}
+
+static void loop_teardown(struct server_loop *l)
+{
+    if (l->conns)
+        l->stats = conn_set_get_stats(l->conns);
+    if (l->listen_fd >= 0)
+        close(l->listen_fd);
+    l->listen_fd = -1;
+    conn_set_destroy(l->conns);
+    l->conns = NULL;
+    io_loop_destroy(l->loop);
+    l->loop = NULL;
+}
+
+static void report_setup(server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->reported++;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void *loop_thread(void *arg)
+{
+    struct server_loop *l = arg;
+    server *s = l->s;
+    l->setup_result = loop_setup(l, &s->bound);
+    bool ok = l->setup_result == 0;
+    report_setup(s); /* after this, only this thread touches l until it is joined */
+    if (ok) {
+        int err = start_loop(l);
+        int run = io_loop_run(l->loop);
+        l->result = err ? err : run;
+    }
+    loop_teardown(l);
+    return NULL;
+}
+
+/* Start threads 1..N-1 and wait until each has said whether its loop is up. */
+static int start_threads(server *s, char *why, size_t why_len)
+{
+    unsigned started = 1;
+    for (unsigned i = 1; i < s->nloops; i++) {
+        struct server_loop *l = &s->loops[i];
+        int err = pthread_create(&l->thread, NULL, loop_thread, l);
+        if (err) {
+            fail(why, why_len, -err, "cannot start a thread");
+            break;
+        }
+        l->thread_started = true;
+        started++;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (s->reported < started - 1)
+        pthread_cond_wait(&s->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    if (started < s->nloops)
+        return -EAGAIN;
+    for (unsigned i = 1; i < s->nloops; i++) {
+        if (s->loops[i].setup_result < 0) {
+            snprintf(why, why_len, "loop %u: %s", i, s->loops[i].why);
+            return s->loops[i].setup_result;
+        }
+    }
+    return 0;
 }
 
 static int server_setup(server *s, const server_config *cfg, char *why, size_t why_len)
 {
-    char what[96];
-    int err = io_loop_create(&s->loop, &cfg->loop);
-    if (err < 0) {
-        const char *name = cfg->loop.backend == IO_BACKEND_URING ? "io_uring"
-                           : cfg->loop.backend == IO_BACKEND_EPOLL ? "epoll" : "any backend";
-        snprintf(what, sizeof(what), "cannot set up %s", name);
-        return fail(why, why_len, err, what);
+    for (unsigned i = 0; i < s->nloops; i++) {
+        struct server_loop *l = &s->loops[i];
+        l->s = s;
+        l->index = i;
+        l->listen_fd = -1;
+        l->proto_arg = cfg->proto_args ? cfg->proto_args[i] : cfg->proto_arg;
+        l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (l->wake_fd < 0)
+            return fail(why, why_len, -errno, "eventfd");
     }
-    conn_set_config set_cfg = {.max_conns = cfg->max_conns};
-    err = conn_set_create(&s->conns, s->loop, &set_cfg);
-    if (err < 0)
-        return fail(why, why_len, err, "cannot set up connections");
-    s->listen_fd = net_listen(&cfg->listen, 0);
-    if (s->listen_fd < 0) {
-        char addr[NET_ADDR_TEXT_MAX];
-        snprintf(what, sizeof(what), "cannot listen on %s", net_addr_format(&cfg->listen, addr, sizeof(addr)));
-        return fail(why, why_len, s->listen_fd, what);
-    }
-    err = net_addr_local(s->listen_fd, &s->bound);
-    if (err < 0)
-        return fail(why, why_len, err, "getsockname");
-    err = signals_setup(s);
+    /* Before any thread starts, so that every thread inherits the blocked signals. */
+    int err = signals_setup(s);
     if (err < 0)
         return fail(why, why_len, err, "cannot read signals");
-    return 0;
+    struct server_loop *first = &s->loops[0];
+    err = loop_setup(first, &cfg->listen);
+    if (err < 0) {
+        snprintf(why, why_len, "%s", first->why);
+        return err;
+    }
+    /* The others bind where the first did: the real port when 0 was asked. */
+    err = net_addr_local(first->listen_fd, &s->bound);
+    if (err < 0)
+        return fail(why, why_len, err, "getsockname");
+    return start_threads(s, why, why_len);
 }
 
 int server_create(server **out, const server_config *cfg, char *why, size_t why_len)
 {
+    unsigned n = cfg->threads ? cfg->threads : 1;
+    if (n > SERVER_MAX_THREADS)
+        return fail(why, why_len, -EINVAL, "threads");
     server *s = calloc(1, sizeof(*s));
-    if (!s)
+    struct server_loop *loops = calloc(n, sizeof(*loops));
+    if (!s || !loops) {
+        free(s);
+        free(loops);
         return fail(why, why_len, -ENOMEM, "server");
-    s->listen_fd = -1;
+    }
+    for (unsigned i = 0; i < n; i++)
+        loops[i].wake_fd = -1;
+    s->loops = loops;
+    s->nloops = n;
     s->signal_fd = -1;
     s->proto = cfg->proto;
-    s->proto_arg = cfg->proto_arg;
-    s->grace_ms = cfg->grace_ms ? cfg->grace_ms : SERVER_DEFAULT_GRACE_MS;
+    s->loop_cfg = cfg->loop;
+    s->max_conns = cfg->max_conns;
+    s->shutdown_timeout_ms = cfg->shutdown_timeout_ms ? cfg->shutdown_timeout_ms : SERVER_DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
     int err = server_setup(s, cfg, why, why_len);
     if (err < 0) {
         server_destroy(s);
@@ -219,49 +414,87 @@ int server_create(server **out, const server_config *cfg, char *why, size_t why_
     return 0;
 }
 
+/* Threads 1..N-1 end once their loop has stopped; wake them first when no signal did. */
+static void join_threads(server *s, bool wake_them)
+{
+    if (s->joined)
+        return;
+    s->joined = true;
+    for (unsigned i = 1; i < s->nloops; i++) {
+        struct server_loop *l = &s->loops[i];
+        if (!l->thread_started)
+            continue;
+        if (wake_them)
+            wake(l);
+        pthread_join(l->thread, NULL);
+    }
+}
+
 void server_destroy(server *s)
 {
     if (!s)
         return;
-    if (s->signal_fd >= 0) {
+    join_threads(s, true);
+    loop_teardown(&s->loops[0]);
+    for (unsigned i = 0; i < s->nloops; i++)
+        if (s->loops[i].wake_fd >= 0)
+            close(s->loops[i].wake_fd);
+    if (s->signal_fd >= 0)
         close(s->signal_fd);
+    if (s->signals_blocked)
         pthread_sigmask(SIG_SETMASK, &s->old_mask, NULL);
-    }
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
-    conn_set_destroy(s->conns);
-    io_loop_destroy(s->loop);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    free(s->loops);
     free(s);
 }
 
 int server_run(server *s)
 {
+    struct server_loop *first = &s->loops[0];
     read_signal(s);
-    if (!s->signal_armed)
+    if (!s->signal_armed) {
+        join_threads(s, true);
         return -ENOMEM;
-    start_accepting(s);
-    int err = 0;
-    if (!s->accept_armed && !s->backoff_armed) {
-        err = -ENOMEM; /* nothing will ever be accepted: wind down at once */
-        begin_shutdown(s);
     }
-    int run = io_loop_run(s->loop);
-    return err ? err : run;
+    int err = start_loop(first);
+    if (err < 0) /* this loop cannot serve: stop the others too */
+        for (unsigned i = 1; i < s->nloops; i++)
+            wake(&s->loops[i]);
+    int run = io_loop_run(first->loop);
+    first->stats = conn_set_get_stats(first->conns);
+    /* Loop 0 only returns once drained, so a signal came (or it failed): the others know. */
+    join_threads(s, run < 0);
+    if (err == 0)
+        err = run;
+    for (unsigned i = 1; i < s->nloops && err == 0; i++)
+        err = s->loops[i].result;
+    return err;
 }
 
 void server_describe(const server *s, char *line, size_t len)
 {
     char addr[NET_ADDR_TEXT_MAX];
-    const char *name = io_loop_backend_name(s->loop);
-    const char *describe = io_loop_describe(s->loop);
+    const io_loop *loop = s->loops[0].loop;
+    const char *name = io_loop_backend_name(loop);
+    const char *describe = io_loop_describe(loop);
     size_t name_len = strlen(name);
     /* The description usually starts with the backend's name already; say it once. */
     bool named = strncmp(describe, name, name_len) == 0 && describe[name_len] == ':';
-    snprintf(line, len, "%s on %s, backend %s%s%s", s->proto->name,
-             net_addr_format(&s->bound, addr, sizeof(addr)), named ? "" : name, named ? "" : ": ", describe);
+    snprintf(line, len, "%s on %s, backend %s%s%s; %u thread%s%s", s->proto->name,
+             net_addr_format(&s->bound, addr, sizeof(addr)), named ? "" : name, named ? "" : ": ", describe,
+             s->nloops, s->nloops == 1 ? "" : "s", s->nloops == 1 ? "" : " (a SO_REUSEPORT listener each)");
 }
 
 conn_set_stats server_stats(const server *s)
 {
-    return conn_set_get_stats(s->conns);
+    conn_set_stats sum = {0};
+    for (unsigned i = 0; i < s->nloops; i++) {
+        const struct server_loop *l = &s->loops[i];
+        conn_set_stats one = l->conns ? conn_set_get_stats(l->conns) : l->stats;
+        sum.open += one.open;
+        sum.accepted += one.accepted;
+        sum.rejected += one.rejected;
+    }
+    return sum;
 }

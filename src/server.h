@@ -1,12 +1,17 @@
-/* server.h - one loop serving one protocol on one listening socket.
+/* server.h - N loops, one per thread, serving one protocol on one address.
  *
- * server_create() sets up the loop (the backend the config asks for, or AUTO's choice), the
- * listener and the signal reader: SIGINT and SIGTERM are blocked in the calling thread and read
- * by the loop itself through a signalfd, SIGPIPE is ignored.  server_run() accepts (multishot)
- * and hands each socket to the protocol through conn_accept() until the first SIGINT/SIGTERM;
- * then it stops accepting, closes every connection (sending what is queued; a peer that does not
- * take it within the grace period, or a second signal, cuts it short) and returns 0 once nothing
- * is left in flight.  Errors are -errno; server_create() also says in words what failed.
+ * server_create() blocks SIGINT and SIGTERM (every thread it starts inherits the mask) and
+ * ignores SIGPIPE, sets up loop 0 on the calling thread and starts threads 1..N-1, each with
+ * its own loop (ring or epoll instance), connection set and SO_REUSEPORT listener on the same
+ * address: the kernel spreads connections over the listeners, and a connection lives on the
+ * loop that accepted it.  Loop 0 reads the signals through a signalfd and wakes every loop
+ * through its own eventfd.  server_run() runs loop 0 until every loop has stopped.
+ *
+ * Shutdown, on each loop at the first signal: close the listener (new connections are refused),
+ * ask every connection to stop (proto.h on_shutdown: in-flight requests finish, idle ones close
+ * at once, WebSockets hear 1001), abort what is still open after shutdown_timeout_ms or at a
+ * second signal.  server_run() returns 0 once every loop has nothing left in flight.
+ * Errors are -errno; server_create() also says in words what failed.
  */
 #ifndef IOSERVE_SERVER_H
 #define IOSERVE_SERVER_H
@@ -19,7 +24,8 @@
 #include "net.h"
 #include "proto.h"
 
-#define SERVER_DEFAULT_GRACE_MS 2000u
+#define SERVER_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
+#define SERVER_MAX_THREADS 1024u
 
 typedef struct server server;
 
@@ -28,17 +34,20 @@ typedef struct server_config {
     net_addr listen;
     const struct proto *proto;
     void *proto_arg;           /* given to proto->on_open; must outlive the server */
-    uint32_t max_conns;        /* 0: no limit */
-    uint64_t grace_ms;         /* shutdown: how long connections may take to close (0: default) */
+    void *const *proto_args;   /* when set: proto_args[i] for loop i instead (per-loop state) */
+    unsigned threads;          /* loops, one per thread (0: one) */
+    uint32_t max_conns;        /* open connections, all loops together; 0: no limit */
+    uint64_t shutdown_timeout_ms; /* how long connections may take to finish (0: default) */
 } server_config;
 
 int server_create(server **out, const server_config *cfg, char *why, size_t why_len);
 void server_destroy(server *s);
 int server_run(server *s);
 
-/* The start-up line: protocol, bound address (the real port when 0 was asked), backend and
- * the features in use. */
+/* The start-up line: protocol, bound address (the real port when 0 was asked), backend, the
+ * features in use and the threads. */
 void server_describe(const server *s, char *line, size_t len);
+/* The sum over the loops; complete once server_run() has returned. */
 conn_set_stats server_stats(const server *s);
 
 #endif

@@ -21,6 +21,7 @@ struct http_conn {
     bool head_timing;      /* the header deadline runs for the request being read */
     bool upgrade_due;
     bool gone;             /* handed to another protocol: freed on the outermost leave */
+    bool stopping;         /* the server is stopping: close once the response in flight ends */
     http_upgrade_fn upgrade;
     void *upgrade_arg;
     size_t queued_at_arm;  /* output queued when the idle deadline was set */
@@ -72,7 +73,7 @@ static int sink_sendfile(void *ctx, int fd, uint64_t offset, uint64_t len,
 static void session_end(void *ctx, bool keep_alive)
 {
     http_conn *hc = ctx;
-    if (!keep_alive)
+    if (!keep_alive || (hc->stopping && http_session_state(&hc->session) != HTTP_SESSION_UPGRADED))
         conn_close(hc->c);
 }
 
@@ -255,6 +256,16 @@ static void on_timer(conn *c)
     http_conn_leave(hc);
 }
 
+/* Idle between requests: close now.  A request partly received or being answered finishes
+ * first; session_end() closes after its response. */
+static void on_shutdown(conn *c)
+{
+    http_conn *hc = conn_state(c);
+    hc->stopping = true;
+    if (!http_session_in_request(&hc->session) && http_session_state(&hc->session) == HTTP_SESSION_READING)
+        conn_close(c);
+}
+
 static void on_close(conn *c)
 {
     http_conn *hc = conn_state(c);
@@ -269,5 +280,6 @@ const struct proto http_proto = {
     .on_eof = on_eof,
     .on_drain = on_drain,
     .on_timer = on_timer,
+    .on_shutdown = on_shutdown,
     .on_close = on_close,
 };

@@ -246,11 +246,18 @@ static void ws_on_close(conn *c)
     free(ws);
 }
 
+/* The server is stopping: the peer hears 1001 and the close handshake ends the connection. */
+static void ws_on_shutdown(conn *c)
+{
+    ws_close(conn_state(c), WS_CLOSE_GOING_AWAY, "server shutting down");
+}
+
 static const struct proto ws_proto = {
     .name = "websocket",
     .on_data = ws_on_data,
     .on_eof = ws_on_eof,
     .on_timer = ws_on_timer,
+    .on_shutdown = ws_on_shutdown,
     .on_close = ws_on_close,
 };
 

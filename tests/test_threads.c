@@ -1,0 +1,302 @@
+/* test_threads.c - the real ioserve binary with several loops, and its graceful shutdown.
+ *
+ * usage: test_threads IOSERVE_PATH uring|epoll
+ * Echo, ETX and HTTP with --threads 2 (an SO_REUSEPORT listener per loop); then SIGTERM with
+ * 200 requests half-received: each response arrives whole, idle keep-alive connections close
+ * at once, new connections are refused, WebSockets hear close 1001, and the server exits 0.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ioserve_proc.h"
+#include "net_helpers.h"
+
+#define IO_TIMEOUT_MS 5000
+#define START_TIMEOUT_MS 5000
+#define STOP_TIMEOUT_MS 8000
+#define CLIENTS 8
+#define INFLIGHT 200
+#define IDLE 5
+#define BODY_LEN 1000
+#define BODY_FIRST 400
+
+/* Set once in main from argv, read-only afterwards. */
+static const char *ioserve_path;
+static const char *backend;
+
+static void server_start(ioserve_proc *p, const char *protocol, const char *extra1, const char *extra2)
+{
+    const char *argv[12] = {ioserve_path, "--protocol", protocol, "--backend", backend, "--threads", "2"};
+    size_t n = 7;
+    if (extra1)
+        argv[n++] = extra1;
+    if (extra2)
+        argv[n++] = extra2;
+    argv[n] = NULL;
+    int err = proc_start(p, argv, START_TIMEOUT_MS);
+    if (err < 0)
+        fprintf(stderr, "ioserve did not start (%s); it said:\n%s\n", strerror(-err), p->err);
+    assert_int_equal(err, 0);
+    assert_non_null(strstr(p->start_line, "2 threads"));
+}
+
+static void expect_clean_exit(ioserve_proc *p, int sig)
+{
+    int status = -1;
+    assert_int_equal(proc_stop(p, sig, STOP_TIMEOUT_MS, &status), 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "ioserve stderr:\n%s\n", p->err);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_non_null(strstr(p->err, "ioserve: stopped"));
+}
+
+static int setup(void **state)
+{
+    ioserve_proc *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -1;
+    p->err_fd = -1;
+    *state = p;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    proc_kill(*state);
+    free(*state);
+    return 0;
+}
+
+static int connect_to(const ioserve_proc *p)
+{
+    int fd = tnet_connect(p->port);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void send_text(int fd, const char *text)
+{
+    assert_int_equal(tnet_write_all(fd, text, strlen(text), IO_TIMEOUT_MS), 0);
+}
+
+static void expect_text(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    char buf[512];
+    assert_true(len < sizeof(buf));
+    assert_int_equal(tnet_read_full(fd, buf, len, IO_TIMEOUT_MS), (ssize_t)len);
+    buf[len] = '\0';
+    assert_string_equal(buf, text);
+}
+
+/* Read a response head (up to its blank line) into buf; its length. */
+static size_t read_head(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    while (len < cap - 1) {
+        assert_int_equal(tnet_read_full(fd, buf + len, 1, IO_TIMEOUT_MS), 1);
+        len++;
+        buf[len] = '\0';
+        if (len >= 4 && memcmp(buf + len - 4, "\r\n\r\n", 4) == 0)
+            return len;
+    }
+    fail_msg("no end of head in %zu bytes", len);
+    return 0;
+}
+
+/* ---- several loops serving ---- */
+
+static void test_echo_two_threads(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "echo", NULL, NULL);
+    int fds[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++)
+        fds[i] = connect_to(p);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < CLIENTS; i++) {
+            char text[32];
+            snprintf(text, sizeof(text), "client %d round %d", i, round);
+            send_text(fds[i], text);
+            expect_text(fds[i], text);
+        }
+    }
+    for (int i = 0; i < CLIENTS; i++)
+        close(fds[i]);
+    expect_clean_exit(p, SIGTERM);
+    assert_non_null(strstr(p->err, "stopped after 8 connections"));
+}
+
+static void test_etx_two_threads(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "etx", "--ack-delay-ms", "20");
+    int fds[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        fds[i] = connect_to(p);
+        send_text(fds[i], "one\x03two\x03three\x03");
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        expect_text(fds[i], "ack\x03" "ack\x03" "ack\x03");
+        send_text(fds[i], "goodbye\x03");
+        assert_int_equal(tnet_expect_eof(fds[i], IO_TIMEOUT_MS), 0);
+        close(fds[i]);
+    }
+    expect_clean_exit(p, SIGTERM);
+}
+
+static void test_http_two_threads(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "http", NULL, NULL);
+    for (int i = 0; i < CLIENTS; i++) {
+        int fd = connect_to(p);
+        for (int round = 0; round < 2; round++) {
+            send_text(fd, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+            char head[1024];
+            read_head(fd, head, sizeof(head));
+            assert_non_null(strstr(head, "HTTP/1.1 200"));
+            assert_non_null(strstr(head, "Content-Length: 13\r\n"));
+            expect_text(fd, "Hello, World!");
+        }
+        close(fd);
+    }
+    expect_clean_exit(p, SIGTERM);
+}
+
+/* ---- graceful shutdown ---- */
+
+static char body[BODY_LEN];
+
+static void start_post(int fd)
+{
+    char head[128];
+    snprintf(head, sizeof(head), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", BODY_LEN);
+    send_text(fd, head);
+    assert_int_equal(tnet_write_all(fd, body, BODY_FIRST, IO_TIMEOUT_MS), 0);
+}
+
+static void expect_echoed_then_closed(int fd)
+{
+    char head[1024];
+    read_head(fd, head, sizeof(head));
+    assert_non_null(strstr(head, "HTTP/1.1 200"));
+    char got[BODY_LEN];
+    assert_int_equal(tnet_read_full(fd, got, sizeof(got), IO_TIMEOUT_MS), BODY_LEN);
+    assert_memory_equal(got, body, BODY_LEN);
+    int err = tnet_expect_eof(fd, IO_TIMEOUT_MS);
+    assert_true(err == 0 || err == -ECONNRESET);
+}
+
+/* After the signal the listeners close: a connect is refused within a bounded wait. */
+static void expect_refused(const ioserve_proc *p)
+{
+    uint64_t deadline = tnet_now_ms() + IO_TIMEOUT_MS;
+    for (;;) {
+        int fd = tnet_connect(p->port);
+        if (fd < 0)
+            return;
+        close(fd);
+        assert_true(tnet_now_ms() < deadline);
+        usleep(20000);
+    }
+}
+
+static void test_shutdown_finishes_inflight(void **state)
+{
+    ioserve_proc *p = *state;
+    assert_true(tnet_raise_nofile_limit() > INFLIGHT + IDLE + 64);
+    server_start(p, "http", "--shutdown-timeout-ms", "8000");
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (char)('a' + i % 26);
+    int idle[IDLE], busy[INFLIGHT];
+    for (int i = 0; i < IDLE; i++) {
+        idle[i] = connect_to(p);
+        send_text(idle[i], "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
+        char head[1024];
+        read_head(idle[i], head, sizeof(head));
+        expect_text(idle[i], "Hello, World!");
+    }
+    for (int i = 0; i < INFLIGHT; i++) {
+        busy[i] = connect_to(p);
+        start_post(busy[i]);
+    }
+    /* Every half request has reached the server before the signal. */
+    usleep(300000);
+    assert_int_equal(kill(p->pid, SIGTERM), 0);
+    uint64_t start = tnet_now_ms();
+    for (int i = 0; i < IDLE; i++) {
+        int err = tnet_expect_eof(idle[i], IO_TIMEOUT_MS);
+        assert_true(err == 0 || err == -ECONNRESET);
+        close(idle[i]);
+    }
+    assert_true(tnet_now_ms() - start < 1000);
+    expect_refused(p);
+    for (int i = 0; i < INFLIGHT; i++)
+        assert_int_equal(tnet_write_all(busy[i], body + BODY_FIRST, BODY_LEN - BODY_FIRST, IO_TIMEOUT_MS), 0);
+    for (int i = 0; i < INFLIGHT; i++) {
+        expect_echoed_then_closed(busy[i]);
+        close(busy[i]);
+    }
+    expect_clean_exit(p, 0);
+}
+
+/* A WebSocket open when the signal comes hears close 1001, answers it, and the server exits 0. */
+static void test_shutdown_websocket_going_away(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "http", NULL, NULL);
+    int fd = connect_to(p);
+    send_text(fd, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    char head[1024];
+    read_head(fd, head, sizeof(head));
+    assert_non_null(strstr(head, "HTTP/1.1 101"));
+    assert_int_equal(kill(p->pid, SIGTERM), 0);
+    unsigned char frame[2 + 125];
+    assert_int_equal(tnet_read_full(fd, frame, 2, IO_TIMEOUT_MS), 2);
+    assert_int_equal(frame[0], 0x88); /* FIN, close */
+    size_t len = frame[1] & 0x7f;
+    assert_true(len >= 2 && len <= 125);
+    assert_int_equal(tnet_read_full(fd, frame + 2, len, IO_TIMEOUT_MS), (ssize_t)len);
+    assert_int_equal((frame[2] << 8) | frame[3], 1001);
+    /* Our close, masked with a zero key, echoing the code. */
+    static const unsigned char reply[] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9};
+    assert_int_equal(tnet_write_all(fd, reply, sizeof(reply), IO_TIMEOUT_MS), 0);
+    int err = tnet_expect_eof(fd, IO_TIMEOUT_MS);
+    assert_true(err == 0 || err == -ECONNRESET);
+    close(fd);
+    expect_clean_exit(p, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3 || (strcmp(argv[2], "uring") != 0 && strcmp(argv[2], "epoll") != 0)) {
+        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll\n", argv[0]);
+        return 2;
+    }
+    ioserve_path = argv[1];
+    backend = argv[2];
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_echo_two_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_etx_two_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_two_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_finishes_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_websocket_going_away, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
