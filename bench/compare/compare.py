@@ -56,7 +56,7 @@ def workloads(mode):
 
 MODES = {
     # mode: (measured seconds, warm-up seconds, repetitions, strace seconds)
-    "dry": (0.2, 0.05, 3, 0.2),
+    "dry": (0.5, 0.05, 3, 0.2),  # long enough for several CPU samples inside the load on a busy machine
     "quick": (0.6, 0.2, 3, 0.3),
     "full": (3.0, 1.0, 3, 1.0),
 }

@@ -120,7 +120,11 @@ def load_run(run, paths, workload, conns, duration_s, warmup_s):
         return {"error": err}
     seconds = report["seconds"]
     rate = report["req_per_s"]
-    span = _window(sampler.cpu, t_exit - seconds * 0.9, t_exit - seconds * 0.1)
+    # Only samples taken while the load ran: after ioload exits, a thread-per-connection
+    # server's threads are gone with their run time, and a starved sampler could otherwise
+    # pair a sample from the run with one from after it.
+    in_run = [s for s in sampler.cpu if s[0] <= t_exit - seconds * 0.05]
+    span = _window(in_run, t_exit - seconds * 0.9, t_exit - seconds * 0.1)
     util = cpu_per_req = stat_per_req = None
     if span:
         (a_t, a_cpu, a_stat), (b_t, b_cpu, b_stat) = span
