@@ -12,6 +12,8 @@ struct choice {
 static const struct choice backends[] = {
     {"auto", IO_BACKEND_AUTO}, {"uring", IO_BACKEND_URING}, {"epoll", IO_BACKEND_EPOLL}, {NULL, 0}};
 static const struct choice epoll_modes[] = {{"lt", IO_EPOLL_LT}, {"et", IO_EPOLL_ET}, {NULL, 0}};
+static const struct choice accept_modes[] = {
+    {"reuseport", CLI_ACCEPT_REUSEPORT}, {"dispatch", CLI_ACCEPT_DISPATCH}, {NULL, 0}};
 static const struct choice protocols[] = {
     {"http", CLI_PROTOCOL_HTTP}, {"echo", CLI_PROTOCOL_ECHO}, {"etx", CLI_PROTOCOL_ETX}, {NULL, 0}};
 
@@ -130,6 +132,11 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         p->http_flag_given = "--ws-ping-ms";
         return number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->ws_ping_ms);
     }
+    if (strcmp(flag, "--accept") == 0) {
+        err = pick(p, flag, value, accept_modes, &choice);
+        o->accept = (enum cli_accept)choice;
+        return err;
+    }
     if (strcmp(flag, "--threads") == 0) {
         err = number(p, flag, value, CLI_MAX_THREADS, &n);
         if (err == 0 && n == 0)
@@ -156,7 +163,7 @@ static bool takes_value(const char *flag)
     static const char *const flags[] = {"--listen", "--backend", "--epoll-mode", "--protocol",
                                         "--ack-delay-ms", "--max-conns", "--root", "--max-body",
                                         "--header-timeout-ms", "--keepalive-timeout-ms",
-                                        "--ws-max-message", "--ws-ping-ms", "--threads",
+                                        "--ws-max-message", "--ws-ping-ms", "--threads", "--accept",
                                         "--shutdown-timeout-ms", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
@@ -250,6 +257,8 @@ void cli_usage(FILE *out)
           "  --max-conns N           close new connections beyond N open ones (default 0: no limit)\n"
           "  --threads N             N loops, one per thread, each with its own SO_REUSEPORT listener\n"
           "                          (default: the CPUs this process may run on)\n"
+          "  --accept M              reuseport (a listener per thread) or dispatch (thread 0 accepts\n"
+          "                          and deals connections round-robin) (default reuseport)\n"
           "  --shutdown-timeout-ms N  SIGINT/SIGTERM: stop accepting, let requests in flight finish,\n"
           "                          close what is still open after N ms (default 10000)\n"
           "  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"

@@ -27,6 +27,7 @@
 #define CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 
 enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX };
+enum cli_accept { CLI_ACCEPT_REUSEPORT, CLI_ACCEPT_DISPATCH };
 
 typedef struct cli_options {
     net_addr listen;
@@ -36,6 +37,7 @@ typedef struct cli_options {
     uint64_t ack_delay_ms;
     uint32_t max_conns; /* 0: no limit */
     uint32_t threads;   /* loops, one per thread (0: as many as the CPUs this process may use) */
+    enum cli_accept accept; /* reuseport: a listener per loop; dispatch: loop 0 deals fds */
     uint64_t shutdown_timeout_ms; /* SIGINT/SIGTERM: connections left open then are closed */
     /* http: 0 or NULL for each means its default */
     const char *root;              /* serve static files from this directory */

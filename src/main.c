@@ -143,6 +143,7 @@ static int serve(const cli_options *opt)
         .listen = opt->listen,
         .max_conns = opt->max_conns,
         .threads = opt->threads ? opt->threads : default_threads(),
+        .accept = opt->accept == CLI_ACCEPT_DISPATCH ? SERVER_ACCEPT_DISPATCH : SERVER_ACCEPT_REUSEPORT,
         .shutdown_timeout_ms = opt->shutdown_timeout_ms,
     };
     if (choose_protocol(opt, &cfg, &etx, &http) < 0) {

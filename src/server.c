@@ -32,7 +32,8 @@ struct server_loop {
     io_loop *loop;
     conn_set *conns;
     void *proto_arg;
-    int listen_fd;
+    int listen_fd;        /* -1 on the loops that only serve (--accept dispatch) */
+    unsigned next_loop;   /* dispatch: the loop the next connection goes to */
     int wake_fd;          /* eventfd: each unit is one signal for this loop */
     uint64_t wakes;
     io_op accept_op, backoff_op, listen_close_op, wake_op;
@@ -48,6 +49,7 @@ struct server_loop {
 
 struct server {
     const struct proto *proto;
+    enum server_accept accept_mode;
     io_loop_config loop_cfg;
     uint32_t max_conns;   /* for the whole server: open_conns is shared by the loops */
     atomic_uint open_conns;
@@ -72,6 +74,40 @@ struct server {
 
 static void start_accepting(struct server_loop *l);
 
+/* ---- dispatch: the accepting loop deals connections round-robin ---- */
+
+struct handoff {
+    io_post post;
+    struct server_loop *to;
+    int fd;
+};
+
+static void on_handoff(io_loop *loop, io_post *post)
+{
+    struct handoff *h = post->data;
+    conn_accept(h->to->conns, h->fd, h->to->s->proto, h->to->proto_arg);
+    free(h);
+}
+
+/* Once stopping, the other loops may be gone: what is still accepted is refused here. */
+static void hand_over(struct server_loop *l, int fd)
+{
+    server *s = l->s;
+    struct server_loop *to = l;
+    if (s->accept_mode == SERVER_ACCEPT_DISPATCH && !l->stopping) {
+        to = &s->loops[l->next_loop];
+        l->next_loop = (l->next_loop + 1) % s->nloops;
+    }
+    struct handoff *h = to == l ? NULL : malloc(sizeof(*h));
+    if (h) {
+        *h = (struct handoff){.post = {.fn = on_handoff, .data = h}, .to = to, .fd = fd};
+        if (io_loop_post(l->loop, to->loop, &h->post) == 0)
+            return;
+        free(h);
+    }
+    conn_accept(l->conns, fd, s->proto, l->proto_arg);
+}
+
 static bool accept_error_is_resource(int res)
 {
     return res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
@@ -91,7 +127,7 @@ static void on_accept(io_loop *loop, io_op *op, int res, unsigned flags)
     if (!(flags & IO_CQE_MORE))
         l->accept_armed = false;
     if (res >= 0) {
-        conn_accept(l->conns, res, l->s->proto, l->proto_arg);
+        hand_over(l, res);
     } else if (accept_error_is_resource(res) && !l->stopping) {
         /* Retrying at once would spin while the limit lasts. */
         l->backoff_wanted = true;
@@ -138,6 +174,8 @@ static void on_drained(conn_set *set, void *arg)
 
 static void stop_accepting(struct server_loop *l)
 {
+    if (l->listen_fd < 0)
+        return;
     if (l->backoff_armed)
         io_cancel(l->loop, &l->backoff_op);
     if (io_close(l->loop, &l->listen_close_op, l->listen_fd, on_listen_closed, l) < 0) {
@@ -208,10 +246,14 @@ static void on_signal(io_loop *loop, io_op *op, int res, unsigned flags)
     s->signal_armed = false;
     if (res == -ECANCELED || s->loops[0].drained)
         return;
-    if (res == (int)sizeof(s->siginfo))
-        for (unsigned i = 0; i < s->nloops; i++)
+    if (res == (int)sizeof(s->siginfo)) {
+        /* Loop 0 stops accepting before any other loop may end: it never posts to a gone one. */
+        take_signal(&s->loops[0]);
+        for (unsigned i = 1; i < s->nloops; i++)
             wake(&s->loops[i]);
-    read_signal(s);
+    }
+    if (!s->loops[0].drained)
+        read_signal(s);
 }
 
 static void read_signal(server *s)
@@ -227,6 +269,8 @@ static int start_loop(struct server_loop *l)
     read_wake(l);
     if (!l->wake_armed)
         return -ENOMEM;
+    if (l->listen_fd < 0)
+        return 0;
     start_accepting(l);
     if (!l->accept_armed && !l->backoff_armed) {
         begin_shutdown(l);
@@ -278,6 +322,8 @@ static int loop_setup(struct server_loop *l, const net_addr *addr)
     err = conn_set_create(&l->conns, l->loop, &set_cfg);
     if (err < 0)
         return fail(l->why, sizeof(l->why), err, "cannot set up connections");
+    if (s->accept_mode == SERVER_ACCEPT_DISPATCH && l->index > 0)
+        return 0; /* loop 0 accepts for everyone */
     l->listen_fd = net_listen(addr, s->nloops > 1 ? NET_REUSEPORT : 0);
     if (l->listen_fd < 0) {
         char text[NET_ADDR_TEXT_MAX];
@@ -400,6 +446,7 @@ int server_create(server **out, const server_config *cfg, char *why, size_t why_
     s->nloops = n;
     s->signal_fd = -1;
     s->proto = cfg->proto;
+    s->accept_mode = cfg->accept;
     s->loop_cfg = cfg->loop;
     s->max_conns = cfg->max_conns;
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms ? cfg->shutdown_timeout_ms : SERVER_DEFAULT_SHUTDOWN_TIMEOUT_MS;
@@ -481,9 +528,12 @@ void server_describe(const server *s, char *line, size_t len)
     size_t name_len = strlen(name);
     /* The description usually starts with the backend's name already; say it once. */
     bool named = strncmp(describe, name, name_len) == 0 && describe[name_len] == ':';
+    const char *accepting = s->nloops == 1                              ? ""
+                            : s->accept_mode == SERVER_ACCEPT_DISPATCH ? " (loop 0 accepts and deals round-robin)"
+                                                                       : " (a SO_REUSEPORT listener each)";
     snprintf(line, len, "%s on %s, backend %s%s%s; %u thread%s%s", s->proto->name,
              net_addr_format(&s->bound, addr, sizeof(addr)), named ? "" : name, named ? "" : ": ", describe,
-             s->nloops, s->nloops == 1 ? "" : "s", s->nloops == 1 ? "" : " (a SO_REUSEPORT listener each)");
+             s->nloops, s->nloops == 1 ? "" : "s", accepting);
 }
 
 conn_set_stats server_stats(const server *s)

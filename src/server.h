@@ -3,8 +3,9 @@
  * server_create() blocks SIGINT and SIGTERM (every thread it starts inherits the mask) and
  * ignores SIGPIPE, sets up loop 0 on the calling thread and starts threads 1..N-1, each with
  * its own loop (ring or epoll instance), connection set and SO_REUSEPORT listener on the same
- * address: the kernel spreads connections over the listeners, and a connection lives on the
- * loop that accepted it.  Loop 0 reads the signals through a signalfd and wakes every loop
+ * address: the kernel spreads connections over the listeners.  With SERVER_ACCEPT_DISPATCH only
+ * loop 0 listens and hands each accepted fd to the next loop in turn (io_loop_post).  Either
+ * way a connection lives on one loop for its whole life.  Loop 0 reads the signals through a signalfd and wakes every loop
  * through its own eventfd.  server_run() runs loop 0 until every loop has stopped.
  *
  * Shutdown, on each loop at the first signal: close the listener (new connections are refused),
@@ -29,6 +30,11 @@
 
 typedef struct server server;
 
+enum server_accept {
+    SERVER_ACCEPT_REUSEPORT, /* each loop its own SO_REUSEPORT listener: the kernel spreads */
+    SERVER_ACCEPT_DISPATCH,  /* loop 0 accepts and posts each fd round-robin (itself included) */
+};
+
 typedef struct server_config {
     io_loop_config loop;
     net_addr listen;
@@ -36,6 +42,7 @@ typedef struct server_config {
     void *proto_arg;           /* given to proto->on_open; must outlive the server */
     void *const *proto_args;   /* when set: proto_args[i] for loop i instead (per-loop state) */
     unsigned threads;          /* loops, one per thread (0: one) */
+    enum server_accept accept;
     uint32_t max_conns;        /* open connections, all loops together; 0: no limit */
     uint64_t shutdown_timeout_ms; /* how long connections may take to finish (0: default) */
 } server_config;

@@ -1,7 +1,7 @@
 /* test_threads.c - the real ioserve binary with several loops, and its graceful shutdown.
  *
- * usage: test_threads IOSERVE_PATH uring|epoll
- * Echo, ETX and HTTP with --threads 2 (an SO_REUSEPORT listener per loop); then SIGTERM with
+ * usage: test_threads IOSERVE_PATH uring|epoll reuseport|dispatch
+ * Echo, ETX and HTTP with --threads 2 and the --accept mode given; then SIGTERM with
  * 200 requests half-received: each response arrives whole, idle keep-alive connections close
  * at once, new connections are refused, WebSockets hear close 1001, and the server exits 0.
  */
@@ -35,11 +35,13 @@
 /* Set once in main from argv, read-only afterwards. */
 static const char *ioserve_path;
 static const char *backend;
+static const char *accept_mode;
 
 static void server_start(ioserve_proc *p, const char *protocol, const char *extra1, const char *extra2)
 {
-    const char *argv[12] = {ioserve_path, "--protocol", protocol, "--backend", backend, "--threads", "2"};
-    size_t n = 7;
+    const char *argv[14] = {ioserve_path, "--protocol", protocol, "--backend", backend, "--threads", "2",
+                            "--accept", accept_mode};
+    size_t n = 9;
     if (extra1)
         argv[n++] = extra1;
     if (extra2)
@@ -50,6 +52,7 @@ static void server_start(ioserve_proc *p, const char *protocol, const char *extr
         fprintf(stderr, "ioserve did not start (%s); it said:\n%s\n", strerror(-err), p->err);
     assert_int_equal(err, 0);
     assert_non_null(strstr(p->start_line, "2 threads"));
+    assert_non_null(strstr(p->start_line, strcmp(accept_mode, "dispatch") == 0 ? "round-robin" : "SO_REUSEPORT"));
 }
 
 static void expect_clean_exit(ioserve_proc *p, int sig)
@@ -284,12 +287,14 @@ static void test_shutdown_websocket_going_away(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[2], "uring") != 0 && strcmp(argv[2], "epoll") != 0)) {
-        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll\n", argv[0]);
+    if (argc != 4 || (strcmp(argv[2], "uring") != 0 && strcmp(argv[2], "epoll") != 0) ||
+        (strcmp(argv[3], "reuseport") != 0 && strcmp(argv[3], "dispatch") != 0)) {
+        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll reuseport|dispatch\n", argv[0]);
         return 2;
     }
     ioserve_path = argv[1];
     backend = argv[2];
+    accept_mode = argv[3];
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_echo_two_threads, setup, teardown),
