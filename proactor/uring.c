@@ -66,6 +66,13 @@ static int uring_post(io_loop *from, io_loop *to, io_post *post)
     return ur_post(from, to, post);
 }
 
+static void uring_flush(io_loop *loop)
+{
+    struct uring *u = ur_of(loop);
+    if (ur_enable(loop, u) == 0)
+        io_uring_submit(&u->ring);
+}
+
 static void uring_report(FILE *out)
 {
     ur_report(out);

@@ -241,6 +241,8 @@ int io_loop_run(io_loop *loop)
         if (err < 0)
             break;
     }
+    if (loop->posts_in_transit)
+        loop->backend->flush(loop); /* stopped just after posting: send before returning */
     loop->stopping = 0;
     return err < 0 ? err : 0;
 }

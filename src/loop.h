@@ -239,6 +239,9 @@ int io_sendfile(io_loop *loop, io_op *op, int sock_fd, int file_fd, uint64_t off
  *    io_loop_run at once, so a loop that serves only posts holds itself open with
  *    io_loop_keepalive(loop, 1) and is ended by io_loop_stop() (typically from a post).
  *    Posts do not count in io_loop_pending().
+ *  - A post made from a loop may leave with that loop's next iteration: io_loop_run sends
+ *    everything before it returns, even when stopped; a loop driven by io_loop_run_once
+ *    runs it once more (timeout 0) before it is destroyed.
  *  - `to` must outlive every post made to it: destroying a loop drops posts it never ran.
  * On io_uring to io_uring (IO_FEAT_MSG_RING) the post is a MSG_RING request on `from`'s ring
  * that puts a completion on `to`'s; otherwise it goes on `to`'s locked inbox and, when that

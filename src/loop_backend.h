@@ -49,6 +49,9 @@ struct io_backend {
      * io_core_post_arrived() on `to`'s thread, and on a late failure gives it to
      * io_core_post_inbox() (the post is still the caller's until fn runs). */
     int (*post)(io_loop *from, io_loop *to, io_post *post);
+    /* Hand the kernel what is queued (posts among it) and deliver nothing: io_loop_run ends
+     * with it, so a loop that stops right after posting still sends. */
+    void (*flush)(io_loop *loop);
 };
 
 #define IO_BACKEND_DEFINE(symbol, label, prefix)                                        \
@@ -56,7 +59,7 @@ struct io_backend {
         .name = label, .init = prefix##_init, .destroy = prefix##_destroy,              \
         .submit = prefix##_submit, .cancel = prefix##_cancel, .wait = prefix##_wait,    \
         .buf_release = prefix##_buf_release, .report = prefix##_report,                 \
-        .post = prefix##_post,                                                          \
+        .post = prefix##_post, .flush = prefix##_flush,                                 \
     }
 
 extern const struct io_backend io_backend_uring;
