@@ -14,6 +14,7 @@ static const struct choice backends[] = {
 static const struct choice epoll_modes[] = {{"lt", IO_EPOLL_LT}, {"et", IO_EPOLL_ET}, {NULL, 0}};
 static const struct choice accept_modes[] = {
     {"reuseport", CLI_ACCEPT_REUSEPORT}, {"dispatch", CLI_ACCEPT_DISPATCH}, {NULL, 0}};
+static const struct choice ack_modes[] = {{"timer", CLI_ACK_TIMER}, {"worker", CLI_ACK_WORKER}, {NULL, 0}};
 static const struct choice protocols[] = {
     {"http", CLI_PROTOCOL_HTTP}, {"echo", CLI_PROTOCOL_ECHO}, {"etx", CLI_PROTOCOL_ETX}, {NULL, 0}};
 
@@ -22,6 +23,8 @@ struct parse {
     cli_options *out;
     bool epoll_mode_given;
     bool ack_delay_given;
+    bool ack_mode_given;
+    bool workers_given;
     const char *http_flag_given; /* the last http-only flag seen, to refuse it for echo/etx */
     char *err;
     size_t err_len;
@@ -132,6 +135,20 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         p->http_flag_given = "--ws-ping-ms";
         return number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->ws_ping_ms);
     }
+    if (strcmp(flag, "--ack-mode") == 0) {
+        err = pick(p, flag, value, ack_modes, &choice);
+        o->ack_mode = (enum cli_ack_mode)choice;
+        p->ack_mode_given = true;
+        return err;
+    }
+    if (strcmp(flag, "--workers") == 0) {
+        err = number(p, flag, value, CLI_MAX_THREADS, &n);
+        if (err == 0 && n == 0)
+            return bad(p, flag, value, "at least one worker");
+        o->workers = (uint32_t)n;
+        p->workers_given = true;
+        return err;
+    }
     if (strcmp(flag, "--accept") == 0) {
         err = pick(p, flag, value, accept_modes, &choice);
         o->accept = (enum cli_accept)choice;
@@ -164,6 +181,7 @@ static bool takes_value(const char *flag)
                                         "--ack-delay-ms", "--max-conns", "--root", "--max-body",
                                         "--header-timeout-ms", "--keepalive-timeout-ms",
                                         "--ws-max-message", "--ws-ping-ms", "--threads", "--accept",
+                                        "--ack-mode", "--workers",
                                         "--shutdown-timeout-ms", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
@@ -213,6 +231,10 @@ static int check_together(struct parse *p)
         return bad(p, "--epoll-mode", NULL, "applies to the epoll backend (--backend epoll or auto), not uring");
     if (p->ack_delay_given && o->protocol != CLI_PROTOCOL_ETX)
         return bad(p, "--ack-delay-ms", NULL, "applies to --protocol etx only");
+    if (p->ack_mode_given && o->protocol != CLI_PROTOCOL_ETX)
+        return bad(p, "--ack-mode", NULL, "applies to --protocol etx only");
+    if (p->workers_given && o->ack_mode != CLI_ACK_WORKER)
+        return bad(p, "--workers", NULL, "applies to --ack-mode worker only");
     if (p->http_flag_given && o->protocol != CLI_PROTOCOL_HTTP)
         return bad(p, p->http_flag_given, NULL, "applies to --protocol http only");
     return 0;
@@ -227,6 +249,7 @@ int cli_parse(int argc, char **argv, cli_options *out, char *err, size_t err_len
     out->protocol = CLI_PROTOCOL_HTTP;
     out->ws_ping_ms = CLI_DEFAULT_WS_PING_MS;
     out->shutdown_timeout_ms = CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    out->workers = CLI_DEFAULT_WORKERS;
     net_addr_parse(CLI_DEFAULT_LISTEN, &out->listen, NULL);
     err[0] = '\0';
     for (int i = 1; i < argc;) {
@@ -254,6 +277,9 @@ void cli_usage(FILE *out)
           "  --epoll-mode M          lt (level-triggered) or et (edge-triggered) (default lt)\n"
           "  --protocol P            http, echo or etx (default http)\n"
           "  --ack-delay-ms N        etx: answer each message N ms after it arrived (default 0)\n"
+          "  --ack-mode M            etx: timer (the delay is a loop timer) or worker (a blocking sleep\n"
+          "                          on a worker thread, the ack posted back to the loop) (default timer)\n"
+          "  --workers N             threads of the worker pool for --ack-mode worker (default 4)\n"
           "  --max-conns N           close new connections beyond N open ones (default 0: no limit)\n"
           "  --threads N             N loops, one per thread, each with its own SO_REUSEPORT listener\n"
           "                          (default: the CPUs this process may run on)\n"

@@ -24,10 +24,12 @@
 #define CLI_MAX_WS_MESSAGE (256ull << 20)  /* within the WebSocket message memory (websocket.h) */
 #define CLI_DEFAULT_WS_PING_MS 30000u
 #define CLI_MAX_THREADS 1024u
+#define CLI_DEFAULT_WORKERS 4u
 #define CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 
 enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX };
 enum cli_accept { CLI_ACCEPT_REUSEPORT, CLI_ACCEPT_DISPATCH };
+enum cli_ack_mode { CLI_ACK_TIMER, CLI_ACK_WORKER };
 
 typedef struct cli_options {
     net_addr listen;
@@ -35,6 +37,8 @@ typedef struct cli_options {
     enum io_epoll_mode epoll_mode;
     enum cli_protocol protocol;
     uint64_t ack_delay_ms;
+    enum cli_ack_mode ack_mode; /* etx: the delay as a loop timer, or a worker's blocking sleep */
+    uint32_t workers;           /* threads of the worker pool (ack mode worker) */
     uint32_t max_conns; /* 0: no limit */
     uint32_t threads;   /* loops, one per thread (0: as many as the CPUs this process may use) */
     enum cli_accept accept; /* reuseport: a listener per loop; dispatch: loop 0 deals fds */

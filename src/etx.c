@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conn.h"
+#include "worker_pool.h"
 
 #define ETX_BYTE '\x03'
 #define GOODBYE "goodbye"
@@ -26,6 +28,7 @@ struct etx_state {
     char head[sizeof(GOODBYE)];   /* its first bytes */
     uint64_t *due;                /* ring of ack due times (loop ns), oldest first */
     uint32_t due_cap, due_first, due_count;
+    uint32_t jobs;                /* acks out on worker threads */
     bool close_when_acked;        /* goodbye or EOF: close once every ack has left */
 };
 
@@ -79,6 +82,73 @@ static int ack_later(conn *c, struct etx_state *st)
     return 0;
 }
 
+/* ---- acks from worker threads ---- */
+
+struct ack_job {
+    worker_job job; /* first: the pool hands this pointer back */
+    io_post post;
+    conn *c;
+    io_loop *loop;
+    uint64_t delay_ms;
+};
+
+static void ack_job_sleep(uint64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* On a worker thread: block, then hand the result back to the connection's loop. */
+static void ack_job_run(worker_job *job)
+{
+    struct ack_job *a = (struct ack_job *)job;
+    ack_job_sleep(a->delay_ms);
+    io_loop_post(NULL, a->loop, &a->post);
+}
+
+static void etx_settle(conn *c, struct etx_state *st);
+
+/* Back on the connection's loop. */
+static void ack_job_done(io_loop *loop, io_post *post)
+{
+    struct ack_job *a = post->data;
+    conn *c = a->c;
+    struct etx_state *st = conn_state(c);
+    if (st) {
+        conn_cork(c);
+        st->jobs--;
+        /* -EPIPE: the connection is closing already and takes no more acks. */
+        if (conn_write(c, ETX_ACK, sizeof(ETX_ACK) - 1) == -ENOMEM)
+            conn_abort(c);
+        else
+            etx_settle(c, st);
+        conn_uncork(c);
+    }
+    conn_unhold(c);
+    free(a);
+}
+
+static int ack_by_worker(conn *c, struct etx_state *st)
+{
+    struct ack_job *a = malloc(sizeof(*a));
+    if (!a)
+        return -ENOMEM;
+    *a = (struct ack_job){
+        .job = {.run = ack_job_run},
+        .post = {.fn = ack_job_done, .data = a},
+        .c = c,
+        .loop = conn_loop(c),
+        .delay_ms = st->cfg->ack_delay_ms,
+    };
+    conn_hold(c);
+    st->jobs++;
+    if (st->jobs >= ETX_MAX_PENDING)
+        conn_read_pause(c);
+    worker_pool_submit(st->cfg->workers, &a->job);
+    return 0;
+}
+
 /* Send every ack that is due, in order; wait for the next one or close when none is left. */
 static void etx_timer(conn *c)
 {
@@ -93,17 +163,23 @@ static void etx_timer(conn *c)
         uint64_t wait_ns = st->due[st->due_first] - now;
         if (conn_timer_set(c, (wait_ns + NS_PER_MS - 1) / NS_PER_MS) < 0)
             conn_abort(c);
-    } else if (st->close_when_acked) {
-        conn_close(c);
-        return;
     }
-    if (!st->close_when_acked && st->due_count <= ETX_MAX_PENDING / 2)
+    etx_settle(c, st);
+}
+
+/* Some acks have left: close once the last is out after goodbye, or read again. */
+static void etx_settle(conn *c, struct etx_state *st)
+{
+    uint32_t waiting = st->due_count + st->jobs;
+    if (st->close_when_acked && waiting == 0)
+        conn_close(c);
+    else if (!st->close_when_acked && waiting <= ETX_MAX_PENDING / 2)
         conn_read_resume(c);
 }
 
 static void close_when_acked(conn *c, struct etx_state *st)
 {
-    if (st->due_count == 0) {
+    if (st->due_count == 0 && st->jobs == 0) {
         conn_close(c);
         return;
     }
@@ -120,7 +196,9 @@ static bool message_done(conn *c, struct etx_state *st)
         close_when_acked(c, st);
         return false;
     }
-    int err = st->cfg->ack_delay_ms ? ack_later(c, st) : conn_write(c, ETX_ACK, sizeof(ETX_ACK) - 1);
+    int err = st->cfg->workers      ? ack_by_worker(c, st)
+              : st->cfg->ack_delay_ms ? ack_later(c, st)
+                                      : conn_write(c, ETX_ACK, sizeof(ETX_ACK) - 1);
     if (err < 0) {
         conn_abort(c);
         return false;

@@ -12,6 +12,7 @@
 #include "probe.h"
 #include "proto.h"
 #include "server.h"
+#include "worker_pool.h"
 
 /* What HTTP needs for the server's lifetime: routes, the document root, the shared state. */
 struct http_stack {
@@ -110,6 +111,13 @@ static int choose_protocol(const cli_options *opt, server_config *cfg, struct et
         return 0;
     case CLI_PROTOCOL_ETX:
         etx->ack_delay_ms = opt->ack_delay_ms;
+        if (opt->ack_mode == CLI_ACK_WORKER) {
+            int err = worker_pool_create(&etx->workers, opt->workers);
+            if (err < 0) {
+                fprintf(stderr, "ioserve: cannot start %u workers: %s\n", opt->workers, strerror(-err));
+                return -1;
+            }
+        }
         cfg->proto = &etx_proto;
         cfg->proto_arg = etx;
         return 0;
@@ -134,6 +142,29 @@ static unsigned default_threads(void)
     return n < 1 ? 1 : n > (int)SERVER_MAX_THREADS ? SERVER_MAX_THREADS : (unsigned)n;
 }
 
+static int run_server(const server_config *cfg)
+{
+    server *s;
+    char text[512];
+    if (server_create(&s, cfg, text, sizeof(text)) < 0) {
+        fprintf(stderr, "ioserve: %s\n", text);
+        return 1;
+    }
+    server_describe(s, text, sizeof(text));
+    fprintf(stderr, "ioserve: %s\n", text);
+
+    int err = server_run(s);
+    conn_set_stats stats = server_stats(s);
+    server_destroy(s);
+    if (err < 0) {
+        fprintf(stderr, "ioserve: the loop failed: %s\n", net_strerror(err, text, sizeof(text)));
+        return 1;
+    }
+    fprintf(stderr, "ioserve: stopped after %llu connections (%llu refused)\n",
+            (unsigned long long)(stats.accepted + stats.rejected), (unsigned long long)stats.rejected);
+    return 0;
+}
+
 static int serve(const cli_options *opt)
 {
     struct etx_config etx = {0};
@@ -150,28 +181,11 @@ static int serve(const cli_options *opt)
         http_stacks_fini(&http);
         return 1;
     }
-
-    server *s;
-    char text[512];
-    if (server_create(&s, &cfg, text, sizeof(text)) < 0) {
-        fprintf(stderr, "ioserve: %s\n", text);
-        http_stacks_fini(&http);
-        return 1;
-    }
-    server_describe(s, text, sizeof(text));
-    fprintf(stderr, "ioserve: %s\n", text);
-
-    int err = server_run(s);
-    conn_set_stats stats = server_stats(s);
-    server_destroy(s);
+    int status = run_server(&cfg);
+    /* Every connection is gone, so no job holds one: the workers only have to finish. */
+    worker_pool_destroy(etx.workers);
     http_stacks_fini(&http);
-    if (err < 0) {
-        fprintf(stderr, "ioserve: the loop failed: %s\n", net_strerror(err, text, sizeof(text)));
-        return 1;
-    }
-    fprintf(stderr, "ioserve: stopped after %llu connections (%llu refused)\n",
-            (unsigned long long)(stats.accepted + stats.rejected), (unsigned long long)stats.rejected);
-    return 0;
+    return status;
 }
 
 int main(int argc, char **argv)

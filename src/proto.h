@@ -48,8 +48,13 @@ extern const struct proto echo_proto;
 #define ETX_ACK "ack\x03"
 #define ETX_MAX_MESSAGE (64u * 1024u)
 
+struct worker_pool;
+
 struct etx_config {
     uint64_t ack_delay_ms; /* each ack leaves this long after its message arrived (0: at once) */
+    /* NULL: the delay is a loop timer.  Else each message's delay is a blocking sleep on one of
+     * these worker threads (worker_pool.h), and its ack leaves when the worker posts back. */
+    struct worker_pool *workers;
 };
 
 extern const struct proto etx_proto;

@@ -180,6 +180,45 @@ static void test_http_two_threads(void **state)
     expect_clean_exit(p, SIGTERM);
 }
 
+/* ---- the worker pool ---- */
+
+#define WORKER_CLIENTS 20
+#define WORKER_MESSAGES 3
+#define WORKER_DELAY_MS 200
+
+/* Each ack is a 200 ms blocking sleep on one of 4 workers: 60 of them take 3 s with 4 workers,
+ * 12 s one after another.  Every client gets its 3 acks, then goodbye closes it. */
+static void test_etx_worker_pool(void **state)
+{
+    ioserve_proc *p = *state;
+    const char *argv[16] = {ioserve_path, "--protocol", "etx", "--backend", backend, "--threads", "2",
+                            "--accept", accept_mode, "--ack-mode", "worker", "--workers", "4",
+                            "--ack-delay-ms", "200", NULL};
+    int err = proc_start(p, argv, START_TIMEOUT_MS);
+    if (err < 0)
+        fprintf(stderr, "ioserve did not start (%s); it said:\n%s\n", strerror(-err), p->err);
+    assert_int_equal(err, 0);
+    int fds[WORKER_CLIENTS];
+    uint64_t start = tnet_now_ms();
+    for (int i = 0; i < WORKER_CLIENTS; i++) {
+        fds[i] = connect_to(p);
+        send_text(fds[i], "first\x03second\x03third\x03");
+    }
+    for (int i = 0; i < WORKER_CLIENTS; i++) {
+        expect_text(fds[i], "ack\x03" "ack\x03" "ack\x03");
+        send_text(fds[i], "goodbye\x03");
+        assert_int_equal(tnet_expect_eof(fds[i], IO_TIMEOUT_MS), 0);
+        close(fds[i]);
+    }
+    uint64_t took = tnet_now_ms() - start;
+    uint64_t serial = (uint64_t)WORKER_CLIENTS * WORKER_MESSAGES * WORKER_DELAY_MS;
+    fprintf(stderr, "60 worker acks took %llu ms (serial: %llu ms)\n", (unsigned long long)took,
+            (unsigned long long)serial);
+    assert_true(took >= serial / 4);
+    assert_true(took < serial / 2);
+    expect_clean_exit(p, SIGTERM);
+}
+
 /* ---- graceful shutdown ---- */
 
 static char body[BODY_LEN];
@@ -300,6 +339,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_echo_two_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_etx_two_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_two_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_etx_worker_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_finishes_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_websocket_going_away, setup, teardown),
     };
