@@ -142,12 +142,14 @@ static unsigned default_threads(void)
     return n < 1 ? 1 : n > (int)SERVER_MAX_THREADS ? SERVER_MAX_THREADS : (unsigned)n;
 }
 
-static int run_server(const server_config *cfg)
+/* workers (or NULL) post to the loops: they end after the loops stop, before the loops go. */
+static int run_server(const server_config *cfg, worker_pool *workers)
 {
     server *s;
     char text[512];
     if (server_create(&s, cfg, text, sizeof(text)) < 0) {
         fprintf(stderr, "ioserve: %s\n", text);
+        worker_pool_destroy(workers);
         return 1;
     }
     server_describe(s, text, sizeof(text));
@@ -155,6 +157,7 @@ static int run_server(const server_config *cfg)
 
     int err = server_run(s);
     conn_set_stats stats = server_stats(s);
+    worker_pool_destroy(workers);
     server_destroy(s);
     if (err < 0) {
         fprintf(stderr, "ioserve: the loop failed: %s\n", net_strerror(err, text, sizeof(text)));
@@ -181,9 +184,7 @@ static int serve(const cli_options *opt)
         http_stacks_fini(&http);
         return 1;
     }
-    int status = run_server(&cfg);
-    /* Every connection is gone, so no job holds one: the workers only have to finish. */
-    worker_pool_destroy(etx.workers);
+    int status = run_server(&cfg, etx.workers);
     http_stacks_fini(&http);
     return status;
 }

@@ -63,11 +63,13 @@ struct server {
     struct signalfd_siginfo siginfo;
     io_op signal_op;
     bool signal_armed;
-    bool joined;
-    /* start-up: threads report their setup here */
+    bool ran, joined;
+    /* threads report their setup, and their loop's end, here; they keep their loop until
+     * released, so that a worker still inside io_loop_post() never meets a destroyed one */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    unsigned reported;
+    unsigned reported, stopped;
+    bool released;
 };
 
 /* ---- accepting ---- */
@@ -350,7 +352,7 @@ static void report_setup(server *s)
 {
     pthread_mutex_lock(&s->lock);
     s->reported++;
-    pthread_cond_signal(&s->cond);
+    pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -366,6 +368,12 @@ static void *loop_thread(void *arg)
         int run = io_loop_run(l->loop);
         l->result = err ? err : run;
     }
+    pthread_mutex_lock(&s->lock);
+    s->stopped++;
+    pthread_cond_broadcast(&s->cond);
+    while (!s->released)
+        pthread_cond_wait(&s->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
     loop_teardown(l);
     return NULL;
 }
@@ -461,27 +469,49 @@ int server_create(server **out, const server_config *cfg, char *why, size_t why_
     return 0;
 }
 
-/* Threads 1..N-1 end once their loop has stopped; wake them first when no signal did. */
-static void join_threads(server *s, bool wake_them)
+static unsigned threads_started(const server *s)
+{
+    unsigned n = 0;
+    for (unsigned i = 1; i < s->nloops; i++)
+        n += s->loops[i].thread_started;
+    return n;
+}
+
+/* Until every other loop has stopped; wake them first when no signal did. */
+static void wait_loops(server *s, bool wake_them)
+{
+    if (wake_them)
+        for (unsigned i = 1; i < s->nloops; i++)
+            wake(&s->loops[i]);
+    unsigned started = threads_started(s);
+    pthread_mutex_lock(&s->lock);
+    while (s->stopped < started)
+        pthread_cond_wait(&s->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Let the threads destroy their loops (each on its own thread) and end. */
+static void join_threads(server *s)
 {
     if (s->joined)
         return;
     s->joined = true;
-    for (unsigned i = 1; i < s->nloops; i++) {
-        struct server_loop *l = &s->loops[i];
-        if (!l->thread_started)
-            continue;
-        if (wake_them)
-            wake(l);
-        pthread_join(l->thread, NULL);
-    }
+    pthread_mutex_lock(&s->lock);
+    s->released = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    for (unsigned i = 1; i < s->nloops; i++)
+        if (s->loops[i].thread_started)
+            pthread_join(s->loops[i].thread, NULL);
 }
 
 void server_destroy(server *s)
 {
     if (!s)
         return;
-    join_threads(s, true);
+    if (!s->ran)
+        wait_loops(s, true);
+    join_threads(s);
     loop_teardown(&s->loops[0]);
     for (unsigned i = 0; i < s->nloops; i++)
         if (s->loops[i].wake_fd >= 0)
@@ -500,8 +530,9 @@ int server_run(server *s)
 {
     struct server_loop *first = &s->loops[0];
     read_signal(s);
+    s->ran = true;
     if (!s->signal_armed) {
-        join_threads(s, true);
+        wait_loops(s, true);
         return -ENOMEM;
     }
     int err = start_loop(first);
@@ -511,7 +542,7 @@ int server_run(server *s)
     int run = io_loop_run(first->loop);
     first->stats = conn_set_get_stats(first->conns);
     /* Loop 0 only returns once drained, so a signal came (or it failed): the others know. */
-    join_threads(s, run < 0);
+    wait_loops(s, run < 0);
     if (err == 0)
         err = run;
     for (unsigned i = 1; i < s->nloops && err == 0; i++)

@@ -11,7 +11,9 @@
  * Shutdown, on each loop at the first signal: close the listener (new connections are refused),
  * ask every connection to stop (proto.h on_shutdown: in-flight requests finish, idle ones close
  * at once, WebSockets hear 1001), abort what is still open after shutdown_timeout_ms or at a
- * second signal.  server_run() returns 0 once every loop has nothing left in flight.
+ * second signal.  server_run() returns 0 once every loop has nothing left in flight.  The loops
+ * themselves are destroyed by server_destroy(): call it after whatever posts to them from
+ * other threads (a worker pool) has stopped.
  * Errors are -errno; server_create() also says in words what failed.
  */
 #ifndef IOSERVE_SERVER_H
