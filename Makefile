@@ -3,6 +3,7 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 LISTEN     ?= 127.0.0.1:8080
 ARGS       ?= --root www
 MESON_OPTS := $(if $(filter true,$(CI)),-Dwerror=true,)
@@ -12,7 +13,7 @@ DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libs
                 zlib1g-dev libssl-dev node-llhttp curl python3 python3-websockets python3-h11 \
                 python3-wsproto wrk slowhttptest
 
-.PHONY: all deps build run test test-unit test-asan clean bench bench-full bench-deps
+.PHONY: all deps build run test test-unit test-asan test-tsan clean bench bench-full bench-deps
 
 # What `make bench` measures against and draws with, installed only when benchmarking.
 BENCH_PACKAGES := nginx-light gnuplot-nox strace h2o
@@ -54,8 +55,18 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  meson test -C $(ASAN_BUILD) --print-errorlogs
 
+$(TSAN_BUILD)/build.ninja: | deps
+	meson setup $(TSAN_BUILD) $(MESON_OPTS) -Db_sanitize=thread -Db_lundef=false
+
+# The thread suite (several loops, dispatch, the worker pool, shutdown) under ThreadSanitizer:
+# only what it needs is built, and a race makes ioserve exit 66, which the tests see.
+test-tsan: deps $(TSAN_BUILD)/build.ninja
+	ninja -C $(TSAN_BUILD) src/ioserve tests/test_threads
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  meson test -C $(TSAN_BUILD) --no-rebuild --suite threads --print-errorlogs
+
 test: test-unit
-	@if [ "$(CI)" = true ]; then $(MAKE) --no-print-directory test-asan; fi
+	@if [ "$(CI)" = true ]; then $(MAKE) --no-print-directory test-asan test-tsan; fi
 
 bench-deps:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
@@ -69,4 +80,4 @@ bench-full: build bench-deps
 	/usr/bin/python3 bench/compare/compare.py --build $(BUILD) --full
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
