@@ -36,7 +36,8 @@ static ioserve_proc server;
 
 static int server_start(void **state)
 {
-    const char *argv[] = {ioserve_path, "--protocol", "http", "--backend", backend, NULL};
+    /* One loop: /ws/broadcast reaches the clients of its own loop (hub and groups are per loop). */
+    const char *argv[] = {ioserve_path, "--protocol", "http", "--backend", backend, "--threads", "1", NULL};
     int err = proc_start(&server, argv, START_TIMEOUT_MS);
     if (err < 0)
         fprintf(stderr, "ioserve did not start (%s); it said:\n%s\n", strerror(-err), server.err);
