@@ -296,6 +296,24 @@ static void test_shutdown_finishes_inflight(void **state)
     expect_clean_exit(p, 0);
 }
 
+/* A request that never completes is cut off when --shutdown-timeout-ms runs out: exit 0 then. */
+static void test_shutdown_timeout_forces_close(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "http", "--shutdown-timeout-ms", "500");
+    int fd = connect_to(p);
+    start_post(fd);
+    usleep(100000);
+    uint64_t start = tnet_now_ms();
+    expect_clean_exit(p, SIGTERM);
+    uint64_t took = tnet_now_ms() - start;
+    assert_true(took >= 400);
+    assert_true(took < 3000);
+    int err = tnet_expect_eof(fd, IO_TIMEOUT_MS);
+    assert_true(err == 0 || err == -ECONNRESET);
+    close(fd);
+}
+
 /* A WebSocket open when the signal comes hears close 1001, answers it, and the server exits 0. */
 static void test_shutdown_websocket_going_away(void **state)
 {
@@ -341,6 +359,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_http_two_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_etx_worker_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_finishes_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_timeout_forces_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_websocket_going_away, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
