@@ -120,6 +120,38 @@ static size_t read_head(int fd, char *buf, size_t cap)
     return 0;
 }
 
+/* ---- the flags ---- */
+
+static void expect_usage_error(const char *const *args, const char *says)
+{
+    const char *argv[12] = {ioserve_path};
+    size_t n = 1;
+    for (; args[n - 1]; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    static proc_output out; /* large: off the stack */
+    assert_int_equal(proc_run(argv, START_TIMEOUT_MS, &out), 0);
+    assert_true(WIFEXITED(out.status));
+    assert_int_equal(WEXITSTATUS(out.status), 2);
+    if (!strstr(out.err, says))
+        fprintf(stderr, "expected '%s' in: %s\n", says, out.err);
+    assert_non_null(strstr(out.err, says));
+}
+
+static void test_flags_refused(void **state)
+{
+    (void)state;
+    expect_usage_error((const char *[]){"--threads", "0", NULL}, "--threads '0'");
+    expect_usage_error((const char *[]){"--threads", "1025", NULL}, "--threads '1025'");
+    expect_usage_error((const char *[]){"--accept", "fork", NULL}, "reuseport dispatch");
+    expect_usage_error((const char *[]){"--shutdown-timeout-ms", "0", NULL}, "--shutdown-timeout-ms '0'");
+    expect_usage_error((const char *[]){"--ack-mode", "worker", NULL}, "--ack-mode: applies to --protocol etx");
+    expect_usage_error((const char *[]){"--protocol", "etx", "--workers", "2", NULL},
+                       "--workers: applies to --ack-mode worker");
+    expect_usage_error((const char *[]){"--protocol", "etx", "--ack-mode", "worker", "--workers", "0", NULL},
+                       "--workers '0'");
+}
+
 /* ---- several loops serving ---- */
 
 static void test_echo_two_threads(void **state)
@@ -354,6 +386,7 @@ int main(int argc, char **argv)
     accept_mode = argv[3];
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_flags_refused),
         cmocka_unit_test_setup_teardown(test_echo_two_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_etx_two_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_two_threads, setup, teardown),
