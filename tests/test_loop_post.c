@@ -1,7 +1,8 @@
 /* test_loop_post.c - io_loop_post, the cross-thread hand-off (loop.h), with real threads.
  *
  * argv[1] names the backend under test ("uring", "uring-basic" -- every optional feature off,
- * MSG_RING included, so posts take the inbox --, "epoll-lt", "epoll-et").  Each loop here is
+ * MSG_RING included, so posts take the inbox --, "uring-coop" -- no DEFER_TASKRUN --,
+ * "epoll-lt", "epoll-et").  Each loop here is
  * created on the main thread and run on a thread of its own, kept open by io_loop_keepalive
  * and stopped by a post.  Checked: every post runs exactly once, on its target's thread, in
  * each sender's order (plain threads and a loop sending at once); ping-pong and an accepted
@@ -42,6 +43,7 @@ struct backend {
 static const struct backend backends[] = {
     { "uring", { .backend = IO_BACKEND_URING } },
     { "uring-basic", { .backend = IO_BACKEND_URING, .disable = BASIC_DISABLE } },
+    { "uring-coop", { .backend = IO_BACKEND_URING, .disable = IO_FEAT_DEFER_TASKRUN } },
     { "epoll-lt", { .backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_LT } },
     { "epoll-et", { .backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_ET } },
 };
@@ -277,15 +279,23 @@ static void ball_at_b(io_loop *loop, io_post *post)
         p->post_errors++;
 }
 
+static bool takes_msg_ring(const struct backend *b)
+{
+    return strcmp(b->arg, "uring") == 0 || strcmp(b->arg, "uring-coop") == 0;
+}
+
 static void ping_pong(const struct backend *a, const struct backend *b)
 {
     struct pingpong p = { .ball = { .fn = ball_at_a } };
     assert_int_equal(loop_thread_start(&p.a, &a->cfg), 0);
     assert_int_equal(loop_thread_start(&p.b, &b->cfg), 0);
-    if (strcmp(a->arg, "uring") == 0 && strcmp(b->arg, "uring") == 0) {
-        /* Both rings take messages: the posts go by MSG_RING. */
+    if (takes_msg_ring(a) && takes_msg_ring(b)) {
+        /* Both rings take messages: the posts go by MSG_RING, into a DEFER_TASKRUN ring
+         * (queued as task work for its issuer) as well as into a COOP_TASKRUN one. */
         assert_non_null(strstr(io_loop_describe(p.a.loop), "msg_ring"));
         assert_non_null(strstr(io_loop_describe(p.b.loop), "msg_ring"));
+        const char *setup = strcmp(b->arg, "uring") == 0 ? "defer_taskrun" : "coop_taskrun";
+        assert_non_null(strstr(io_loop_describe(p.b.loop), setup));
     }
     assert_int_equal(io_loop_post(NULL, p.a.loop, &p.ball), 0);
     struct timespec deadline = deadline_in(JOIN_DEADLINE_S);
@@ -505,7 +515,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], backends[i].arg) == 0)
             b = &backends[i];
     if (!b) {
-        fprintf(stderr, "usage: %s uring|uring-basic|epoll-lt|epoll-et\n", argv[0]);
+        fprintf(stderr, "usage: %s uring|uring-basic|uring-coop|epoll-lt|epoll-et\n", argv[0]);
         return 2;
     }
     const struct CMUnitTest tests[] = {
