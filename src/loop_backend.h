@@ -3,8 +3,9 @@
  *
  * The core (src/loop.c) owns: the op lifecycle (in-flight accounting, rule 1 and 2 of loop.h),
  * timers (a heap: a backend never sees IO_OP_TIMEOUT, it only waits no longer than the next
- * deadline), the completion queue for results known at submit time, and the receive-buffer
- * memory.  A backend owns: how accept/recv/read/send/close are carried out and reported, how
+ * deadline), the completion queue for results known at submit time, the receive-buffer
+ * memory, and (src/loop_post.c) the inbox through which posts reach a loop when its backend
+ * has no way of its own to carry them.  A backend owns: how accept/recv/read/send/close are carried out and reported, how
  * to wait, and how free receive buffers are tracked.
  *
  * A backend is a file of static functions bound by IO_BACKEND_DEFINE, so leaving one out
