@@ -4,10 +4,11 @@
  * that created it (SINGLE_ISSUER), and loop.h rule 7 wants one thread per loop anyway.  The only
  * thing threads share after start-up is the eventfds: a write() from any thread wakes a loop.
  *
- * Shutdown order on one loop: the wake (a signal, counted by the eventfd) closes the listener
- * (which cancels the accept, loop.h rule 6), cancels an accept back-off and asks the conn_set to
- * stop every connection; when the set is empty the wake read (and on loop 0 the signal read) is
- * cancelled and the loop, with nothing left in flight, returns.
+ * Shutdown order on one loop: the signal (loop 0 reads it, the others hear it through their
+ * eventfd) closes the listener (which cancels the accept, loop.h rule 6), cancels an accept
+ * back-off and asks the conn_set to stop every connection; when the set is empty the wake read
+ * is cancelled and the loop, with nothing left in flight, returns.  Loop 0 goes on reading
+ * signals until every loop is empty, so that a second signal reaches the stragglers too.
  */
 #include "server.h"
 
@@ -63,6 +64,8 @@ struct server {
     struct signalfd_siginfo siginfo;
     io_op signal_op;
     bool signal_armed;
+    bool finished;             /* loop 0: every loop has drained, stop reading signals */
+    atomic_uint loops_drained; /* loops whose connections are all gone */
     bool ran, joined;
     /* threads report their setup, and their loop's end, here; they keep their loop until
      * released, so that a worker still inside io_loop_post() never meets a destroyed one */
@@ -160,18 +163,51 @@ static void start_accepting(struct server_loop *l)
 
 /* ---- stopping ---- */
 
+/* Safe from any thread: the eventfd is the only thing touched. */
+static void wake(struct server_loop *l)
+{
+    uint64_t one = 1;
+    ssize_t n = write(l->wake_fd, &one, sizeof(one));
+    (void)n; /* only EAGAIN at a counter near 2^64: the loop is woken already */
+}
+
+
 static void on_listen_closed(io_loop *loop, io_op *op, int res, unsigned flags)
 {
+}
+
+static bool all_drained(server *s)
+{
+    return atomic_load(&s->loops_drained) == s->nloops;
+}
+
+/* Loop 0 is the last to end: until then it reads the signals, so that a second one still
+ * reaches the loops that have connections left. */
+static void finish_first(server *s)
+{
+    struct server_loop *first = &s->loops[0];
+    s->finished = true;
+    if (first->wake_armed)
+        io_cancel(first->loop, &first->wake_op);
+    if (s->signal_armed)
+        io_cancel(first->loop, &s->signal_op);
 }
 
 static void on_drained(conn_set *set, void *arg)
 {
     struct server_loop *l = arg;
+    server *s = l->s;
     l->drained = true;
+    bool last = atomic_fetch_add(&s->loops_drained, 1) + 1 == s->nloops;
+    if (l->index == 0) {
+        if (last)
+            finish_first(s);
+        return;
+    }
     if (l->wake_armed)
         io_cancel(l->loop, &l->wake_op);
-    if (l->index == 0 && l->s->signal_armed)
-        io_cancel(l->loop, &l->s->signal_op);
+    if (last)
+        wake(&s->loops[0]); /* loop 0 may end now */
 }
 
 static void stop_accepting(struct server_loop *l)
@@ -215,14 +251,21 @@ static void read_wake(struct server_loop *l);
 static void on_wake(io_loop *loop, io_op *op, int res, unsigned flags)
 {
     struct server_loop *l = op->data;
+    server *s = l->s;
     l->wake_armed = false;
-    if (res == -ECANCELED || l->drained)
+    if (res == -ECANCELED)
         return;
     if (res == (int)sizeof(l->wakes))
         for (uint64_t i = 0; i < l->wakes && i < 2; i++)
             take_signal(l);
-    if (!l->drained)
+    if (l->index == 0) {
+        if (all_drained(s))
+            finish_first(s);
+        else if (!s->finished)
+            read_wake(l);
+    } else if (!l->drained) {
         read_wake(l);
+    }
 }
 
 static void read_wake(struct server_loop *l)
@@ -232,21 +275,13 @@ static void read_wake(struct server_loop *l)
         l->wake_armed = true;
 }
 
-/* Safe from any thread: the eventfd is the only thing touched. */
-static void wake(struct server_loop *l)
-{
-    uint64_t one = 1;
-    ssize_t n = write(l->wake_fd, &one, sizeof(one));
-    (void)n; /* only EAGAIN at a counter near 2^64: the loop is woken already */
-}
-
 static void read_signal(server *s);
 
 static void on_signal(io_loop *loop, io_op *op, int res, unsigned flags)
 {
     server *s = op->data;
     s->signal_armed = false;
-    if (res == -ECANCELED || s->loops[0].drained)
+    if (res == -ECANCELED || s->finished)
         return;
     if (res == (int)sizeof(s->siginfo)) {
         /* Loop 0 stops accepting before any other loop may end: it never posts to a gone one. */
@@ -254,7 +289,7 @@ static void on_signal(io_loop *loop, io_op *op, int res, unsigned flags)
         for (unsigned i = 1; i < s->nloops; i++)
             wake(&s->loops[i]);
     }
-    if (!s->loops[0].drained)
+    if (!s->finished)
         read_signal(s);
 }
 
@@ -541,7 +576,7 @@ int server_run(server *s)
             wake(&s->loops[i]);
     int run = io_loop_run(first->loop);
     first->stats = conn_set_get_stats(first->conns);
-    /* Loop 0 only returns once drained, so a signal came (or it failed): the others know. */
+    /* Loop 0 returns once every loop has drained (or when it failed: then wake the others). */
     wait_loops(s, run < 0);
     if (err == 0)
         err = run;

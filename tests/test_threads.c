@@ -346,6 +346,33 @@ static void test_shutdown_timeout_forces_close(void **state)
     close(fd);
 }
 
+/* A second signal cuts the wait short on every loop, whichever loop read it.  With dispatch the
+ * connections alternate between the loops: loop 0 gets the silent ones, which close at once,
+ * so it is done before the second signal and the half POSTs wait on loop 1. */
+static void test_second_signal_cuts_short(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "http", "--shutdown-timeout-ms", "8000");
+    int fds[8];
+    for (int i = 0; i < 8; i++) {
+        fds[i] = connect_to(p);
+        if (i % 2)
+            start_post(fds[i]);
+        usleep(20000); /* accepted, and dealt, in connect order */
+    }
+    usleep(200000);
+    uint64_t start = tnet_now_ms();
+    assert_int_equal(kill(p->pid, SIGTERM), 0);
+    usleep(300000);
+    expect_clean_exit(p, SIGTERM);
+    assert_true(tnet_now_ms() - start < 3000);
+    for (int i = 0; i < 8; i++) {
+        int err = tnet_expect_eof(fds[i], IO_TIMEOUT_MS);
+        assert_true(err == 0 || err == -ECONNRESET);
+        close(fds[i]);
+    }
+}
+
 /* A WebSocket open when the signal comes hears close 1001, answers it, and the server exits 0. */
 static void test_shutdown_websocket_going_away(void **state)
 {
@@ -393,6 +420,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_etx_worker_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_finishes_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_timeout_forces_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_signal_cuts_short, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_websocket_going_away, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
