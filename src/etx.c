@@ -242,11 +242,19 @@ static void etx_eof(conn *c)
     close_when_acked(c, conn_state(c));
 }
 
+/* The server is stopping: the acks owed for messages already received still leave, then the
+ * connection closes, as after goodbye. */
+static void etx_shutdown(conn *c)
+{
+    close_when_acked(c, conn_state(c));
+}
+
 const struct proto etx_proto = {
     .name = "etx",
     .on_open = etx_open,
     .on_data = etx_data,
     .on_eof = etx_eof,
     .on_timer = etx_timer,
+    .on_shutdown = etx_shutdown,
     .on_close = etx_close,
 };

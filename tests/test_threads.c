@@ -328,6 +328,37 @@ static void test_shutdown_finishes_inflight(void **state)
     expect_clean_exit(p, 0);
 }
 
+/* ETX acks owed when the signal comes still leave, timer or worker alike, then the close. */
+static void etx_acks_owed_at_shutdown(ioserve_proc *p, const char *mode)
+{
+    const char *argv[16] = {ioserve_path, "--protocol", "etx", "--backend", backend, "--threads", "2",
+                            "--accept", accept_mode, "--ack-mode", mode, "--ack-delay-ms", "400", NULL};
+    assert_int_equal(proc_start(p, argv, START_TIMEOUT_MS), 0);
+    int fds[4];
+    for (int i = 0; i < 4; i++) {
+        fds[i] = connect_to(p);
+        send_text(fds[i], "a\x03" "b\x03");
+    }
+    usleep(100000);
+    assert_int_equal(kill(p->pid, SIGTERM), 0);
+    for (int i = 0; i < 4; i++) {
+        expect_text(fds[i], "ack\x03" "ack\x03");
+        assert_int_equal(tnet_expect_eof(fds[i], IO_TIMEOUT_MS), 0);
+        close(fds[i]);
+    }
+    expect_clean_exit(p, 0);
+}
+
+static void test_shutdown_etx_timer_acks(void **state)
+{
+    etx_acks_owed_at_shutdown(*state, "timer");
+}
+
+static void test_shutdown_etx_worker_acks(void **state)
+{
+    etx_acks_owed_at_shutdown(*state, "worker");
+}
+
 /* A request that never completes is cut off when --shutdown-timeout-ms runs out: exit 0 then. */
 static void test_shutdown_timeout_forces_close(void **state)
 {
@@ -419,6 +450,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_http_two_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_etx_worker_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_finishes_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_etx_timer_acks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_etx_worker_acks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_timeout_forces_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_signal_cuts_short, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_websocket_going_away, setup, teardown),
