@@ -58,12 +58,15 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 $(TSAN_BUILD)/build.ninja: | deps
 	meson setup $(TSAN_BUILD) $(MESON_OPTS) -Db_sanitize=thread -Db_lundef=false
 
-# The thread suite (several loops, dispatch, the worker pool, shutdown) under ThreadSanitizer:
-# only what it needs is built, and a race makes ioserve exit 66, which the tests see.
+# The thread suite (several loops, dispatch, the worker pool, shutdown) and the cross-loop
+# posts under ThreadSanitizer: only what they need is built, and a race makes the program
+# exit 66, which the tests see.
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 test-tsan: deps $(TSAN_BUILD)/build.ninja
-	ninja -C $(TSAN_BUILD) src/ioserve tests/test_threads
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  meson test -C $(TSAN_BUILD) --no-rebuild --suite threads --print-errorlogs
+	ninja -C $(TSAN_BUILD) src/ioserve tests/test_threads tests/test_loop_post
+	$(TSAN_ENV) meson test -C $(TSAN_BUILD) --no-rebuild --suite threads --print-errorlogs
+	$(TSAN_ENV) meson test -C $(TSAN_BUILD) --no-rebuild --print-errorlogs \
+	  loop-post-uring loop-post-uring-basic loop-post-epoll-lt loop-post-epoll-et
 
 test: test-unit
 	@if [ "$(CI)" = true ]; then $(MAKE) --no-print-directory test-asan test-tsan; fi

@@ -36,6 +36,9 @@ void io_inbox_free(io_loop *loop)
     struct io_inbox *in = &loop->inbox;
     if (in->efd < 0)
         return;
+    /* A sender still inside io_core_post_inbox finishes before the eventfd goes. */
+    pthread_mutex_lock(&in->lock);
+    pthread_mutex_unlock(&in->lock);
     close(in->efd);
     in->efd = -1;
     pthread_mutex_destroy(&in->lock);
@@ -96,14 +99,16 @@ void io_core_post_inbox(io_loop *to, io_post *post)
     else
         in->head = post;
     in->tail = post;
-    pthread_mutex_unlock(&in->lock);
     if (was_empty) {
-        /* Cannot fail short of a counter at UINT64_MAX - 1, which one write per empty-to-
-         * non-empty turn never reaches before the target reads it back to 0. */
+        /* Written under the lock: once the target can take this post (and, running it, may
+         * stop and destroy itself), the sender has finished with the inbox.  Cannot fail
+         * short of a counter at UINT64_MAX - 1, which one write per empty-to-non-empty turn
+         * never reaches before the target reads it back to 0. */
         uint64_t one = 1;
         ssize_t n = write(in->efd, &one, sizeof(one));
         (void)n;
     }
+    pthread_mutex_unlock(&in->lock);
 }
 
 void io_core_post_arrived(io_loop *loop, io_post *post)

@@ -30,7 +30,7 @@ static void test_backend_comes_up(void **state)
 
 #define BASIC_DISABLE (IO_FEAT_MULTISHOT_ACCEPT | IO_FEAT_MULTISHOT_RECV | IO_FEAT_BUF_RING | \
                        IO_FEAT_DEFER_TASKRUN | IO_FEAT_REGISTERED_RING | IO_FEAT_CANCEL_FD | IO_FEAT_SPLICE | \
-                       IO_FEAT_FILE_OPS)
+                       IO_FEAT_FILE_OPS | IO_FEAT_MSG_RING)
 
 static int suite_from_arg(const char *arg, struct suite *s)
 {
