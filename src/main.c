@@ -13,6 +13,7 @@
 #include "proto.h"
 #include "server.h"
 #include "worker_pool.h"
+#include "ws/ws_bus.h"
 
 /* What HTTP needs for the server's lifetime: routes, the document root, the shared state. */
 struct http_stack {
@@ -64,16 +65,19 @@ static int http_stack_init(struct http_stack *h, const cli_options *opt)
     return 0;
 }
 
-/* One HTTP stack per loop: the date cache, the WebSocket hub and its groups are the loop's own
- * (nothing mutable is shared between threads). */
+/* One HTTP stack per loop: the date cache, the WebSocket hub and its groups are the loop's own;
+ * only the broadcast bus, which joins the loops' /ws/broadcast groups, is shared (ws_bus.h). */
 struct http_stacks {
     struct http_stack *stacks;
     void **args; /* &stacks[i].app, for server_config.proto_args */
     unsigned count;
+    ws_bus *bus; /* /ws/broadcast reaches the clients of every loop (ws_bus.h) */
 };
 
 static void http_stacks_fini(struct http_stacks *hs)
 {
+    ws_bus_destroy(hs->bus); /* before the groups it joins */
+    hs->bus = NULL;
     for (unsigned i = 0; i < hs->count; i++)
         http_stack_fini(&hs->stacks[i]);
     free(hs->stacks);
@@ -91,12 +95,18 @@ static int http_stacks_init(struct http_stacks *hs, const cli_options *opt, unsi
         fprintf(stderr, "ioserve: out of memory for %u HTTP stacks\n", n);
         return -1;
     }
+    int err = ws_bus_create(&hs->bus, n);
+    if (err < 0) {
+        fprintf(stderr, "ioserve: cannot set up WebSocket broadcast: %s\n", strerror(-err));
+        return -1;
+    }
     for (unsigned i = 0; i < n; i++) {
         hs->stacks[i].files.root_fd = -1;
         hs->count = i + 1;
         if (http_stack_init(&hs->stacks[i], opt) < 0)
             return -1;
         hs->args[i] = &hs->stacks[i].app;
+        ws_bus_attach(hs->bus, i, hs->stacks[i].ws->broadcast_group);
     }
     return 0;
 }
@@ -126,6 +136,8 @@ static int choose_protocol(const cli_options *opt, server_config *cfg, struct et
             return -1;
         cfg->proto = &http_proto;
         cfg->proto_args = http->args;
+        cfg->on_loop = ws_bus_set_loop;
+        cfg->on_loop_arg = http->bus;
         return 0;
     }
     fprintf(stderr, "ioserve: --protocol %s: unknown\n", cli_protocol_name(opt->protocol));

@@ -40,6 +40,7 @@ struct server_loop {
     io_op accept_op, backoff_op, listen_close_op, wake_op;
     bool accept_armed, backoff_armed, backoff_wanted, wake_armed;
     bool stopping, drained;
+    bool announced;       /* on_loop told that this loop serves */
     pthread_t thread;
     bool thread_started;
     int setup_result;     /* the thread's loop_setup(), read once every thread has reported */
@@ -55,6 +56,8 @@ struct server {
     uint32_t max_conns;   /* for the whole server: open_conns is shared by the loops */
     atomic_uint open_conns;
     uint64_t shutdown_timeout_ms;
+    void (*on_loop)(void *arg, unsigned index, io_loop *loop);
+    void *on_loop_arg;
     net_addr bound;
     unsigned nloops;
     struct server_loop *loops;
@@ -193,11 +196,22 @@ static void finish_first(server *s)
         io_cancel(first->loop, &s->signal_op);
 }
 
+/* server_config.on_loop, on l's thread: up once set up, down once it serves no more. */
+static void announce(struct server_loop *l, bool up)
+{
+    server *s = l->s;
+    if (!s->on_loop || l->announced == up)
+        return;
+    l->announced = up;
+    s->on_loop(s->on_loop_arg, l->index, up ? l->loop : NULL);
+}
+
 static void on_drained(conn_set *set, void *arg)
 {
     struct server_loop *l = arg;
     server *s = l->s;
     l->drained = true;
+    announce(l, false);
     bool last = atomic_fetch_add(&s->loops_drained, 1) + 1 == s->nloops;
     if (l->index == 0) {
         if (last)
@@ -397,11 +411,14 @@ static void *loop_thread(void *arg)
     server *s = l->s;
     l->setup_result = loop_setup(l, &s->bound);
     bool ok = l->setup_result == 0;
+    if (ok)
+        announce(l, true);
     report_setup(s); /* after this, only this thread touches l until it is joined */
     if (ok) {
         int err = start_loop(l);
         int run = io_loop_run(l->loop);
         l->result = err ? err : run;
+        announce(l, false); /* a run that failed never drained */
     }
     pthread_mutex_lock(&s->lock);
     s->stopped++;
@@ -464,6 +481,7 @@ static int server_setup(server *s, const server_config *cfg, char *why, size_t w
         snprintf(why, why_len, "%s", first->why);
         return err;
     }
+    announce(first, true);
     /* The others bind where the first did: the real port when 0 was asked. */
     err = net_addr_local(first->listen_fd, &s->bound);
     if (err < 0)
@@ -493,6 +511,8 @@ int server_create(server **out, const server_config *cfg, char *why, size_t why_
     s->loop_cfg = cfg->loop;
     s->max_conns = cfg->max_conns;
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms ? cfg->shutdown_timeout_ms : SERVER_DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    s->on_loop = cfg->on_loop;
+    s->on_loop_arg = cfg->on_loop_arg;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     int err = server_setup(s, cfg, why, why_len);
@@ -544,8 +564,10 @@ void server_destroy(server *s)
 {
     if (!s)
         return;
-    if (!s->ran)
+    if (!s->ran) {
+        announce(&s->loops[0], false); /* it never served: the others must not post to it */
         wait_loops(s, true);
+    }
     join_threads(s);
     loop_teardown(&s->loops[0]);
     for (unsigned i = 0; i < s->nloops; i++)
@@ -575,6 +597,7 @@ int server_run(server *s)
         for (unsigned i = 1; i < s->nloops; i++)
             wake(&s->loops[i]);
     int run = io_loop_run(first->loop);
+    announce(first, false);
     first->stats = conn_set_get_stats(first->conns);
     /* Loop 0 returns once every loop has drained (or when it failed: then wake the others). */
     wait_loops(s, run < 0);

@@ -47,6 +47,11 @@ typedef struct server_config {
     enum server_accept accept;
     uint32_t max_conns;        /* open connections, all loops together; 0: no limit */
     uint64_t shutdown_timeout_ms; /* how long connections may take to finish (0: default) */
+    /* Optional, called on loop i's own thread: on_loop(on_loop_arg, i, loop) once the loop
+     * exists, before it serves; on_loop(on_loop_arg, i, NULL) once it serves no more (its
+     * connections are gone, or its run ended), before its io_loop_run returns when it drains. */
+    void (*on_loop)(void *arg, unsigned index, io_loop *loop);
+    void *on_loop_arg;
 } server_config;
 
 int server_create(server **out, const server_config *cfg, char *why, size_t why_len);

@@ -13,7 +13,8 @@
  * Groups fan a message out to their members: the frame is built once and every member's queue
  * refers to that one copy (refcounted), never a copy per member.  A member whose unsent output
  * exceeds the hub's max_queued when a broadcast arrives is too slow: it is dropped (its queue
- * discarded, the connection aborted) so that it cannot hold memory without bound.
+ * discarded, the connection aborted) so that it cannot hold memory without bound.  A bus
+ * (ws_bus.h) joins one group per loop, so that a broadcast reaches the members on every loop.
  * Everything runs on the loop's thread; no call here blocks.
  */
 #ifndef IOSERVE_WEBSOCKET_H
@@ -93,8 +94,10 @@ void ws_group_join(ws_group *group, ws_conn *ws);
 void ws_group_leave(ws_conn *ws);
 size_t ws_group_size(const ws_group *group);
 /* Sends a message to every member (except `except`, if not NULL) from one shared, refcounted
- * frame; takes over chain, which must come from the group hub's pool.  Returns how many
- * members it was queued to, or -errno. */
+ * frame; takes over chain, which must come from the group hub's pool.  A group on a bus
+ * (ws_bus.h) also sends it to the groups of the other loops, through one shared heap copy.
+ * Returns how many members on this loop it was queued to, or -errno (-ENOMEM after this
+ * loop's members got it: the other loops could not be reached). */
 int ws_group_broadcast_chain(ws_group *group, enum ws_opcode opcode, struct ws_chain *chain,
                              const ws_conn *except);
 /* The same with a copy of data. */

@@ -163,6 +163,20 @@ size_t ws_group_size(const ws_group *group)
     return group->size;
 }
 
+bool ws_group_takes(ws_group *group, ws_conn *m, const ws_conn *except)
+{
+    if (m == except || m->close_sent || m->finished)
+        return false;
+    if (conn_queued(m->c) > group->hub->cfg.max_queued) {
+        /* Too slow to keep up: drop it rather than hold frames for it without bound. */
+        m->finished = true;
+        m->close_code = WS_CLOSE_POLICY_VIOLATION;
+        conn_abort(m->c);
+        return false;
+    }
+    return true;
+}
+
 int ws_group_broadcast_chain(ws_group *group, enum ws_opcode opcode, struct ws_chain *chain,
                              const ws_conn *except)
 {
@@ -181,20 +195,12 @@ int ws_group_broadcast_chain(ws_group *group, enum ws_opcode opcode, struct ws_c
     int sent = 0;
     for (ws_conn *m = group->head, *next; m; m = next) {
         next = m->group_next;
-        if (m == except || m->close_sent || m->finished)
-            continue;
-        if (conn_queued(m->c) > hub->cfg.max_queued) {
-            /* Too slow to keep up: drop it rather than hold frames for it without bound. */
-            m->finished = true;
-            m->close_code = WS_CLOSE_POLICY_VIOLATION;
-            conn_abort(m->c);
-            continue;
-        }
-        if (ws_out_queue(o, m->c) == 0)
+        if (ws_group_takes(group, m, except) && ws_out_queue(o, m->c) == 0)
             sent++;
     }
+    int err = ws_bus_forward(group->bus, group->bus_index, o);
     ws_out_put(o);
-    return sent;
+    return err < 0 ? err : sent;
 }
 
 int ws_group_broadcast(ws_group *group, enum ws_opcode opcode, const void *data, size_t len,

@@ -13,6 +13,7 @@
 
 #include "conn.h"
 #include "ws/websocket.h"
+#include "ws/ws_bus.h"
 #include "ws/ws_message.h"
 
 struct ws_out {
@@ -54,6 +55,8 @@ struct ws_group {
     ws_hub *hub;
     ws_conn *head;
     size_t size;
+    ws_bus *bus;          /* the same endpoint's groups on the other loops, or NULL */
+    unsigned bus_index;   /* this group's slot */
 };
 
 /* A frame for the chain (taken over); NULL (chain released) when out of memory. */
@@ -61,6 +64,13 @@ struct ws_out *ws_out_create(ws_hub *hub, struct ws_chain *chain);
 void ws_out_put(struct ws_out *out); /* drops one reference */
 /* Queues the frame on c, one reference per piece.  0, or -errno with c aborted. */
 int ws_out_queue(struct ws_out *out, conn *c);
+
+/* Whether member m takes the next broadcast frame: not `except`, not closing, and not too slow
+ * (a member past the hub's max_queued is dropped here, its connection aborted). */
+bool ws_group_takes(ws_group *group, ws_conn *m, const ws_conn *except);
+/* Sends the frame of out (header and chain) to the groups of the bus's other loops that are up,
+ * in one heap copy.  0, or -ENOMEM (then no other loop got it). */
+int ws_bus_forward(ws_bus *bus, unsigned from, const struct ws_out *out);
 
 /* Writes an HTTP refusal (status, reason as the body, extra header lines) and closes c.
  * Returns -EPROTO, or -errno when even that failed. */
