@@ -2,7 +2,9 @@
  * hand-over and the built-in endpoints, with python3-websockets and raw frames as the client.
  *
  * usage: test_ws_e2e_bin IOSERVE_PATH uring|epoll PATH/ws_client.py
- * One server (--protocol http, port 0) serves every test; it must then stop cleanly on SIGTERM.
+ * One server (--protocol http, port 0, two loops with a SO_REUSEPORT listener each) serves every
+ * test, then one with --accept dispatch (connections dealt to the loops in turn) runs the
+ * broadcast again; each must then stop cleanly on SIGTERM.
  * What only the binary can show: the upgrade and its refusals through the real HTTP layer,
  * permessage-deflate negotiated there, big messages, many clients and the broadcast endpoint; the protocol's rules are the in-process suite's
  * (test_ws_e2e.c), which runs every scenario.
@@ -34,10 +36,14 @@ static const char *backend;
 static const char *client_script;
 static ioserve_proc server;
 
+/* Two loops, so that /ws/broadcast must cross from one loop's clients to the other's; each
+ * group of tests sets how connections are spread before its server starts. */
+static const char *accept_mode;
+
 static int server_start(void **state)
 {
-    /* One loop: /ws/broadcast reaches the clients of its own loop (hub and groups are per loop). */
-    const char *argv[] = {ioserve_path, "--protocol", "http", "--backend", backend, "--threads", "1", NULL};
+    const char *argv[] = {ioserve_path, "--protocol", "http", "--backend", backend, "--threads", "2",
+                          "--accept", accept_mode, NULL};
     int err = proc_start(&server, argv, START_TIMEOUT_MS);
     if (err < 0)
         fprintf(stderr, "ioserve did not start (%s); it said:\n%s\n", strerror(-err), server.err);
@@ -111,5 +117,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_broadcast_100),
         cmocka_unit_test(test_deflate),
     };
-    return cmocka_run_group_tests_name(backend, tests, server_start, server_stop);
+    const struct CMUnitTest dispatched[] = {
+        cmocka_unit_test(test_broadcast_100),
+    };
+    accept_mode = "reuseport";
+    int failed = cmocka_run_group_tests_name(backend, tests, server_start, server_stop);
+    accept_mode = "dispatch";
+    return failed + cmocka_run_group_tests_name(backend, dispatched, server_start, server_stop);
 }
