@@ -125,6 +125,8 @@ def load_run(run, paths, workload, conns, duration_s, warmup_s):
     # pair a sample from the run with one from after it.
     in_run = [s for s in sampler.cpu if s[0] <= t_exit - seconds * 0.05]
     span = _window(in_run, t_exit - seconds * 0.9, t_exit - seconds * 0.1)
+    if span and span[1][0] - span[0][0] < seconds * 0.4:
+        span = None  # a starved sampler saw too little of the run: no figure beats a false one
     util = cpu_per_req = stat_per_req = None
     if span:
         (a_t, a_cpu, a_stat), (b_t, b_cpu, b_stat) = span
