@@ -137,6 +137,7 @@ static int uring_wait(io_loop *loop, int64_t timeout_ns)
     if (u->feats & IO_FEAT_MSG_RING)
         atomic_store_explicit(&u->takes_msg_ring, 1, memory_order_release);
     err = submit_and_wait(u, timeout_ns);
+    io_core_clock_update(loop);
     /* A timeout, a signal, or a kernel short of memory or CQ room: reap and go round again. */
     if (err < 0 && err != -ETIME && err != -EINTR && err != -EAGAIN && err != -EBUSY)
         return err;

@@ -164,6 +164,7 @@ static int reactor_wait(io_loop *loop, int64_t timeout_ns)
     if (delivered || loop->ready_head || st->lists[EP_LIST_READY].head >= 0)
         timeout_ns = 0;
     int n = wait_events(st, timeout_ns);
+    io_core_clock_update(loop);
     if (n < 0)
         return n == -EINTR || delivered ? delivered : n;
     for (int i = 0; i < n; i++)

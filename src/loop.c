@@ -139,6 +139,11 @@ void io_loop_destroy(io_loop *loop)
     free(loop);
 }
 
+void io_core_clock_update(io_loop *loop)
+{
+    loop->now_ns = monotonic_ns();
+}
+
 void io_core_complete(io_loop *loop, io_op *op, int res, unsigned flags)
 {
     if (!(flags & IO_CQE_MORE)) {

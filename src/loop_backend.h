@@ -38,7 +38,8 @@ struct io_backend {
     /* Cancel an in-flight non-timer op (loop.h io_cancel). */
     int (*cancel)(io_loop *loop, io_op *op);
     /* Flush submissions, wait at most timeout_ns (-1: no limit, 0: poll), deliver what
-     * completed through io_core_complete(); return ops completed or -errno (-EINTR is 0). */
+     * completed through io_core_complete(), calling io_core_clock_update() between the two;
+     * return ops completed or -errno (-EINTR is 0). */
     int (*wait)(io_loop *loop, int64_t timeout_ns);
     /* A receive buffer is free again (loop.h io_buf_release). */
     void (*buf_release)(io_loop *loop, uint32_t id);
@@ -103,6 +104,9 @@ struct io_loop {
 /* Deliver a completion from a backend: accounts for the op's end (no IO_CQE_MORE) and calls
  * its callback.  The op may be resubmitted or freed by the callback: touch it no more. */
 void io_core_complete(io_loop *loop, io_op *op, int res, unsigned flags);
+/* Sample the loop's clock.  A backend calls it when its blocking wait returns, before it
+ * delivers anything: a timeout armed by a callback counts from now, not from before the sleep. */
+void io_core_clock_update(io_loop *loop);
 /* Queue a final completion for delivery on the next loop iteration (rule 1). */
 void io_core_complete_later(io_loop *loop, io_op *op, int res);
 

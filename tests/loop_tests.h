@@ -16,6 +16,7 @@ void test_clients_that_leave_at_once(void **state);
 void test_timers(void **state);
 void test_run_and_stop(void **state);
 void test_many_timers(void **state);
+void test_timer_armed_after_a_sleep(void **state);
 
 /* test_loop_pool.c: the receive-buffer pool running dry */
 void test_recv_outlasts_an_empty_pool(void **state);

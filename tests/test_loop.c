@@ -73,6 +73,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(test_recvs_share_a_dry_pool, &s),
         cmocka_unit_test_prestate(test_single_shot_ops_resubmitted_from_callbacks, &s),
         cmocka_unit_test_prestate(test_many_timers, &s),
+        cmocka_unit_test_prestate(test_timer_armed_after_a_sleep, &s),
         cmocka_unit_test_prestate(test_cancel_edges, &s),
         cmocka_unit_test_prestate(test_fd_number_reused, &s),
         cmocka_unit_test_prestate(test_failed_submit_never_calls_back, &s),

@@ -229,3 +229,69 @@ void test_many_timers(void **state)
     free(t);
     loop_finish(loop);
 }
+
+/* ---- a timer armed from a completion counts from that completion ---- */
+
+/* The loop sleeps in its backend with a recv pending; a peer sends after SLEEP_MS; the recv's
+ * callback arms a timer.  It must count from the wake-up, not from when the loop went to
+ * sleep: a stale clock would make it fire at once. */
+#define LATE_SLEEP_MS 300
+#define LATE_TIMER_MS 100
+
+struct late_arm {
+    struct check_log log;
+    int client;
+    io_op recv_op, timer_op;
+    uint64_t recv_ns, fired_ns;
+    int timer_res;
+};
+
+static void *late_sender(void *arg)
+{
+    struct late_arm *t = arg;
+    usleep(LATE_SLEEP_MS * 1000);
+    if (write(t->client, "x", 1) != 1)
+        check_failed(&t->log, __LINE__, "the peer's write failed");
+    return NULL;
+}
+
+static void late_timer_cb(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    struct late_arm *t = op->data;
+    t->fired_ns = tnet_now_ns();
+    t->timer_res = res;
+}
+
+static void late_recv_cb(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    struct late_arm *t = op->data;
+    CHECK_EQ(&t->log, res, 1);
+    if (res > 0)
+        io_buf_release(loop, op->buf);
+    t->recv_ns = tnet_now_ns();
+    CHECK_EQ(&t->log, io_timeout(loop, &t->timer_op, LATE_TIMER_MS, late_timer_cb, t), 0);
+}
+
+void test_timer_armed_after_a_sleep(void **state)
+{
+    io_loop *loop = loop_new(state, 0, 0);
+    int server;
+    struct late_arm t = {0};
+    assert_int_equal(tnet_tcp_pair(&t.client, &server), 0);
+    assert_int_equal(io_recv(loop, &t.recv_op, server, 0, late_recv_cb, &t), 0);
+    pthread_t peer;
+    assert_int_equal(pthread_create(&peer, NULL, late_sender, &t), 0);
+    alarm(10); /* io_loop_run has no timeout of its own */
+    assert_int_equal(io_loop_run(loop), 0); /* one long wait, the recv, then the timer */
+    alarm(0);
+    pthread_join(peer, NULL);
+    assert_log_clean(&t.log);
+    assert_int_equal(t.timer_res, -ETIME);
+    uint64_t waited_ms = (t.fired_ns - t.recv_ns) / 1000000u;
+    if (waited_ms < LATE_TIMER_MS - 5)
+        fail_msg("a %d ms timer armed after a %d ms sleep fired after %llu ms", LATE_TIMER_MS,
+                 LATE_SLEEP_MS, (unsigned long long)waited_ms);
+    close(t.client);
+    assert_int_equal(close_through_loop(loop, server), 0);
+    loop_finish(loop);
+}
