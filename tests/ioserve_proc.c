@@ -11,6 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+
+#include "net_helpers.h"
+
 #define PROC_ARGS_MAX 32
 
 static uint64_t now_ms(void)
@@ -189,4 +195,26 @@ void proc_kill(ioserve_proc *p)
         close(p->err_fd);
         p->err_fd = -1;
     }
+}
+
+int connect_to(const ioserve_proc *p)
+{
+    int fd = tnet_connect(p->port);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+void send_text(int fd, const char *text)
+{
+    assert_int_equal(tnet_write_all(fd, text, strlen(text), PROC_IO_TIMEOUT_MS), 0);
+}
+
+void expect_text(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    char buf[512];
+    assert_true(len < sizeof(buf));
+    assert_int_equal(tnet_read_full(fd, buf, len, PROC_IO_TIMEOUT_MS), (ssize_t)len);
+    buf[len] = '\0';
+    assert_string_equal(buf, text);
 }

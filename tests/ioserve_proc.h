@@ -39,4 +39,11 @@ int proc_start(ioserve_proc *p, const char *const argv[], int timeout_ms);
 int proc_stop(ioserve_proc *p, int sig, int timeout_ms, int *status);
 void proc_kill(ioserve_proc *p);
 
+/* Steps of a test talking to a started server; each fails the running cmocka test (within
+ * PROC_IO_TIMEOUT_MS) instead of returning an error. */
+#define PROC_IO_TIMEOUT_MS 5000
+int connect_to(const ioserve_proc *p);               /* a connected fd */
+void send_text(int fd, const char *text);            /* all of text */
+void expect_text(int fd, const char *text);          /* exactly text next (under 512 bytes) */
+
 #endif

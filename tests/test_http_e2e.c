@@ -158,11 +158,6 @@ static int connect_server(void)
     return fd;
 }
 
-static void send_text(int fd, const char *text)
-{
-    assert_int_equal(tnet_write_all(fd, text, strlen(text), IO_TIMEOUT_MS), 0);
-}
-
 /* The value of header name in r's head, copied into out; false when absent. */
 static bool header(const response *r, const char *name, char *out, size_t out_size)
 {

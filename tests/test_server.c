@@ -77,28 +77,6 @@ static int setup(void **state)
     return p ? 0 : -1;
 }
 
-static int connect_to(const ioserve_proc *p)
-{
-    int fd = tnet_connect(p->port);
-    assert_true(fd >= 0);
-    return fd;
-}
-
-static void send_text(int fd, const char *text)
-{
-    assert_int_equal(tnet_write_all(fd, text, strlen(text), IO_TIMEOUT_MS), 0);
-}
-
-static void expect_text(int fd, const char *text)
-{
-    size_t len = strlen(text);
-    char buf[256];
-    assert_true(len < sizeof(buf));
-    assert_int_equal(tnet_read_full(fd, buf, len, IO_TIMEOUT_MS), (ssize_t)len);
-    buf[len] = '\0';
-    assert_string_equal(buf, text);
-}
-
 /* An EOF, or a reset: either way the server closed the connection. */
 static void expect_closed(int fd)
 {

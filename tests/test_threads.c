@@ -83,28 +83,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static int connect_to(const ioserve_proc *p)
-{
-    int fd = tnet_connect(p->port);
-    assert_true(fd >= 0);
-    return fd;
-}
-
-static void send_text(int fd, const char *text)
-{
-    assert_int_equal(tnet_write_all(fd, text, strlen(text), IO_TIMEOUT_MS), 0);
-}
-
-static void expect_text(int fd, const char *text)
-{
-    size_t len = strlen(text);
-    char buf[512];
-    assert_true(len < sizeof(buf));
-    assert_int_equal(tnet_read_full(fd, buf, len, IO_TIMEOUT_MS), (ssize_t)len);
-    buf[len] = '\0';
-    assert_string_equal(buf, text);
-}
-
 /* Read a response head (up to its blank line) into buf; its length. */
 static size_t read_head(int fd, char *buf, size_t cap)
 {
