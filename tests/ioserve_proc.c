@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -217,4 +218,34 @@ void expect_text(int fd, const char *text)
     assert_int_equal(tnet_read_full(fd, buf, len, PROC_IO_TIMEOUT_MS), (ssize_t)len);
     buf[len] = '\0';
     assert_string_equal(buf, text);
+}
+
+void expect_clean_exit(ioserve_proc *p, int sig, int timeout_ms)
+{
+    int status = -1;
+    assert_int_equal(proc_stop(p, sig, timeout_ms, &status), 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "ioserve stderr:\n%s\n", p->err);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_non_null(strstr(p->err, "ioserve: stopped"));
+}
+
+int proc_backend_args(const char *name, const char *args[5])
+{
+    static const struct {
+        const char *name;
+        const char *args[5];
+    } table[] = {
+        {"uring", {"--backend", "uring", NULL}},
+        {"epoll-lt", {"--backend", "epoll", "--epoll-mode", "lt"}},
+        {"epoll-et", {"--backend", "epoll", "--epoll-mode", "et"}},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (strcmp(table[i].name, name) == 0) {
+            memcpy(args, table[i].args, sizeof(table[i].args));
+            return 0;
+        }
+    }
+    return -1;
 }

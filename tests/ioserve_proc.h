@@ -45,5 +45,11 @@ void proc_kill(ioserve_proc *p);
 int connect_to(const ioserve_proc *p);               /* a connected fd */
 void send_text(int fd, const char *text);            /* all of text */
 void expect_text(int fd, const char *text);          /* exactly text next (under 512 bytes) */
+/* Stop with sig: the server must exit 0 within timeout_ms and print its stop line (its stderr
+ * is shown if not). */
+void expect_clean_exit(ioserve_proc *p, int sig, int timeout_ms);
+/* The ioserve flags for a backend named as the test matrix names it ("uring", "epoll-lt",
+ * "epoll-et") into args (NULL-terminated); -1 for an unknown name. */
+int proc_backend_args(const char *name, const char *args[5]);
 
 #endif

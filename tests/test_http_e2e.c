@@ -700,28 +700,9 @@ static void test_keepalive_idle_close(void **state)
 
 /* ---- main ---- */
 
-static int set_backend(const char *name)
-{
-    static const struct {
-        const char *name;
-        const char *args[5];
-    } table[] = {
-        {"uring", {"--backend", "uring", NULL}},
-        {"epoll-lt", {"--backend", "epoll", "--epoll-mode", "lt"}},
-        {"epoll-et", {"--backend", "epoll", "--epoll-mode", "et"}},
-    };
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        if (strcmp(table[i].name, name) == 0) {
-            memcpy(backend_args, table[i].args, sizeof(backend_args));
-            return 0;
-        }
-    }
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
-    if (argc != 3 || set_backend(argv[2]) < 0) {
+    if (argc != 3 || proc_backend_args(argv[2], backend_args) < 0) {
         fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et\n", argv[0]);
         return 2;
     }

@@ -53,13 +53,7 @@ static void server_start(ioserve_proc *p, const char *protocol, const char *extr
 /* SIGTERM must end the server cleanly: exit 0 and a stop line. */
 static void server_stop(ioserve_proc *p)
 {
-    int status = -1;
-    assert_int_equal(proc_stop(p, SIGTERM, STOP_TIMEOUT_MS, &status), 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fprintf(stderr, "ioserve stderr:\n%s\n", p->err);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    assert_non_null(strstr(p->err, "ioserve: stopped"));
+    expect_clean_exit(p, SIGTERM, STOP_TIMEOUT_MS);
 }
 
 static int teardown(void **state)
@@ -341,28 +335,9 @@ static void test_etx_delay_goodbye_order(void **state)
     server_stop(p);
 }
 
-static int set_backend(const char *name)
-{
-    static const struct {
-        const char *name;
-        const char *args[5];
-    } table[] = {
-        {"uring", {"--backend", "uring", NULL}},
-        {"epoll-lt", {"--backend", "epoll", "--epoll-mode", "lt"}},
-        {"epoll-et", {"--backend", "epoll", "--epoll-mode", "et"}},
-    };
-    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-        if (strcmp(table[i].name, name) == 0) {
-            memcpy(backend_args, table[i].args, sizeof(backend_args));
-            return 0;
-        }
-    }
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
-    if (argc != 3 || set_backend(argv[2]) < 0) {
+    if (argc != 3 || proc_backend_args(argv[2], backend_args) < 0) {
         fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et\n", argv[0]);
         return 2;
     }

@@ -55,17 +55,6 @@ static void server_start(ioserve_proc *p, const char *protocol, const char *extr
     assert_non_null(strstr(p->start_line, strcmp(accept_mode, "dispatch") == 0 ? "round-robin" : "SO_REUSEPORT"));
 }
 
-static void expect_clean_exit(ioserve_proc *p, int sig)
-{
-    int status = -1;
-    assert_int_equal(proc_stop(p, sig, STOP_TIMEOUT_MS, &status), 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fprintf(stderr, "ioserve stderr:\n%s\n", p->err);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    assert_non_null(strstr(p->err, "ioserve: stopped"));
-}
-
 static int setup(void **state)
 {
     ioserve_proc *p = calloc(1, sizeof(*p));
@@ -149,7 +138,7 @@ static void test_echo_two_threads(void **state)
     }
     for (int i = 0; i < CLIENTS; i++)
         close(fds[i]);
-    expect_clean_exit(p, SIGTERM);
+    expect_clean_exit(p, SIGTERM, STOP_TIMEOUT_MS);
     assert_non_null(strstr(p->err, "stopped after 8 connections"));
 }
 
@@ -168,7 +157,7 @@ static void test_etx_two_threads(void **state)
         assert_int_equal(tnet_expect_eof(fds[i], IO_TIMEOUT_MS), 0);
         close(fds[i]);
     }
-    expect_clean_exit(p, SIGTERM);
+    expect_clean_exit(p, SIGTERM, STOP_TIMEOUT_MS);
 }
 
 static void test_http_two_threads(void **state)
@@ -187,7 +176,7 @@ static void test_http_two_threads(void **state)
         }
         close(fd);
     }
-    expect_clean_exit(p, SIGTERM);
+    expect_clean_exit(p, SIGTERM, STOP_TIMEOUT_MS);
 }
 
 /* ---- the worker pool ---- */
@@ -226,7 +215,7 @@ static void test_etx_worker_pool(void **state)
             (unsigned long long)serial);
     assert_true(took >= serial / 4);
     assert_true(took < serial / 2);
-    expect_clean_exit(p, SIGTERM);
+    expect_clean_exit(p, SIGTERM, STOP_TIMEOUT_MS);
 }
 
 /* ---- graceful shutdown ---- */
@@ -303,7 +292,7 @@ static void test_shutdown_finishes_inflight(void **state)
         expect_echoed_then_closed(busy[i]);
         close(busy[i]);
     }
-    expect_clean_exit(p, 0);
+    expect_clean_exit(p, 0, STOP_TIMEOUT_MS);
 }
 
 /* ETX acks owed when the signal comes still leave, timer or worker alike, then the close. */
@@ -324,7 +313,7 @@ static void etx_acks_owed_at_shutdown(ioserve_proc *p, const char *mode)
         assert_int_equal(tnet_expect_eof(fds[i], IO_TIMEOUT_MS), 0);
         close(fds[i]);
     }
-    expect_clean_exit(p, 0);
+    expect_clean_exit(p, 0, STOP_TIMEOUT_MS);
 }
 
 static void test_shutdown_etx_timer_acks(void **state)
@@ -361,7 +350,7 @@ static void test_shutdown_timeout_forces_close(void **state)
     int fd = connect_to(p);
     start_post_seen(fd);
     uint64_t start = tnet_now_ms();
-    expect_clean_exit(p, SIGTERM);
+    expect_clean_exit(p, SIGTERM, STOP_TIMEOUT_MS);
     uint64_t took = tnet_now_ms() - start;
     assert_true(took >= 400);
     assert_true(took < 3000);
@@ -388,7 +377,7 @@ static void test_second_signal_cuts_short(void **state)
     uint64_t start = tnet_now_ms();
     assert_int_equal(kill(p->pid, SIGTERM), 0);
     usleep(300000);
-    expect_clean_exit(p, SIGTERM);
+    expect_clean_exit(p, SIGTERM, STOP_TIMEOUT_MS);
     assert_true(tnet_now_ms() - start < 3000);
     for (int i = 0; i < 8; i++) {
         int err = tnet_expect_eof(fds[i], IO_TIMEOUT_MS);
@@ -422,7 +411,7 @@ static void test_shutdown_websocket_going_away(void **state)
     int err = tnet_expect_eof(fd, IO_TIMEOUT_MS);
     assert_true(err == 0 || err == -ECONNRESET);
     close(fd);
-    expect_clean_exit(p, 0);
+    expect_clean_exit(p, 0, STOP_TIMEOUT_MS);
 }
 
 int main(int argc, char **argv)
