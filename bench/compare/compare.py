@@ -54,6 +54,19 @@ def workloads(mode):
     ]
 
 
+def pick_cells(spec):
+    """The --cells subset: each ID:CONNS names a workload of the full matrix and a count."""
+    by_id = {w["id"]: w for w, _, _ in workloads("full")}
+    picked = []
+    for item in spec.split(","):
+        wid, _, conns = item.partition(":")
+        if wid not in by_id or not conns.isdigit():
+            raise SystemExit("compare.py: --cells: '%s' is not ID:CONNS with ID one of %s"
+                             % (item, ", ".join(by_id)))
+        picked.append((by_id[wid], [int(conns)], [int(conns)]))
+    return picked
+
+
 MODES = {
     # mode: (measured seconds, warm-up seconds, repetitions, strace seconds)
     "dry": (0.5, 0.05, 3, 0.2),  # long enough for several CPU samples inside the load on a busy machine
@@ -205,8 +218,15 @@ def main():
     ap.add_argument("--report", metavar="JSON", help="only regenerate the doc and plots")
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--servers", help="comma-separated subset of server names")
+    ap.add_argument("--cells", help="only these cells, ID:CONNS[,ID:CONNS...] from the full "
+                    "matrix (e.g. http-d1:128); the doc is left alone, the table printed")
+    ap.add_argument("--reps", type=int, help="repetitions per cell (at least 3 for a median)")
+    ap.add_argument("--seconds", type=float, help="measured seconds per run")
     args = ap.parse_args()
     mode = args.mode or "quick"
+    if args.reps or args.seconds:
+        duration, warmup, reps, strace_s = MODES[mode]
+        MODES[mode] = (args.seconds or duration, warmup, args.reps or reps, strace_s)
 
     if args.report:
         with open(args.report) as f:
@@ -230,7 +250,7 @@ def main():
     os.sched_setaffinity(0, {int(measure.LOAD_CPU)})
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    matrix = workloads(mode)
+    matrix = workloads(mode) if not args.cells else pick_cells(args.cells)
     tune = tuning.Tuning(max(max(c) for _, c, _ in matrix))
     started = datetime.datetime.now(datetime.timezone.utc)
     result = {"mode": mode, "started": started.isoformat(timespec="seconds"),
@@ -270,7 +290,9 @@ def main():
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
     log("results in " + out)
-    if mode != "dry":
+    if args.cells:
+        report.print_table(result)
+    elif mode != "dry":
         report.publish(result, args.doc, out)
         log("doc in %s, plots in %s" % (args.doc, report.img_dir(args.doc)))
     return 0

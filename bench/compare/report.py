@@ -390,3 +390,9 @@ def publish(result, doc_path, json_path):
     json_rel = os.path.relpath(os.path.abspath(json_path), os.path.dirname(doc_dir))
     with open(doc_path, "w") as f:
         f.write(_markdown(result, json_rel, plots, os.path.relpath(dest, doc_dir)))
+
+
+def print_table(result):
+    """The cell tables on stdout, for a --cells run that leaves the doc alone."""
+    for cell in result["cells"]:
+        print("\n".join(_cell_table(cell)))
