@@ -147,6 +147,7 @@ struct uring {
     int wants_reg_ring;  /* register the ring fd once enabled, from that same thread */
     int kernel_openat2;  /* IORING_OP_OPENAT2 works, else openat2(2) at submit */
     int kernel_statx;    /* IORING_OP_STATX works, else statx(2) at submit */
+    int sqpoll_err;      /* asked for SQPOLL and the kernel said no: why (negative errno) */
     struct ur_bufs bufs;
     struct ur_fdtab fds;
     struct ur_carriers carriers;
@@ -166,7 +167,8 @@ const char *ur_opcode_name(int which);
 void ur_report(FILE *out);
 
 /* uring_setup.c */
-int ur_try_rung(struct io_uring *ring, const struct ur_rung *rung, unsigned sq, unsigned cq, unsigned idle_ms);
+int ur_try_rung(struct io_uring *ring, const struct ur_rung *rung, unsigned sq, unsigned cq, unsigned idle_ms,
+                int sq_cpu);
 int ur_setup(io_loop *loop, struct uring *u, const io_loop_config *cfg);
 int ur_enable(io_loop *loop, struct uring *u);
 void ur_describe(io_loop *loop, const struct uring *u);

@@ -23,7 +23,7 @@ static void line(FILE *out, const char *what, int err)
 static int try_setup(const struct ur_rung *rung, unsigned idle_ms)
 {
     struct io_uring ring;
-    int err = ur_try_rung(&ring, rung, REPORT_ENTRIES, 2 * REPORT_ENTRIES, idle_ms);
+    int err = ur_try_rung(&ring, rung, REPORT_ENTRIES, 2 * REPORT_ENTRIES, idle_ms, 0);
     if (err == 0)
         io_uring_queue_exit(&ring);
     return err;

@@ -43,13 +43,18 @@ static void ring_sizes(const io_loop_config *cfg, unsigned *sq, unsigned *cq)
     *cq = pow2_between(2ull * cfg->max_inflight + cfg->buf_count, 2 * *sq, CQ_MAX);
 }
 
-int ur_try_rung(struct io_uring *ring, const struct ur_rung *rung, unsigned sq, unsigned cq, unsigned idle_ms)
+int ur_try_rung(struct io_uring *ring, const struct ur_rung *rung, unsigned sq, unsigned cq, unsigned idle_ms,
+                int sq_cpu)
 {
     struct io_uring_params p = {
         .flags = rung->flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP,
         .cq_entries = cq,
         .sq_thread_idle = idle_ms,
     };
+    if ((rung->flags & IORING_SETUP_SQPOLL) && sq_cpu > 0) {
+        p.flags |= IORING_SETUP_SQ_AFF;
+        p.sq_thread_cpu = (unsigned)sq_cpu - 1;
+    }
     return io_uring_queue_init_params(sq, ring, &p);
 }
 
@@ -57,16 +62,20 @@ static int create_ring(struct uring *u, const io_loop_config *cfg)
 {
     unsigned sq, cq;
     ring_sizes(cfg, &sq, &cq);
-    /* SQPOLL may need privileges the process lacks: without it the ladder still works. */
-    if (cfg->sqpoll > 0 && ur_try_rung(&u->ring, &ur_sqpoll_rung, sq, cq, (unsigned)cfg->sqpoll) == 0) {
-        u->rung = &ur_sqpoll_rung;
-        return 0;
+    /* SQPOLL may need privileges the process lacks: without it the ladder still works, and
+     * the description says why SQPOLL was refused. */
+    if (cfg->sqpoll > 0) {
+        u->sqpoll_err = ur_try_rung(&u->ring, &ur_sqpoll_rung, sq, cq, (unsigned)cfg->sqpoll, cfg->sqpoll_cpu);
+        if (u->sqpoll_err == 0) {
+            u->rung = &ur_sqpoll_rung;
+            return 0;
+        }
     }
     int err = -EINVAL;
     for (int i = 0; i < UR_LADDER_LEN; i++) {
         if (ur_ladder[i].feat & cfg->disable)
             continue;
-        err = ur_try_rung(&u->ring, &ur_ladder[i], sq, cq, 0);
+        err = ur_try_rung(&u->ring, &ur_ladder[i], sq, cq, 0, 0);
         if (err == 0) {
             u->rung = &ur_ladder[i];
             return 0;
@@ -173,7 +182,10 @@ int ur_enable(io_loop *loop, struct uring *u)
 void ur_describe(io_loop *loop, const struct uring *u)
 {
     unsigned f = u->feats;
-    snprintf(loop->describe, sizeof(loop->describe), "uring: %s%s %s %s %s(%ux%u) %s %s%s%s%s", u->rung->name,
+    char refused[64] = "";
+    if (u->sqpoll_err < 0)
+        snprintf(refused, sizeof(refused), " (sqpoll refused: %s)", strerror(-u->sqpoll_err));
+    snprintf(loop->describe, sizeof(loop->describe), "uring: %s%s%s %s %s %s(%ux%u) %s %s%s%s%s", u->rung->name, refused,
              (f & IO_FEAT_REGISTERED_RING) ? " registered_ring" : "",
              (f & IO_FEAT_MULTISHOT_ACCEPT) ? "multishot_accept" : "rearmed_accept",
              (f & IO_FEAT_MULTISHOT_RECV) ? "multishot_recv" : "rearmed_recv",

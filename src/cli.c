@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 struct choice {
@@ -167,6 +168,11 @@ static int take_value(struct parse *p, const char *flag, const char *value)
             return bad(p, flag, value, "at least 1 ms");
         return err;
     }
+    if (strcmp(flag, "--sqpoll-cpu") == 0) {
+        err = number(p, flag, value, CPU_SETSIZE - 1, &n);
+        o->sqpoll_cpu = (int)n + 1;
+        return err;
+    }
     if (strcmp(flag, "--max-conns") == 0) {
         err = number(p, flag, value, UINT32_MAX, &n);
         o->max_conns = (uint32_t)n;
@@ -182,7 +188,7 @@ static bool takes_value(const char *flag)
                                         "--header-timeout-ms", "--keepalive-timeout-ms",
                                         "--ws-max-message", "--ws-ping-ms", "--threads", "--accept",
                                         "--ack-mode", "--workers",
-                                        "--shutdown-timeout-ms", NULL};
+                                        "--shutdown-timeout-ms", "--sqpoll-cpu", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
             return true;
@@ -193,6 +199,8 @@ static int take_switch(struct parse *p, const char *flag)
 {
     if (strcmp(flag, "--probe") == 0)
         p->out->probe = true;
+    else if (strcmp(flag, "--sqpoll") == 0)
+        p->out->sqpoll = true;
     else if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0)
         p->out->help = true;
     else if (flag[0] == '-')
@@ -213,7 +221,7 @@ static int take_arg(struct parse *p, char *arg, char *next)
     memcpy(flag, arg, flag_len);
     flag[flag_len] = '\0';
     if (!takes_value(flag)) {
-        if (eq && (strcmp(flag, "--probe") == 0 || strcmp(flag, "--help") == 0))
+        if (eq && (strcmp(flag, "--probe") == 0 || strcmp(flag, "--help") == 0 || strcmp(flag, "--sqpoll") == 0))
             return bad(p, flag, NULL, "takes no value");
         return take_switch(p, eq ? arg : flag) < 0 ? -EINVAL : 1;
     }
@@ -229,6 +237,10 @@ static int check_together(struct parse *p)
     const cli_options *o = p->out;
     if (p->epoll_mode_given && o->backend == IO_BACKEND_URING)
         return bad(p, "--epoll-mode", NULL, "applies to the epoll backend (--backend epoll or auto), not uring");
+    if (o->sqpoll_cpu && !o->sqpoll)
+        return bad(p, "--sqpoll-cpu", NULL, "applies with --sqpoll only");
+    if (o->sqpoll && o->backend == IO_BACKEND_EPOLL)
+        return bad(p, "--sqpoll", NULL, "applies to the io_uring backend (--backend uring or auto), not epoll");
     if (p->ack_delay_given && o->protocol != CLI_PROTOCOL_ETX)
         return bad(p, "--ack-delay-ms", NULL, "applies to --protocol etx only");
     if (p->ack_mode_given && o->protocol != CLI_PROTOCOL_ETX)
@@ -295,6 +307,9 @@ void cli_usage(FILE *out)
           "                          (default 0: 16 MiB + 1 KiB, at most 268435456)\n"
           "  --ws-ping-ms N          http: ping a WebSocket idle for N ms, drop it if still silent\n"
           "                          N ms later (default 30000; 0: never)\n"
+          "  --sqpoll                io_uring: a kernel thread submits, so a busy loop makes no system\n"
+          "                          calls; it spins on a CPU while busy (see docs/models.md)\n"
+          "  --sqpoll-cpu N          --sqpoll: pin that kernel thread to CPU N (default: the kernel's choice)\n"
           "  --probe                 print what this kernel offers each backend, then exit\n"
           "  --help                  print this and exit\n",
           out);

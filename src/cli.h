@@ -25,6 +25,8 @@
 #define CLI_DEFAULT_WS_PING_MS 30000u
 #define CLI_MAX_THREADS 1024u
 #define CLI_DEFAULT_WORKERS 4u
+/* How long an idle SQPOLL thread spins before it sleeps and submissions need a wake-up call. */
+#define CLI_SQPOLL_IDLE_MS 1000
 #define CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 
 enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX };
@@ -50,6 +52,8 @@ typedef struct cli_options {
     uint64_t keepalive_timeout_ms; /* an idle connection closes after this */
     uint64_t ws_max_message;       /* WebSocket: larger messages are closed with 1009 */
     uint64_t ws_ping_ms;           /* WebSocket: ping after this long idle (set: 0 never) */
+    bool sqpoll;
+    int sqpoll_cpu;  /* 1 + --sqpoll-cpu, 0 when not given */
     bool probe;
     bool help;
 } cli_options;

@@ -127,7 +127,8 @@ typedef struct io_loop_config {
     uint32_t max_inflight;   /* ops expected in flight at once, sizes the ring (0: default) */
     unsigned disable;        /* IO_FEAT_* bits to leave unused even when the kernel has them:
                                 the fallback paths are tested and benchmarked through this */
-    int sqpoll;              /* io_uring SQPOLL thread: 0 off */
+    int sqpoll;              /* io_uring SQPOLL thread: idle ms before it sleeps, 0 off */
+    int sqpoll_cpu;          /* 1 + the CPU to pin that thread to; 0 leaves it to the kernel */
 } io_loop_config;
 
 /* Optional kernel features a backend may use; each one missing has a slower fallback. */

@@ -185,7 +185,8 @@ static int serve(const cli_options *opt)
     struct etx_config etx = {0};
     struct http_stacks http = {0};
     server_config cfg = {
-        .loop = {.backend = opt->backend, .epoll_mode = opt->epoll_mode},
+        .loop = {.backend = opt->backend, .epoll_mode = opt->epoll_mode,
+                 .sqpoll = opt->sqpoll ? CLI_SQPOLL_IDLE_MS : 0, .sqpoll_cpu = opt->sqpoll_cpu},
         .listen = opt->listen,
         .max_conns = opt->max_conns,
         .threads = opt->threads ? opt->threads : default_threads(),

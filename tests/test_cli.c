@@ -82,6 +82,11 @@ static void test_bad_values(void **state)
                        "--ack-delay-ms: applies to --protocol etx only");
     expect_usage_error((const char *[]){ioserve_path, "--backend", "uring", "--epoll-mode", "et", NULL},
                        "--epoll-mode: applies to the epoll backend");
+    expect_usage_error((const char *[]){ioserve_path, "--backend", "epoll", "--sqpoll", NULL},
+                       "--sqpoll: applies to the io_uring backend");
+    expect_usage_error((const char *[]){ioserve_path, "--sqpoll=yes", NULL}, "--sqpoll: takes no value");
+    expect_usage_error((const char *[]){ioserve_path, "--sqpoll-cpu", "1", NULL},
+                       "--sqpoll-cpu: applies with --sqpoll only");
 }
 
 static void test_http_flags_need_http(void **state)
