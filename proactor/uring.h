@@ -67,7 +67,7 @@
 /* Opcodes this backend issues; each one is probed.  Those before UR_OP_REQUIRED the backend
  * cannot work without; the others have a fallback (openat2 and statx as syscalls at submit,
  * splice as reads into a bounce buffer that are then sent). */
-enum ur_opcode { UR_OP_ACCEPT, UR_OP_RECV, UR_OP_SENDMSG, UR_OP_READ, UR_OP_CLOSE, UR_OP_ASYNC_CANCEL,
+enum ur_opcode { UR_OP_ACCEPT, UR_OP_RECV, UR_OP_SEND, UR_OP_SENDMSG, UR_OP_READ, UR_OP_CLOSE, UR_OP_ASYNC_CANCEL,
                  UR_OP_POLL_ADD, UR_OP_OPENAT2, UR_OP_STATX, UR_OP_SPLICE, UR_OP_MSG_RING,
                  UR_OP_COUNT };
 #define UR_OP_REQUIRED UR_OP_OPENAT2

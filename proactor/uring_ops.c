@@ -226,12 +226,18 @@ int ur_arm_read(io_loop *loop, struct uring *u, io_op *op)
 }
 
 /* Send what is left of the iov.  MSG_WAITALL lets the kernel continue a short send itself;
- * what it still returns short is continued from uring_cqe.c. */
+ * what it still returns short is continued from uring_cqe.c.  One buffer goes as a plain
+ * SEND: SENDMSG would make the kernel copy and check a msghdr and an iovec every time. */
 int ur_arm_send(io_loop *loop, struct uring *u, io_op *op)
 {
     struct io_uring_sqe *sqe = op_sqe(loop, u, op);
     if (!sqe)
         return -EBUSY;
+    if (op->u.send.iovcnt == 1) {
+        io_uring_prep_send(sqe, op->fd, op->u.send.iov->iov_base, op->u.send.iov->iov_len,
+                           MSG_NOSIGNAL | MSG_WAITALL);
+        return 0;
+    }
     op->u.send.msg.msg_iov = op->u.send.iov;
     op->u.send.msg.msg_iovlen = (size_t)op->u.send.iovcnt;
     io_uring_prep_sendmsg(sqe, op->fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_WAITALL);

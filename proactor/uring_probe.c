@@ -27,6 +27,7 @@ static const struct {
 } opcodes[UR_OP_COUNT] = {
     [UR_OP_ACCEPT] = { IORING_OP_ACCEPT, "accept" },
     [UR_OP_RECV] = { IORING_OP_RECV, "recv" },
+    [UR_OP_SEND] = { IORING_OP_SEND, "send" },
     [UR_OP_SENDMSG] = { IORING_OP_SENDMSG, "sendmsg" },
     [UR_OP_READ] = { IORING_OP_READ, "read" },
     [UR_OP_CLOSE] = { IORING_OP_CLOSE, "close" },

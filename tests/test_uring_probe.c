@@ -147,7 +147,7 @@ static void test_report_format(void **state)
     free(report);
     report = report_text();
     static const char *const expected[] = { "  setup plain: ", "  opcode accept: ", "  opcode recv: ",
-                                            "  opcode sendmsg: ", "  opcode read: ", "  opcode close: ",
+                                            "  opcode send: ", "  opcode sendmsg: ", "  opcode read: ", "  opcode close: ",
                                             "  opcode async_cancel: ", "  opcode poll_add: " };
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
         assert_non_null(strstr(report, expected[i]));
