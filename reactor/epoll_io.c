@@ -200,10 +200,13 @@ static void send_advance(io_op *op, size_t n)
     op->u.send.msg.msg_iovlen = (size_t)cnt;
 }
 
+/* One buffer goes by send(2): sendmsg(2) would copy and check a msghdr and an iovec too. */
 static int send_progress(int fd, io_op *op)
 {
     while (op->u.send.iovcnt > 0) {
-        ssize_t n = sendmsg(fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        const struct iovec *iov = op->u.send.iov;
+        ssize_t n = op->u.send.iovcnt == 1 ? send(fd, iov->iov_base, iov->iov_len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                                           : sendmsg(fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
