@@ -1,0 +1,239 @@
+/* epoll.c - the floor: the smallest honest epoll server, one thread, level-triggered.
+ *
+ * What any epoll server must pay per request and no more: one epoll_wait per batch of ready
+ * sockets, one recv per readable socket, one send per recv.  No framework, no timers, no
+ * parser beyond what correctness needs.  Echo writes back every byte read.  HTTP counts
+ * complete request heads (a CRLFCRLF, found across reads, so a head split over two reads is
+ * answered once, when it is complete) and answers each with the same 200 "Hello, World!" as
+ * the other baselines, the answers to one read in one send: pipelined requests are answered in
+ * order.  It does not parse the request: bodies, methods and paths are not looked at, which is
+ * why it is a floor and not a server.  A send the socket cannot take whole keeps the rest and
+ * waits for EPOLLOUT, reading nothing from that client until it is gone.  End of stream or an
+ * error closes the connection.  ETX is not spoken (exit status 2). */
+#include "baseline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_BUFFER 16384
+#define MAX_EVENTS 256
+#define RESPONSE_MAX 192
+/* The most heads one read can complete: every 4 bytes a CRLFCRLF, plus one finished by them. */
+#define HEADS_PER_READ_MAX (READ_BUFFER / 4 + 1)
+
+static const char HEAD_END[4] = "\r\n\r\n";
+
+struct conn {
+    unsigned matched;            /* bytes of HEAD_END matched at the end of the last read */
+    char *pending;               /* what a short send left over, or NULL */
+    size_t pending_len, pending_sent;
+};
+
+struct floor_server {
+    int epoll_fd, listen_fd;
+    bool http;
+    struct conn *conns;          /* indexed by fd */
+    size_t conn_slots;
+    char in[READ_BUFFER];
+    char *out;                   /* one read's answers, HEADS_PER_READ_MAX responses */
+    char response[RESPONSE_MAX];
+    size_t response_len;
+    time_t response_second;
+};
+
+/* The Date header changes once a second; the response is rebuilt then and copied otherwise. */
+static void refresh_response(struct floor_server *s)
+{
+    time_t now = time(NULL);
+    if (now == s->response_second)
+        return;
+    struct tm tm;
+    char date[40];
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    int len = snprintf(s->response, sizeof s->response,
+                       "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+                       "Content-Length: 13\r\nConnection: keep-alive\r\n\r\nHello, World!", date);
+    s->response_len = (size_t)len;
+    s->response_second = now;
+}
+
+static void close_conn(struct floor_server *s, int fd)
+{
+    struct conn *c = &s->conns[fd];
+    free(c->pending);
+    *c = (struct conn){0};
+    close(fd);   /* also drops it from the epoll set */
+}
+
+static void watch(struct floor_server *s, int fd, uint32_t events, int op)
+{
+    struct epoll_event ev = {.events = events, .data.fd = fd};
+    if (epoll_ctl(s->epoll_fd, op, fd, &ev) != 0)
+        close_conn(s, fd);
+}
+
+/* Sends what can go now; the rest waits for EPOLLOUT, with reading paused meanwhile. */
+static void reply(struct floor_server *s, int fd, const char *bytes, size_t len)
+{
+    ssize_t sent = send(fd, bytes, len, MSG_NOSIGNAL);
+    if (sent < 0 && errno != EAGAIN && errno != EINTR) {
+        close_conn(s, fd);
+        return;
+    }
+    size_t done = sent > 0 ? (size_t)sent : 0;
+    if (done == len)
+        return;
+    struct conn *c = &s->conns[fd];
+    c->pending = malloc(len - done);
+    if (c->pending == NULL) {
+        close_conn(s, fd);
+        return;
+    }
+    memcpy(c->pending, bytes + done, len - done);
+    c->pending_len = len - done;
+    c->pending_sent = 0;
+    watch(s, fd, EPOLLOUT, EPOLL_CTL_MOD);
+}
+
+static void on_writable(struct floor_server *s, int fd)
+{
+    struct conn *c = &s->conns[fd];
+    ssize_t sent = send(fd, c->pending + c->pending_sent, c->pending_len - c->pending_sent, MSG_NOSIGNAL);
+    if (sent < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            close_conn(s, fd);
+        return;
+    }
+    c->pending_sent += (size_t)sent;
+    if (c->pending_sent < c->pending_len)
+        return;
+    free(c->pending);
+    c->pending = NULL;
+    watch(s, fd, EPOLLIN, EPOLL_CTL_MOD);
+}
+
+/* Complete request heads in bytes, carrying a partial CRLFCRLF over to the next read. */
+static size_t count_heads(struct conn *c, const char *bytes, size_t len)
+{
+    size_t heads = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (bytes[i] == HEAD_END[c->matched])
+            c->matched++;
+        else
+            c->matched = bytes[i] == '\r';
+        if (c->matched == sizeof HEAD_END) {
+            heads++;
+            c->matched = 0;
+        }
+    }
+    return heads;
+}
+
+static void on_readable(struct floor_server *s, int fd)
+{
+    ssize_t n = recv(fd, s->in, sizeof s->in, 0);
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            close_conn(s, fd);
+        return;
+    }
+    if (!s->http) {
+        reply(s, fd, s->in, (size_t)n);
+        return;
+    }
+    size_t heads = count_heads(&s->conns[fd], s->in, (size_t)n);
+    if (heads == 0)
+        return;
+    refresh_response(s);
+    for (size_t i = 0; i < heads; i++)
+        memcpy(s->out + i * s->response_len, s->response, s->response_len);
+    reply(s, fd, s->out, heads * s->response_len);
+}
+
+static void accept_all(struct floor_server *s)
+{
+    int fd;
+    while ((fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        if ((size_t)fd >= s->conn_slots) {
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        watch(s, fd, EPOLLIN, EPOLL_CTL_ADD);
+    }
+}
+
+static int serve(struct floor_server *s)
+{
+    struct epoll_event events[MAX_EVENTS];
+    for (;;) {
+        int ready = epoll_wait(s->epoll_fd, events, MAX_EVENTS, -1);
+        if (ready < 0 && errno != EINTR)
+            return -errno;
+        for (int i = 0; i < ready; i++) {
+            int fd = events[i].data.fd;
+            if (fd == s->listen_fd)
+                accept_all(s);
+            else if (s->conns[fd].pending != NULL)
+                on_writable(s, fd);
+            else
+                on_readable(s, fd);
+        }
+    }
+}
+
+/* One slot per possible descriptor, so a connection's state is found by its fd. */
+static int setup(struct floor_server *s, int listen_fd, bool http)
+{
+    struct rlimit files;
+    if (getrlimit(RLIMIT_NOFILE, &files) != 0)
+        return -errno;
+    s->listen_fd = listen_fd;
+    s->http = http;
+    s->response_second = (time_t)-1;
+    s->conn_slots = files.rlim_cur == RLIM_INFINITY ? 1u << 20 : (size_t)files.rlim_cur;
+    s->conns = calloc(s->conn_slots, sizeof *s->conns);
+    s->out = malloc((size_t)HEADS_PER_READ_MAX * RESPONSE_MAX);
+    s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (s->conns == NULL || s->out == NULL)
+        return -ENOMEM;
+    if (s->epoll_fd < 0)
+        return -errno;
+    int flags = fcntl(listen_fd, F_GETFL);
+    if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = listen_fd};
+    return epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev) == 0 ? 0 : -errno;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct baseline_model model = {.name = "baseline-epoll", .takes_workers = false};
+    struct baseline_config cfg;
+    int status;
+    int listen_fd = baseline_start(argc, argv, &model, &cfg, &status);
+    if (listen_fd < 0)
+        return status;
+    if (cfg.protocol == BASELINE_ETX) {
+        fprintf(stderr, "%s: speaks http and echo only\n", model.name);
+        return 2;
+    }
+    struct floor_server server = {0};
+    int err = setup(&server, listen_fd, cfg.protocol == BASELINE_HTTP);
+    if (err == 0)
+        err = serve(&server);
+    fprintf(stderr, "%s: %s\n", model.name, strerror(-err));
+    return 1;
+}
