@@ -8,9 +8,9 @@
  * pipelined batch) on every connection, then reads and checks every answer.  That the
  * interposer counts at all is checked on each start: ioserve allocates while it sets up.
  * New connections may allocate; only the hot path on open connections is held to zero.
- * Static files (--root) are not here: each GET still allocates its file job (http_files.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@
 #define WS_UPGRADE "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 #define PLAINTEXT_GET "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+#define STATIC_BODY "0123456789abcdef"
 
 /* Set once in main (and the group setup), read-only afterwards; the counts themselves are
  * written by the server through the shared mapping. */
@@ -54,6 +56,7 @@ static const char *preload_path;
 static const char *backend_args[5];
 static char count_path[64];
 static alloc_counts *counts;
+static char root_dir[64];
 
 /* The running test's server and connections, file-wide so that its teardown can end them when
  * an assertion jumps out of the test body. */
@@ -70,6 +73,7 @@ typedef enum answer_kind { ANSWER_BYTES, ANSWER_HTTP } answer_kind;
 
 typedef struct scenario {
     const char *protocol; /* --protocol */
+    bool with_root;       /* --root root_dir */
     bool websocket;       /* upgrade each connection at /ws first */
     const char *request;  /* what one round writes on a connection */
     size_t request_len;
@@ -116,6 +120,21 @@ static void map_counts(void)
     counts = shared;
 }
 
+/* ---- the document root: one small file ---- */
+
+static char static_file_path[96];
+
+static void make_root(void)
+{
+    strcpy(root_dir, "/tmp/ioserve-alloc-root-XXXXXX");
+    assert_non_null(mkdtemp(root_dir));
+    snprintf(static_file_path, sizeof(static_file_path), "%s/small.txt", root_dir);
+    int fd = open(static_file_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, STATIC_BODY, strlen(STATIC_BODY)), (ssize_t)strlen(STATIC_BODY));
+    close(fd);
+}
+
 /* ---- the server ---- */
 
 static void server_start(ioserve_proc *p, const scenario *s)
@@ -124,6 +143,10 @@ static void server_start(ioserve_proc *p, const scenario *s)
     size_t n = 5;
     for (size_t i = 0; backend_args[i]; i++)
         argv[n++] = backend_args[i];
+    if (s->with_root) {
+        argv[n++] = "--root";
+        argv[n++] = root_dir;
+    }
     argv[n] = NULL;
     reset_counts();
     int err = proc_start(p, argv, START_TIMEOUT_MS);
@@ -287,6 +310,9 @@ static scenario plaintext_pipelined = {.protocol = "http", .request = pipelined,
 static scenario http_echo = {.protocol = "http",
                              .request = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
                              .kind = ANSWER_HTTP, .answer = "hello", .answers = 1};
+static scenario static_file = {.protocol = "http", .with_root = true,
+                               .request = "GET /small.txt HTTP/1.1\r\nHost: t\r\n\r\n", .kind = ANSWER_HTTP,
+                               .answer = STATIC_BODY, .answers = 1};
 static scenario websocket = {.protocol = "http", .websocket = true, .request = ws_frame,
                              .request_len = sizeof(ws_frame), .kind = ANSWER_BYTES, .answer = ws_answer,
                              .answer_len = sizeof(ws_answer)};
@@ -317,7 +343,7 @@ static void build_scenarios(void)
         ws_answer[2 + i] = (char)('a' + i % 26);
         ws_frame[6 + i] = (char)(ws_answer[2 + i] ^ mask[i % 4]);
     }
-    scenario *sized[] = {&plaintext, &http_echo, &etx};
+    scenario *sized[] = {&plaintext, &http_echo, &static_file, &etx};
     for (size_t i = 0; i < sizeof(sized) / sizeof(sized[0]); i++) {
         sized[i]->request_len = strlen(sized[i]->request);
         sized[i]->answer_len = strlen(sized[i]->answer);
@@ -327,6 +353,7 @@ static void build_scenarios(void)
 static int group_setup(void **state)
 {
     map_counts();
+    make_root();
     /* Only the servers this test starts inherit these: the test itself is not counted. */
     setenv("LD_PRELOAD", preload_path, 1);
     setenv(ALLOC_COUNT_FILE_ENV, count_path, 1);
@@ -335,6 +362,8 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
+    unlink(static_file_path);
+    rmdir(root_dir);
     unlink(count_path);
     return 0;
 }
@@ -353,7 +382,7 @@ int main(int argc, char **argv)
     build_scenarios();
     const struct CMUnitTest tests[] = {
         SCENARIO_TEST(plaintext), SCENARIO_TEST(plaintext_pipelined), SCENARIO_TEST(http_echo),
-        SCENARIO_TEST(websocket), SCENARIO_TEST(echo), SCENARIO_TEST(etx),
+        SCENARIO_TEST(static_file), SCENARIO_TEST(websocket), SCENARIO_TEST(echo), SCENARIO_TEST(etx),
     };
     return cmocka_run_group_tests_name(argv[2], tests, group_setup, group_teardown);
 }

@@ -4,6 +4,7 @@
  * memory (conn_hold) while an op is in flight, and hears through the response's watch when the
  * connection goes first: it then only closes what it opened.  Once the body is queued, the
  * file descriptor belongs to the connection's queue, which closes it when the range is sent.
+ * Finished jobs wait on the http_files' spare list (bounded) for the next request.
  */
 #include "http/http_files.h"
 
@@ -20,8 +21,13 @@
 #include "http/http_path.h"
 #include "http/http_static.h"
 
+/* Jobs kept for reuse: enough for that many files in flight at once on one loop. */
+#define SPARE_JOBS_MAX 64u
+
 struct file_job {
     io_op op;
+    http_files *files;
+    struct file_job *next_spare;
     struct open_how how;
     struct statx stx;
     http_request *req;
@@ -43,6 +49,35 @@ void http_files_close(http_files *files)
     if (files->root_fd >= 0)
         close(files->root_fd);
     files->root_fd = -1;
+    while (files->spare) {
+        struct file_job *job = files->spare;
+        files->spare = job->next_spare;
+        free(job);
+    }
+    files->spare_count = 0;
+}
+
+/* A job with an idle op, from the spare list when it has one. */
+static struct file_job *job_get(http_files *files)
+{
+    struct file_job *job = files->spare;
+    if (!job)
+        return calloc(1, sizeof(*job));
+    files->spare = job->next_spare;
+    files->spare_count--;
+    job->op = (io_op){0};
+    return job;
+}
+
+static void job_put(http_files *files, struct file_job *job)
+{
+    if (files->spare_count >= SPARE_JOBS_MAX) {
+        free(job);
+        return;
+    }
+    job->next_spare = files->spare;
+    files->spare = job;
+    files->spare_count++;
 }
 
 static int status_for_errno(int err)
@@ -73,7 +108,7 @@ static void job_free(struct file_job *job)
     conn *c = job->c;
     if (job->fd >= 0)
         close(job->fd);
-    free(job);
+    job_put(job->files, job);
     conn_unhold(c);
 }
 
@@ -181,13 +216,14 @@ static void on_watch(http_response *res, enum http_res_event event, void *arg)
 
 int http_files_handler(http_request *req, http_response *res, void *arg)
 {
-    const http_files *files = arg;
-    struct file_job *job = calloc(1, sizeof(*job)); /* the op starts idle */
+    http_files *files = arg;
+    struct file_job *job = job_get(files);
     if (!job)
         return -ENOMEM;
+    job->files = files;
     int n = http_path_resolve(req->path, job->rel, sizeof(job->rel));
     if (n < 0) {
-        free(job);
+        job_put(files, job);
         return http_res_error(res, n == -EINVAL ? 400 : n == -ENAMETOOLONG ? 404 : 403);
     }
     job->how = (struct open_how){
@@ -202,7 +238,7 @@ int http_files_handler(http_request *req, http_response *res, void *arg)
     int rc = io_openat2(conn_loop(job->c), &job->op, files->root_fd, job->rel, &job->how,
                         on_opened, job);
     if (rc < 0) {
-        free(job);
+        job_put(files, job);
         return rc;
     }
     conn_hold(job->c);
