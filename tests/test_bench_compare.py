@@ -1,21 +1,33 @@
 #!/usr/bin/python3
-"""test_bench_compare.py - bench/compare/compare.py in its dry mode: one cell, two servers.
+"""test_bench_compare.py - bench/compare/compare.py in its dry mode: one cell, two servers;
+the issue-7 target verdicts, the open-loop rate and the strace window on synthetic input; and
+baseline-epoll (the minimal epoll server) over real sockets.
 
-Runs the real pipeline (servers pinned and started, ioload, /proc accounting, strace when
-installed) for about two seconds and checks the results JSON has every field the report reads,
-with sane values: three runs per server, medians inside [min, max], positive req/s and CPU.
+The dry run drives the real pipeline (servers pinned and started, ioload, /proc accounting,
+strace when installed) for about two seconds and checks the results JSON has every field the
+report reads, with sane values: three runs per server, medians inside [min, max], positive
+req/s and CPU.
 Usage: test_bench_compare.py SOURCE_ROOT BUILD_ROOT
 """
 
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 SOURCE_ROOT, BUILD_ROOT = sys.argv[1], sys.argv[2]
+sys.path.insert(0, os.path.join(SOURCE_ROOT, "bench", "compare"))
+
+import compare   # noqa: E402
+import measure   # noqa: E402
+import report    # noqa: E402
+import targets   # noqa: E402
 
 
 class DryRun(unittest.TestCase):
@@ -82,6 +94,215 @@ class DryRun(unittest.TestCase):
                 self.assertGreater(sc["per_req"], 0)
             else:
                 self.assertIn("error", sc)
+
+
+def _entry(cpu_us, reps=(1.0, 1.0, 1.0), **extra):
+    """A server's summary as compare.py writes it: median CPU cpu_us, per-rep figures scaled."""
+    raw = [{"rep": i, "server_cpu_us_per_req": cpu_us * f} for i, f in enumerate(reps)]
+    vals = [r["server_cpu_us_per_req"] for r in raw]
+    return dict({"runs_ok": 3, "runs": 3, "raw": raw, "server_cpu_us_per_req": {
+        "median": cpu_us, "min": min(vals), "max": max(vals), "spread_pct": 0.0}}, **extra)
+
+
+def _cell(wid, conns, servers, **workload):
+    return {"workload": dict({"id": wid, "protocol": "http"}, **workload),
+            "connections": conns, "servers": servers}
+
+
+def _p99(us):
+    return {"p99_us": {"median": us, "min": us, "max": us, "spread_pct": 0.0}}
+
+
+def _synthetic():
+    """One run in which each target lands on a known side of its line."""
+    syscalls = {"per_req": 0.02, "top": {"io_uring_enter": 0.02}, "requests": 5000}
+    d1 = _cell("http-d1", 128, {
+        "ioserve-uring": _entry(3.0, (0.9, 1.0, 1.2), syscalls=syscalls),
+        "ioserve-epoll-et": _entry(6.0), "nginx": _entry(10.0), "baseline-epoll": _entry(5.0),
+        "ioserve-uring-sqpoll": {"runs_ok": 0, "runs": 0, "raw": [], "strace_only": True,
+                                 "syscalls": {"per_req": 0.2, "top": {"io_uring_enter": 0.2},
+                                              "requests": 900}}})
+    d16 = _cell("http-d16", 128, {"ioserve-uring": _entry(0.5), "ioserve-epoll-et": _entry(0.6),
+                                  "nginx": _entry(0.9), "baseline-epoll": _entry(0.4)})
+    echo = _cell("echo-128", 1000, {"ioserve-uring": _entry(4.0),
+                                    "ioserve-epoll-lt": _entry(7.0),
+                                    "ioserve-epoll-et": _entry(5.0)})
+    open_loop = _cell("http-d1-open", 128, {
+        "ioserve-uring": dict(_entry(4.0), **_p99(900.0)),
+        "ioserve-epoll-lt": dict(_entry(4.0), **_p99(1500.0)),
+        "nginx": dict(_entry(9.0), **_p99(1000.0))})
+    return {"cells": [d1, d16, echo, open_loop],
+            "open_loop": {"of": ["http-d1", 128], "rate": 50000.0, "tick_us": 100,
+                          "skipped": None}}
+
+
+class Targets(unittest.TestCase):
+    def setUp(self):
+        self.rows = targets.evaluate(_synthetic())
+
+    def status(self, target_start, cell_start=""):
+        found = [r for r in self.rows if r["target"].startswith(target_start) and
+                 r["cell"].startswith(cell_start)]
+        self.assertEqual(len(found), 1, (target_start, cell_start, self.rows))
+        return found[0]
+
+    def test_cpu_ratios_judged_against_each_limit(self):
+        row = self.status("HTTP plaintext, 128 connections, depth 1")
+        self.assertEqual(row["status"], "met")                 # 3 / 10 = 0.30 <= 0.4
+        self.assertIn("0.30×", row["measured"])
+        self.assertIn("paired 0.27–0.36", row["measured"])    # per-rep 2.7, 3.0, 3.6 over 10
+        self.assertEqual(self.status("… and ≤ 0.75×")["status"], "met")    # 0.50
+        self.assertEqual(self.status("Depth 16")["status"], "not met")      # 0.56
+        self.assertEqual(self.status("… and ≤ 0.8×")["status"], "not met")  # 0.83
+        self.assertEqual(self.status("epoll-ET itself", "http-d1 ")["status"], "met")      # 0.6
+        self.assertEqual(self.status("epoll-ET itself", "http-d16")["status"], "not met")  # .67
+        self.assertEqual(self.status("(scale)", "http-d1 ")["status"], "context")
+
+    def test_echo_compares_with_the_better_epoll(self):
+        row = self.status("Echo, 128-byte messages")
+        # Per CPU-second: uring 250k, ET 200k (the better epoll), LT 143k: 1.25x, not met.
+        self.assertEqual(row["status"], "not met")
+        self.assertIn("1.25× vs ioserve-epoll-et", row["measured"])
+        self.assertIn("1.75× vs ioserve-epoll-lt", row["measured"])
+
+    def test_syscalls_and_sqpoll(self):
+        self.assertEqual(self.status("Syscalls per request")["status"], "met")
+        self.assertEqual(self.status("… and 0 with")["status"], "not met")
+
+    def test_open_loop_p99_per_backend(self):
+        self.assertEqual(self.status("p99", "http-d1-open c128, ioserve-uring")["status"], "met")
+        self.assertEqual(self.status("p99", "http-d1-open c128, ioserve-epoll-lt")["status"],
+                         "not met")
+        self.assertTrue(self.status("p99", "http-d1-open c128, ioserve-epoll-et")["status"]
+                        .startswith("not measured"))
+
+    def test_missing_cells_say_why(self):
+        rows = targets.evaluate({"cells": [], "open_loop": {"skipped": "nginx not installed"}})
+        for row in rows[:-1]:
+            self.assertTrue(row["status"].startswith("not measured: "), row)
+        self.assertIn("nginx not installed", rows[-2]["status"])
+        self.assertEqual(rows[-1]["status"], "see test")
+
+    def test_report_has_a_targets_table(self):
+        lines = report._targets(_synthetic())
+        self.assertEqual(lines[0], "## Targets (issue 7)")
+        self.assertEqual(sum(1 for line in lines if line.startswith("| ")), 1 + len(self.rows))
+
+
+class OpenLoopAndStrace(unittest.TestCase):
+    def test_rate_is_half_nginx_median(self):
+        cells = _synthetic()["cells"]
+        cells[0]["servers"]["nginx"]["req_per_s"] = {"median": 40000.0}
+        workload = compare._open_loop()
+        self.assertEqual(compare.open_loop_rate(cells, workload), (20000.0, None))
+        del cells[0]["servers"]["nginx"]
+        rate, why = compare.open_loop_rate(cells, workload)
+        self.assertIsNone(rate)
+        self.assertIn("nginx", why)
+        self.assertIsNone(compare.open_loop_rate([], workload)[0])
+
+    def test_open_loop_and_strace_only_servers_are_chosen_per_workload(self):
+        def names(workload):
+            return [s.name for s in compare._servers_for(compare.servers.SERVERS, workload)]
+        self.assertEqual(names(compare._open_loop()), compare.OPEN_LOOP_SERVERS)
+        self.assertIn("ioserve-uring-sqpoll",
+                      names(compare._http(1, strace_only=compare.SQPOLL_STRACE)))
+        self.assertNotIn("ioserve-uring-sqpoll", names(compare._http(16)))
+
+    def test_open_loop_passes_rate_and_tick_to_ioload(self):
+        wl = dict(compare._open_loop(), rate=12345.4)
+        argv = measure.ioload_argv({"ioload": "ioload"}, wl, 8080, 128, 1.0, 0.2)
+        self.assertEqual(argv[argv.index("--rate") + 1], "12345")
+        self.assertEqual(argv[argv.index("--tick-us") + 1], str(compare.OPEN_LOOP_TICK_US))
+
+    def test_steady_window_lies_inside_the_measured_one(self):
+        # 0.3 s of connect + teardown beyond a 0.2 s warm-up and 1 s measured: whatever the
+        # split, [start + 0.5, exit - 0.3] is inside.
+        lo, hi = measure.steady_window(100.0, 101.5, 0.2, 1.0)
+        self.assertAlmostEqual(lo, 100.5)
+        self.assertAlmostEqual(hi, 101.2)
+        self.assertIsNone(measure.steady_window(100.0, 102.1, 0.2, 1.0))
+
+    def test_count_calls_in_window_skips_resumed_halves(self):
+        log = ("7 100.10 recvfrom(5, \"GET\", 16384, 0, NULL, NULL) = 3\n"
+               "8 100.20 epoll_wait(4,  <unfinished ...>\n"
+               "7 100.30 sendto(5, \"HTTP\", 4, 0, NULL, 0) = 4\n"
+               "8 100.40 <... epoll_wait resumed>[], 256, -1) = 1\n"
+               "7 100.90 close(5) = 0\n")
+        self.assertEqual(measure.count_calls(log, 100.0, 100.5),
+                         (3, {"recvfrom": 1, "epoll_wait": 1, "sendto": 1}))
+
+
+RESPONSE = re.compile(rb"HTTP/1\.1 200 OK\r\n.*?\r\n\r\nHello, World!", re.S)
+
+
+class BaselineEpoll(unittest.TestCase):
+    """The floor server must be honest: split heads, pipelining, echo, EOF."""
+
+    def setUp(self):
+        self.exe = os.path.join(BUILD_ROOT, "bench", "baselines", "baseline-epoll")
+        self.procs = []
+
+    def tearDown(self):
+        for proc in self.procs:
+            proc.terminate()
+            proc.wait(timeout=5)
+
+    def start(self, protocol):
+        proc = subprocess.Popen([self.exe, "--listen", "127.0.0.1:0", "--protocol", protocol],
+                                stderr=subprocess.PIPE, text=True)
+        self.procs.append(proc)
+        line = proc.stderr.readline()
+        port = int(re.search(r":(\d+) \(", line).group(1))
+        conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.addCleanup(conn.close)
+        return conn
+
+    @staticmethod
+    def read_responses(conn, count):
+        data, deadline = b"", time.monotonic() + 5
+        while len(RESPONSE.findall(data)) < count and time.monotonic() < deadline:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def test_split_head_answered_once_when_complete(self):
+        conn = self.start("http")
+        conn.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r")
+        conn.settimeout(0.3)
+        with self.assertRaises(socket.timeout):
+            conn.recv(1)
+        conn.settimeout(5)
+        conn.sendall(b"\n")
+        self.assertEqual(len(RESPONSE.findall(self.read_responses(conn, 1))), 1)
+
+    def test_pipelined_heads_answered_in_one_go(self):
+        conn = self.start("http")
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 16 + b"GET / HTTP/1.1\r\n")
+        data = self.read_responses(conn, 16)
+        self.assertEqual(len(RESPONSE.findall(data)), 16)
+        conn.sendall(b"Host: x\r\n\r\n")
+        self.assertEqual(len(RESPONSE.findall(self.read_responses(conn, 1))), 1)
+
+    def test_echo_and_close_on_eof(self):
+        conn = self.start("echo")
+        payload = bytes(range(256)) * 512       # 128 KiB: more than one read, maybe short sends
+        conn.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            chunk = conn.recv(65536)
+            self.assertTrue(chunk, "closed early after %d bytes" % len(got))
+            got += chunk
+        self.assertEqual(got, payload)
+        conn.shutdown(socket.SHUT_WR)
+        self.assertEqual(conn.recv(1), b"")
+
+    def test_etx_refused(self):
+        proc = subprocess.run([self.exe, "--listen", "127.0.0.1:0", "--protocol", "etx"],
+                              stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(proc.returncode, 2)
 
 
 if __name__ == "__main__":

@@ -30,27 +30,50 @@ import tuning    # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
+# The open-loop latency cell (issue 7): every ioserve backend and nginx at half the peak nginx
+# reached in the closed-loop cell named here, requests due within TICK_US leaving together.
+OPEN_LOOP_OF = ("http-d1", 128)
+OPEN_LOOP_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et", "nginx"]
+OPEN_LOOP_TICK_US = 100
+# Counted under strace in the http-d1 cells only: SQPOLL's syscalls per request.
+SQPOLL_STRACE = ["ioserve-uring-sqpoll"]
+
+
+def _http(depth, **extra):
+    return dict({"id": "http-d%d" % depth, "protocol": "http", "depth": depth}, **extra)
+
+
+def _open_loop():
+    return {"id": "http-d1-open", "protocol": "http", "depth": 1, "open_loop_of": OPEN_LOOP_OF,
+            "tick_us": OPEN_LOOP_TICK_US, "servers": OPEN_LOOP_SERVERS}
+
+
 def workloads(mode):
-    """The matrix: (workload, connection counts, counts that also get a strace run)."""
+    """The matrix: (workload, connection counts, counts that also get a strace run).  A
+    workload may name the only servers it runs ("servers") and servers it only straces
+    ("strace_only"); an open-loop one takes its rate from a closed-loop cell before it."""
     if mode == "dry":
         return [({"id": "echo-128", "protocol": "echo", "size": 128}, [4], [4])]
     if mode == "quick":
-        # Under 5 minutes with the build: 16 KB echo and the 1- and 10k-connection points are
-        # left to --full.
+        # About 9 minutes on the 2-core VM: issue 7's cells (HTTP at 128 connections, echo at
+        # 1,000) and the open-loop latency cell; 16 KB echo and the 1- and 10k-connection
+        # points are left to --full.
         return [
-            ({"id": "http-d1", "protocol": "http", "depth": 1}, [64, 1000], [64]),
-            ({"id": "http-d16", "protocol": "http", "depth": 16}, [64], [64]),
-            ({"id": "echo-128", "protocol": "echo", "size": 128}, [100], [100]),
+            (_http(1, strace_only=SQPOLL_STRACE), [128, 1000], [128]),
+            (_http(16), [128], [128]),
+            ({"id": "echo-128", "protocol": "echo", "size": 128}, [100, 1000], [100]),
             ({"id": "etx-64", "protocol": "etx", "size": 64}, [100], [100]),
             ({"id": "ws-128", "protocol": "ws", "size": 128}, [100], [100]),
+            (_open_loop(), [OPEN_LOOP_OF[1]], []),
         ]
     return [
-        ({"id": "http-d1", "protocol": "http", "depth": 1}, [1, 64, 1000, 10000], [1, 64, 1000]),
-        ({"id": "http-d16", "protocol": "http", "depth": 16}, [1, 64, 1000, 10000], [64]),
+        (_http(1, strace_only=SQPOLL_STRACE), [1, 128, 1000, 10000], [1, 128, 1000]),
+        (_http(16), [1, 128, 1000, 10000], [128]),
         ({"id": "echo-128", "protocol": "echo", "size": 128}, [1, 100, 1000], [1, 100, 1000]),
         ({"id": "echo-16k", "protocol": "echo", "size": 16384}, [1, 100, 1000], [100]),
         ({"id": "etx-64", "protocol": "etx", "size": 64}, [1, 100, 1000], [100]),
         ({"id": "ws-128", "protocol": "ws", "size": 128}, [1, 100, 1000], [100]),
+        (_open_loop(), [OPEN_LOOP_OF[1]], []),
     ]
 
 
@@ -63,14 +86,28 @@ def pick_cells(spec):
         if wid not in by_id or not conns.isdigit():
             raise SystemExit("compare.py: --cells: '%s' is not ID:CONNS with ID one of %s"
                              % (item, ", ".join(by_id)))
-        picked.append((by_id[wid], [int(conns)], [int(conns)]))
+        picked.append((by_id[wid], [int(conns)], [int(conns)] if "open_loop_of" not in
+                       by_id[wid] else []))
     return picked
+
+
+def open_loop_rate(cells, workload):
+    """(rate, None): half nginx's median req/s in the closed-loop cell the open-loop workload
+    names; (None, reason) when that cell or nginx's figure is missing."""
+    wid, conns = workload["open_loop_of"]
+    for cell in cells:
+        if cell["workload"]["id"] == wid and cell["connections"] == conns:
+            entry = cell["servers"].get("nginx")
+            if not entry or not entry.get("req_per_s"):
+                return None, "nginx has no req/s in %s c%d" % (wid, conns)
+            return entry["req_per_s"]["median"] / 2.0, None
+    return None, "no %s c%d cell ran before it" % (wid, conns)
 
 
 MODES = {
     # mode: (measured seconds, warm-up seconds, repetitions, strace seconds)
-    "dry": (0.5, 0.05, 3, 0.2),  # long enough for several CPU samples inside the load on a busy machine
-    "quick": (0.6, 0.2, 3, 0.3),
+    "dry": (0.5, 0.05, 3, 0.5),  # long enough for several CPU samples inside the load on a busy machine
+    "quick": (1.0, 0.3, 3, 0.5),
     "full": (3.0, 1.0, 3, 1.0),
 }
 
@@ -131,7 +168,9 @@ def summarize(runs):
     return out
 
 
-def run_cell(workload, conns, live, paths, mode, strace_it):
+def run_cell(workload, conns, live, paths, mode, strace_it, strace_only=()):
+    """Every live server reps times, round-robin, then (strace_it) once each under strace,
+    the strace_only servers included."""
     duration, warmup, reps, strace_s = MODES[mode]
     raw = {s.name: [] for s in live}
     for rep in range(reps):
@@ -157,16 +196,31 @@ def run_cell(workload, conns, live, paths, mode, strace_it):
         entry = summarize(raw[server.name])
         entry["raw"] = raw[server.name]
         if strace_it:
-            run, why = servers.start(server, paths, workload["protocol"], conns)
-            if run:
-                try:
-                    entry["syscalls"] = measure.syscall_run(run, paths, workload, conns, strace_s)
-                finally:
-                    run.stop()
-            else:
-                entry["syscalls"] = {"error": why}
+            entry["syscalls"] = _strace(server, paths, workload, conns, strace_s, warmup)
         cell["servers"][server.name] = entry
+    for server in strace_only if strace_it else ():
+        cell["servers"][server.name] = {"runs_ok": 0, "runs": 0, "raw": [], "strace_only": True,
+                                        "syscalls": _strace(server, paths, workload, conns,
+                                                            strace_s, warmup)}
     return cell
+
+
+def _strace(server, paths, workload, conns, seconds, warmup):
+    run, why = servers.start(server, paths, workload["protocol"], conns)
+    if not run:
+        return {"error": why}
+    try:
+        return measure.syscall_run(run, paths, workload, conns, seconds, warmup)
+    finally:
+        run.stop()
+
+
+def _servers_for(wanted, workload):
+    """The servers a workload runs: those it names when it names any, and strace-only servers
+    only where it asks for them."""
+    names = workload.get("servers")
+    return [s for s in wanted if (names is None or s.name in names) and
+            (not s.strace_only or s.name in workload.get("strace_only", []))]
 
 
 def _cmd_text(argv):
@@ -263,8 +317,18 @@ def main():
         result["tuning"] = tune.notes or ["none (dry run)"]
         probed = {}
         for workload, conn_list, strace_list in matrix:
+            if "open_loop_of" in workload:
+                rate, why = open_loop_rate(result["cells"], workload)
+                result["open_loop"] = {"of": list(workload["open_loop_of"]), "rate": rate,
+                                       "tick_us": workload["tick_us"], "skipped": why}
+                if why:
+                    log("%s: skipped (%s)" % (workload["id"], why))
+                    result["availability"][workload["id"]] = {
+                        n: "skipped: " + why for n in workload["servers"]}
+                    continue
+                workload = dict(workload, rate=rate)
             live, avail = [], {}
-            for server in wanted:
+            for server in _servers_for(wanted, workload):
                 why = probe(server, paths, workload, probed)
                 avail[server.name] = why or "ok"
                 if why:
@@ -273,10 +337,12 @@ def main():
                 else:
                     live.append(server)
             result["availability"][workload["id"]] = avail
+            measured = [s for s in live if not s.strace_only]
             for conns in conn_list:
-                if live:
-                    result["cells"].append(run_cell(workload, conns, live, paths, mode,
-                                                    conns in strace_list))
+                if measured:
+                    result["cells"].append(run_cell(
+                        workload, conns, measured, paths, mode, conns in strace_list,
+                        [s for s in live if s.strace_only]))
     finally:
         tune.restore()
     with open("/proc/loadavg") as f:

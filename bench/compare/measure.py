@@ -1,13 +1,14 @@
 """measure.py - one load run against one started server, and one syscall count.
 
-Contract: load_run() drives a Running server with ioload pinned to CPU 1 for one workload and
-returns ioload's JSON plus the server-side figures: CPU seconds per request (the server tree's
-utime+stime rate over the central 80 % of ioload's measured window, divided by ioload's req/s;
-the connection ramp-up and teardown stay outside; from the scheduler's run time, with utime+stime
-from /proc/PID/stat kept beside it) and PSS per connection (PSS under load minus
-PSS idle, over the connection count).  syscall_run() attaches `strace -c -f` to the server tree
-for a short separate run and returns system calls per answered request.  Every subprocess has a
-wall-clock bound; a run that overruns it is killed and reported as failed, never waited on.
+Contract: load_run() drives a Running server with ioload pinned to CPU 1 for one workload
+(closed loop, or open loop when the workload carries a "rate") and returns ioload's JSON plus
+the server-side figures: CPU seconds per request (the server tree's on-CPU time over the central
+80 % of ioload's measured window, divided by ioload's req/s; the connection ramp-up and teardown
+stay outside; from the scheduler's run time, with utime+stime from /proc/PID/stat kept beside
+it) and PSS per connection (PSS under load minus PSS idle, over the connection count).
+syscall_run() attaches `strace -f` to the server tree for a short separate run and returns
+system calls per answered request in steady state. Every subprocess has a wall-clock bound; a
+run that overruns it is killed and reported as failed, never waited on.
 """
 
 import json
@@ -34,6 +35,8 @@ def ioload_argv(paths, workload, port, conns, duration_s, warmup_s):
         argv += ["-s", str(workload["size"])]
     if workload["protocol"] == "http":
         argv += ["--path", "/plaintext"]
+    if workload.get("rate"):
+        argv += ["--rate", "%.0f" % workload["rate"], "--tick-us", str(workload["tick_us"])]
     return argv + ["127.0.0.1:%d" % port]
 
 
@@ -151,55 +154,81 @@ def load_run(run, paths, workload, conns, duration_s, warmup_s):
     }
 
 
-_STRACE_ROW = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(\d+\s+)?(\w+)\s*$", re.M)
+# "PID SECONDS.MICROS name(" -- a call as it starts; "<... name resumed>" halves do not match.
+_STRACE_CALL = re.compile(r"^\d+\s+(\d+\.\d+)\s+(\w+)\(", re.M)
 
 
-def parse_strace_summary(text):
-    """(total calls, {syscall: calls}) from `strace -c` output."""
+def count_calls(text, t0, t1):
+    """(total calls, {syscall: calls}) among the calls of an `strace -f -ttt` log that began
+    within [t0, t1] (wall-clock seconds)."""
     rows = {}
-    for m in _STRACE_ROW.finditer(text):
-        if m.group(3) != "total":
-            rows[m.group(3)] = rows.get(m.group(3), 0) + int(m.group(1))
+    for m in _STRACE_CALL.finditer(text):
+        if t0 <= float(m.group(1)) <= t1:
+            rows[m.group(2)] = rows.get(m.group(2), 0) + 1
     return sum(rows.values()), rows
 
 
-def syscall_run(run, paths, workload, conns, duration_s):
-    """System calls per answered request under strace; {"error": reason} when it cannot run."""
+def steady_window(t_start, t_exit, warmup_s, seconds):
+    """A span surely inside ioload's measured window, or None when too little is left.
+    ioload measures for `seconds` after connecting (c) and warming up; after it, it closes
+    its connections and exits (d).  c and d are unknown, but c + d = slack, the run's length
+    beyond warm-up and measurement, so [start + warm-up + slack, exit - slack] lies inside
+    the window whatever the split."""
+    slack = (t_exit - t_start) - warmup_s - seconds
+    lo, hi = t_start + warmup_s + max(slack, 0.0), t_exit - max(slack, 0.0)
+    return (lo, hi) if hi - lo >= 0.2 * seconds else None
+
+
+def _stop_tracer(tracer):
+    tracer.send_signal(signal.SIGINT)
+    try:
+        tracer.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        tracer.kill()
+        tracer.communicate()
+
+
+def syscall_run(run, paths, workload, conns, duration_s, warmup_s):
+    """System calls per answered request in steady state under strace; {"error": reason} when
+    it cannot run.  strace logs every call with its time; only those inside ioload's measured
+    window (steady_window) count, against ioload's rate times that span (steady, strace being
+    attached throughout), so connection set-up, warm-up and teardown stay out of the figure,
+    as they do for CPU per request."""
     out = tempfile.NamedTemporaryFile(prefix="bench-strace-", suffix=".txt", delete=False)
     out.close()
-    argv = ["strace", "-c", "-f", "-o", out.name]
+    argv = ["strace", "-f", "-qq", "-ttt", "-o", out.name]
     _settle(run)
     for pid in run.pids():
         argv += ["-p", str(pid)]
     try:
-        tracer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True)
+        tracer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError as e:
         os.unlink(out.name)
         return {"error": "strace: %s" % e.strerror}
     time.sleep(0.15)        # let strace attach to every thread before the load starts
-    report, err = _run_ioload(ioload_argv(paths, workload, run.port, conns, duration_s, 0),
-                              _bound(conns, duration_s, 0))
-    tracer.send_signal(signal.SIGINT)
-    try:
-        _, stderr = tracer.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        tracer.kill()
-        tracer.communicate()
-        stderr = "strace did not detach"
+    t_start = time.time()
+    report, err = _run_ioload(ioload_argv(paths, workload, run.port, conns, duration_s, warmup_s),
+                              _bound(conns, duration_s, warmup_s))
+    t_exit = time.time()
+    _stop_tracer(tracer)
     with open(out.name) as f:
         text = f.read()
     os.unlink(out.name)
     if err:
         return {"error": err}
-    total, rows = parse_strace_summary(text)
-    if not total or not report["requests"]:
-        return {"error": "no strace summary (%d bytes of output, %d requests)"
+    window = steady_window(t_start, t_exit, warmup_s, report["seconds"])
+    if window is None:
+        return {"error": "ioload's start and exit left no steady window"}
+    total, rows = count_calls(text, *window)
+    requests = report["req_per_s"] * (window[1] - window[0])
+    if not total or requests < 1:
+        return {"error": "no traced calls in the window (%d bytes of log, %d requests)"
                 % (len(text), report["requests"])}
     top = sorted(rows.items(), key=lambda kv: -kv[1])[:6]
     return {
-        "requests": report["requests"],
+        "requests": round(requests),
+        "window_s": round(window[1] - window[0], 3),
         "syscalls": total,
-        "per_req": total / report["requests"],
-        "top": {name: calls / report["requests"] for name, calls in top},
+        "per_req": total / requests,
+        "top": {name: calls / requests for name, calls in top},
     }

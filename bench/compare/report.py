@@ -13,19 +13,23 @@ import shutil
 import subprocess
 import tempfile
 
+import targets
+
 PCTS = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)]
-HEADLINE_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et", "nginx"]
+HEADLINE_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et", "baseline-epoll",
+                    "nginx"]
 # One colour and point shape per server in every plot, so a server is recognisable across panels.
 STYLE = {
     "ioserve-uring": ("#d62728", 7), "ioserve-epoll-lt": ("#1f77b4", 5),
-    "ioserve-epoll-et": ("#17becf", 13), "baseline-blocking": ("#7f7f7f", 1),
+    "ioserve-epoll-et": ("#17becf", 13), "ioserve-uring-sqpoll": ("#e377c2", 8),
+    "baseline-epoll": ("#9467bd", 10), "baseline-blocking": ("#7f7f7f", 1),
     "baseline-prefork": ("#8c564b", 2), "baseline-threads": ("#2ca02c", 3),
     "baseline-pool": ("#bcbd22", 4), "nginx": ("#000000", 9), "h2o": ("#ff7f0e", 11),
 }
 
 
 def _style(name, points=True):
-    color, pt = STYLE.get(name, ("#9467bd", 6))
+    color, pt = STYLE.get(name, ("#aec7e8", 6))
     return 'lc rgb "%s" lw 2%s' % (color, " pt %d ps 1.2" % pt if points else "")
 
 
@@ -59,10 +63,11 @@ def _series(result):
 
 
 def _servers(result):
+    """Servers with load figures somewhere, in STYLE order (strace-only ones have none)."""
     names = []
     for cell in result["cells"]:
-        for name in cell["servers"]:
-            if name not in names:
+        for name, entry in cell["servers"].items():
+            if name not in names and not entry.get("strace_only"):
                 names.append(name)
     order = list(STYLE)
     return sorted(names, key=lambda n: order.index(n) if n in order else len(order))
@@ -84,7 +89,8 @@ def _panel_layout(n):
 
 
 def _plot_rps(result, tmp, out):
-    series = _series(result)
+    # An open-loop cell's req/s is the rate it was given: nothing to compare.
+    series = {k: v for k, v in _series(result).items() if not v[0]["workload"].get("rate")}
     names = _servers(result)
     rows, cols = _panel_layout(len(series))
     gp = GP_HEAD.format(w=620 * cols + 150, h=360 * rows, out=out)
@@ -245,18 +251,15 @@ def _cell_table(cell):
              " client CPU µs/req | syscalls/req (top calls) | PSS/conn KiB | errors | runs |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, e in cell["servers"].items():
+        if e.get("strace_only"):
+            lines.append("| %s | syscalls only | | | | | not measured: SQPOLL's kernel thread "
+                         "spins | | %s | | | |" % (name, _syscall_text(e.get("syscalls"))))
+            continue
         if not e.get("req_per_s"):
             errs = "; ".join(sorted({r.get("error", "") for r in e.get("raw", [])}))
             lines.append("| %s | failed: %s | | | | | | | | | | 0/%d |" % (name, errs, e["runs"]))
             continue
-        sc = e.get("syscalls")
-        if sc and "per_req" in sc:
-            top = ", ".join("%s %.2f" % (k, v) for k, v in list(sc["top"].items())[:3])
-            sys_txt = "%.2f (%s)" % (sc["per_req"], top)
-        elif sc:
-            sys_txt = "n/a: " + sc["error"]
-        else:
-            sys_txt = "not traced"
+        sys_txt = _syscall_text(e.get("syscalls"))
         pss = _med(e, "pss_per_conn_bytes")
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
             name, _fmt(_med(e, "req_per_s"), 0),
@@ -270,7 +273,18 @@ def _cell_table(cell):
     return lines + [""]
 
 
+def _syscall_text(sc):
+    if sc and "per_req" in sc:
+        top = ", ".join("%s %.3f" % (k, v) for k, v in list(sc["top"].items())[:3])
+        return "%.3f (%s)" % (sc["per_req"], top)
+    return "n/a: " + sc["error"] if sc else "not traced"
+
+
 def _describe(w):
+    if w.get("rate"):
+        return ("HTTP GET /plaintext, open loop at %.0f req/s (half nginx's median in %s c%d), "
+                "requests due within %d µs sent together" % (
+                    w["rate"], w["open_loop_of"][0], w["open_loop_of"][1], w["tick_us"]))
     if w["protocol"] == "http":
         return "HTTP GET /plaintext, pipelining depth %d" % w.get("depth", 1)
     names = {"echo": "echo", "etx": "ETX", "ws": "WebSocket echo"}
@@ -316,10 +330,40 @@ CAVEATS = """\
 * **h2o** answers through an mruby handler (Debian's h2o has no fixed-response directive), which
   costs it more per request than nginx's `return 200`; nginx runs with one worker, access log
   off.  Response headers differ slightly between servers (Date, Server, Content-Type).
-* **Latency** is closed-loop: with N connections each waits for its answer, so latency grows with
-  N by construction; it is what ioload measured (histogram error < 0.8 %), not a service-time
-  estimate.
+* **Latency** is closed-loop everywhere but the open-loop cell: with N connections each waits
+  for its answer, so latency grows with N by construction; it is what ioload measured
+  (histogram error < 0.8 %), not a service-time estimate.  The open-loop cell sends at a fixed
+  rate, half the median req/s nginx reached in the closed-loop HTTP depth-1 cell at 128
+  connections of the same run, and counts latency from each request's intended send time (no
+  coordinated omission).  Requests due within 100 µs leave together, early, so at these rates
+  a few requests share a send; waking for every request would cost the client more than the
+  server.  Each run is a separate server start, so p99 over about a second of requests is a
+  noisy figure: read it with the spread.
+* **baseline-epoll** is the floor, not a competitor: one thread, level-triggered epoll, one
+  `recv` and one `send` per readable socket, HTTP answered by counting request heads with no
+  parsing (bench/baselines/README.md).  What any epoll server must pay here.
+* **ioserve-uring-sqpoll** (`--sqpoll`) is run only under strace, in the HTTP depth-1 cells:
+  its kernel submission thread spins while the loop is busy, so its CPU per request and its
+  req/s on a CPU it shares with that thread say nothing about ioserve.  strace follows the
+  server's threads, not the kernel thread, which is what "syscalls per request" means there.
 """
+
+
+def _targets(result, measured_only=False):
+    """Issue 7's targets, one row each, judged on this run (targets.py); measured_only leaves
+    out those this run has no figure for."""
+    out = ["## Targets (issue 7)", "",
+           "Each target in the issue's words, where it is measured, the figure from this run "
+           "(ratios of medians; *paired*: the range of the ratios of runs made back to back in "
+           "the same repetition), and the verdict.", "",
+           "| target | cell | measured | goal | status |", "|---|---|---|---|---|"]
+    for row in targets.evaluate(result):
+        if measured_only and row["status"].startswith(("not measured", "see test")):
+            continue
+        status = "**%s**" % row["status"] if row["status"] in ("met", "not met") else row["status"]
+        out.append("| %s | %s | %s | %s | %s |" % (
+            row["target"], row["cell"], row["measured"], row["goal"], status.replace("|", "/")))
+    return out + [""]
 
 
 def _markdown(result, json_rel, plots, img_rel):
@@ -330,10 +374,11 @@ def _markdown(result, json_rel, plots, img_rel):
         "",
         "<!-- Generated by bench/compare/compare.py from %s; edits here are overwritten. -->" % json_rel,
         "",
-        "Regenerate with `make bench` (quick, under 5 minutes) or `make bench-full` (the whole "
+        "Regenerate with `make bench` (quick, about 10 minutes) or `make bench-full` (the whole "
         "matrix); `bench/compare/compare.py --report %s` redraws this page from the saved "
         "results." % json_rel,
         "",
+    ] + _targets(result) + [
         "## Machine",
         "",
         "| | |", "|---|---|",
@@ -349,8 +394,8 @@ def _markdown(result, json_rel, plots, img_rel):
         "## Method",
         "",
         "* Every server is started fresh for every run, pinned to CPU 0 (`taskset -c 0`); ioload "
-        "(bench/ioload, closed loop, one thread, io_uring engine) is pinned to CPU 1, and so is "
-        "the orchestrating script.",
+        "(bench/ioload, one thread, io_uring engine; closed loop except in the open-loop cell) "
+        "is pinned to CPU 1, and so is the orchestrating script.",
         "* Each cell (workload × connections) runs every server %d times, round-robin: server "
         "A, B, C, … then B, C, …, A, and so on; a run is %.1f s measured after %.1f s of "
         "warm-up. Tables give the median and the spread (± half the min-max range, as %% of the "
@@ -372,7 +417,9 @@ def _markdown(result, json_rel, plots, img_rel):
     out += ["## Availability", "", "| workload | server | status |", "|---|---|---|"]
     for wid, avail in result["availability"].items():
         for name, why in avail.items():
-            if why != "ok" and not why.startswith("does not speak"):
+            if why.startswith("skipped"):
+                out.append("| %s | %s | %s |" % (wid, name, why.replace("|", "/")))
+            elif why != "ok" and not why.startswith("does not speak"):
                 out.append("| %s | %s | not available: %s |" % (wid, name, why.replace("|", "/")))
             elif why == "ok":
                 out.append("| %s | %s | measured |" % (wid, name))
@@ -393,6 +440,8 @@ def publish(result, doc_path, json_path):
 
 
 def print_table(result):
-    """The cell tables on stdout, for a --cells run that leaves the doc alone."""
+    """The cell tables on stdout, then the targets those cells measure, for a --cells run that
+    leaves the doc alone."""
     for cell in result["cells"]:
         print("\n".join(_cell_table(cell)))
+    print("\n".join(_targets(result, measured_only=True)))

@@ -1,10 +1,11 @@
 """servers.py - the servers bench/compare measures: how to start each one, and what it costs.
 
-Contract: SERVERS lists every server the matrix knows (name, protocols it speaks, how to build its
-command line).  start() runs one pinned to CPU 0 in a fresh temporary directory, waits until its
-port accepts, and returns a Running handle; Running.task_run_ns() (scheduler run time),
-stat_cpu_seconds() (utime+stime) and pss_bytes() account for the whole process tree (nginx's
-master and worker, prefork's children), and stop() ends it.
+Contract: SERVERS lists every server the matrix knows (name, protocols it speaks, how to build
+its command line, whether only its system calls are counted). start() runs one pinned to CPU 0
+in a fresh temporary directory, waits until its port accepts, and returns a Running handle;
+Running.task_run_ns() (scheduler run time), stat_cpu_seconds() (utime+stime) and pss_bytes()
+account for the whole process tree (nginx's master and worker, prefork's children), and stop()
+ends it.
 Nothing here names a workload beyond the protocol words "http", "echo", "etx", "ws".
 """
 
@@ -23,12 +24,15 @@ SERVER_CPU = "0"
 class Server:
     """One server of the matrix: a name, the protocols it speaks, a command-line builder."""
 
-    def __init__(self, name, kind, protocols, build_cmd, needs=None):
+    def __init__(self, name, kind, protocols, build_cmd, needs=None, strace_only=False):
         self.name = name
         self.kind = kind                # "ioserve", "baseline", "external": for the report
         self.protocols = protocols      # protocol words this server can serve
         self.build_cmd = build_cmd      # (paths, protocol, port, conns, tmpdir) -> argv
         self.needs = needs or []        # executables that must exist
+        # Only its system calls are counted, in the cells whose workload names it: a server
+        # whose CPU time is not its own (SQPOLL's kernel thread spins) has no CPU/request.
+        self.strace_only = strace_only
 
     def missing(self, paths):
         for exe in self.needs_paths(paths):
@@ -40,15 +44,12 @@ class Server:
         return [paths.get(n, n) for n in self.needs]
 
 
-def _ioserve(backend, mode=None):
+def _ioserve(backend, *extra):
     def build(paths, protocol, port, conns, tmpdir):
         # WebSocket echo is served by the HTTP server on /ws.
         proto = "http" if protocol == "ws" else protocol
-        argv = [paths["ioserve"], "--listen", "127.0.0.1:%d" % port,
-                "--protocol", proto, "--backend", backend]
-        if mode:
-            argv += ["--epoll-mode", mode]
-        return argv
+        return [paths["ioserve"], "--listen", "127.0.0.1:%d" % port,
+                "--protocol", proto, "--backend", backend] + list(extra)
     return build
 
 
@@ -123,10 +124,13 @@ def _h2o(paths, protocol, port, conns, tmpdir):
 SERVERS = [
     Server("ioserve-uring", "ioserve", ["http", "echo", "etx", "ws"], _ioserve("uring"),
            ["ioserve"]),
-    Server("ioserve-epoll-lt", "ioserve", ["http", "echo", "etx", "ws"], _ioserve("epoll", "lt"),
-           ["ioserve"]),
-    Server("ioserve-epoll-et", "ioserve", ["http", "echo", "etx", "ws"], _ioserve("epoll", "et"),
-           ["ioserve"]),
+    Server("ioserve-uring-sqpoll", "ioserve", ["http"], _ioserve("uring", "--sqpoll"),
+           ["ioserve"], strace_only=True),
+    Server("ioserve-epoll-lt", "ioserve", ["http", "echo", "etx", "ws"],
+           _ioserve("epoll", "--epoll-mode", "lt"), ["ioserve"]),
+    Server("ioserve-epoll-et", "ioserve", ["http", "echo", "etx", "ws"],
+           _ioserve("epoll", "--epoll-mode", "et"), ["ioserve"]),
+    Server("baseline-epoll", "baseline", ["http", "echo"], _baseline("epoll"), ["baselines"]),
     Server("baseline-blocking", "baseline", ["http", "echo", "etx"], _baseline("blocking"),
            ["baselines"]),
     Server("baseline-prefork", "baseline", ["http", "echo", "etx"], _baseline("prefork"),
