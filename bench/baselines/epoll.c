@@ -11,6 +11,7 @@
  * waits for EPOLLOUT, reading nothing from that client until it is gone.  End of stream or an
  * error closes the connection.  ETX is not spoken (exit status 2). */
 #include "baseline.h"
+#include "floor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,19 +23,12 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-#define READ_BUFFER 16384
 #define MAX_EVENTS 256
-#define RESPONSE_MAX 192
-/* The most heads one read can complete: every 4 bytes a CRLFCRLF, plus one finished by them. */
-#define HEADS_PER_READ_MAX (READ_BUFFER / 4 + 1)
-
-static const char HEAD_END[4] = "\r\n\r\n";
 
 struct conn {
-    unsigned matched;            /* bytes of HEAD_END matched at the end of the last read */
+    unsigned matched;            /* bytes of a CRLFCRLF matched at the end of the last read */
     char *pending;               /* what a short send left over, or NULL */
     size_t pending_len, pending_sent;
 };
@@ -44,29 +38,10 @@ struct floor_server {
     bool http;
     struct conn *conns;          /* indexed by fd */
     size_t conn_slots;
-    char in[READ_BUFFER];
-    char *out;                   /* one read's answers, HEADS_PER_READ_MAX responses */
-    char response[RESPONSE_MAX];
-    size_t response_len;
-    time_t response_second;
+    char in[FLOOR_READ_BUFFER];
+    char *out;                   /* one read's answers, FLOOR_HEADS_PER_READ_MAX responses */
+    struct floor_response response;
 };
-
-/* The Date header changes once a second; the response is rebuilt then and copied otherwise. */
-static void refresh_response(struct floor_server *s)
-{
-    time_t now = time(NULL);
-    if (now == s->response_second)
-        return;
-    struct tm tm;
-    char date[40];
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    int len = snprintf(s->response, sizeof s->response,
-                       "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: text/plain\r\n"
-                       "Content-Length: 13\r\nConnection: keep-alive\r\n\r\nHello, World!", date);
-    s->response_len = (size_t)len;
-    s->response_second = now;
-}
 
 static void close_conn(struct floor_server *s, int fd)
 {
@@ -123,23 +98,6 @@ static void on_writable(struct floor_server *s, int fd)
     watch(s, fd, EPOLLIN, EPOLL_CTL_MOD);
 }
 
-/* Complete request heads in bytes, carrying a partial CRLFCRLF over to the next read. */
-static size_t count_heads(struct conn *c, const char *bytes, size_t len)
-{
-    size_t heads = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (bytes[i] == HEAD_END[c->matched])
-            c->matched++;
-        else
-            c->matched = bytes[i] == '\r';
-        if (c->matched == sizeof HEAD_END) {
-            heads++;
-            c->matched = 0;
-        }
-    }
-    return heads;
-}
-
 static void on_readable(struct floor_server *s, int fd)
 {
     ssize_t n = recv(fd, s->in, sizeof s->in, 0);
@@ -152,13 +110,11 @@ static void on_readable(struct floor_server *s, int fd)
         reply(s, fd, s->in, (size_t)n);
         return;
     }
-    size_t heads = count_heads(&s->conns[fd], s->in, (size_t)n);
+    size_t heads = floor_count_heads(&s->conns[fd].matched, s->in, (size_t)n);
     if (heads == 0)
         return;
-    refresh_response(s);
-    for (size_t i = 0; i < heads; i++)
-        memcpy(s->out + i * s->response_len, s->response, s->response_len);
-    reply(s, fd, s->out, heads * s->response_len);
+    floor_response_refresh(&s->response);
+    reply(s, fd, s->out, floor_responses(&s->response, s->out, heads));
 }
 
 static void accept_all(struct floor_server *s)
@@ -202,10 +158,10 @@ static int setup(struct floor_server *s, int listen_fd, bool http)
         return -errno;
     s->listen_fd = listen_fd;
     s->http = http;
-    s->response_second = (time_t)-1;
+    s->response.second = (time_t)-1;
     s->conn_slots = files.rlim_cur == RLIM_INFINITY ? 1u << 20 : (size_t)files.rlim_cur;
     s->conns = calloc(s->conn_slots, sizeof *s->conns);
-    s->out = malloc((size_t)HEADS_PER_READ_MAX * RESPONSE_MAX);
+    s->out = malloc((size_t)FLOOR_HEADS_PER_READ_MAX * FLOOR_RESPONSE_MAX);
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (s->conns == NULL || s->out == NULL)
         return -ENOMEM;

@@ -1,0 +1,34 @@
+/* floor.h - what the two floor servers (epoll.c, uring.c) share: finding complete request
+ * heads across reads, and the one answer they give each, rebuilt when the second changes.
+ *
+ * A floor server does what any server of its I/O model must do per request and nothing more,
+ * so that ioserve's backend can be measured against it; these helpers are the least HTTP that
+ * correctness needs: a head split over two reads counts once, when its CRLFCRLF is complete.
+ */
+#ifndef FLOOR_H
+#define FLOOR_H
+
+#include <stddef.h>
+#include <time.h>
+
+#define FLOOR_RESPONSE_MAX 192
+#define FLOOR_READ_BUFFER 16384
+/* The most heads one read can complete: every 4 bytes a CRLFCRLF, plus one finished by them. */
+#define FLOOR_HEADS_PER_READ_MAX (FLOOR_READ_BUFFER / 4 + 1)
+
+struct floor_response {
+    char bytes[FLOOR_RESPONSE_MAX]; /* 200, Date, text/plain, "Hello, World!" */
+    size_t len;
+    time_t second;                  /* the Date in bytes; (time_t)-1 before the first build */
+};
+
+/* Complete heads in bytes; *matched carries a partial CRLFCRLF from one read to the next. */
+size_t floor_count_heads(unsigned *matched, const char *bytes, size_t len);
+
+/* Rebuild r when the wall-clock second moved on since its Date. */
+void floor_response_refresh(struct floor_response *r);
+
+/* heads copies of r at out (room for FLOOR_HEADS_PER_READ_MAX); returns the bytes written. */
+size_t floor_responses(const struct floor_response *r, char *out, size_t heads);
+
+#endif
