@@ -119,6 +119,7 @@ def _synthetic():
     d1 = _cell("http-d1", 128, {
         "ioserve-uring": _entry(3.0, (0.9, 1.0, 1.2), syscalls=syscalls),
         "ioserve-epoll-et": _entry(6.0), "nginx": _entry(10.0), "baseline-epoll": _entry(5.0),
+        "baseline-uring": _entry(2.5),
         "ioserve-uring-sqpoll": {"runs_ok": 0, "runs": 0, "raw": [], "strace_only": True,
                                  "syscalls": {"per_req": 0.2, "top": {"io_uring_enter": 0.2},
                                               "requests": 900}}})
@@ -156,7 +157,12 @@ class Targets(unittest.TestCase):
         self.assertEqual(self.status("… and ≤ 0.8×")["status"], "not met")  # 0.83
         self.assertEqual(self.status("epoll-ET itself", "http-d1 ")["status"], "met")      # 0.6
         self.assertEqual(self.status("epoll-ET itself", "http-d16")["status"], "not met")  # .67
-        self.assertEqual(self.status("(scale)", "http-d1 ")["status"], "context")
+        self.assertEqual(self.status("(scale) epoll-ET", "http-d1 ")["status"], "context")
+        floor = self.status("(scale) the minimal io_uring server against nginx")
+        self.assertEqual(floor["status"], "context")
+        self.assertIn("0.25×", floor["measured"])
+        self.assertTrue(self.status("(scale) uring against", "http-d16")["status"]
+                        .startswith("not measured: no CPU figure for baseline-uring"))
 
     def test_echo_compares_with_the_better_epoll(self):
         row = self.status("Echo, 128-byte messages")

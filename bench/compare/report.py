@@ -17,12 +17,13 @@ import targets
 
 PCTS = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)]
 HEADLINE_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et", "baseline-epoll",
-                    "nginx"]
+                    "baseline-uring", "nginx"]
 # One colour and point shape per server in every plot, so a server is recognisable across panels.
 STYLE = {
     "ioserve-uring": ("#d62728", 7), "ioserve-epoll-lt": ("#1f77b4", 5),
     "ioserve-epoll-et": ("#17becf", 13), "ioserve-uring-sqpoll": ("#e377c2", 8),
-    "baseline-epoll": ("#9467bd", 10), "baseline-blocking": ("#7f7f7f", 1),
+    "baseline-epoll": ("#9467bd", 10), "baseline-uring": ("#ff9896", 12),
+    "baseline-blocking": ("#7f7f7f", 1),
     "baseline-prefork": ("#8c564b", 2), "baseline-threads": ("#2ca02c", 3),
     "baseline-pool": ("#bcbd22", 4), "nginx": ("#000000", 9), "h2o": ("#ff7f0e", 11),
 }
@@ -193,10 +194,15 @@ def _ratio(a, b):
     return "%.2f×" % (a / b) if a and b else "–"
 
 
+def _closed_loop(cells):
+    """The cells whose req/s the servers chose: an open-loop cell's is the rate it was given."""
+    return [c for c in cells if not c["workload"].get("rate")]
+
+
 def _summary(result):
     """One sentence per server: the geometric mean (and range) of its ratios to uring."""
     ratios = {}
-    for cell in result["cells"]:
+    for cell in _closed_loop(result["cells"]):
         base = cell["servers"].get("ioserve-uring")
         if not base or not base.get("req_per_s"):
             continue
@@ -229,7 +235,7 @@ def _headline(result):
                       % (wid, why.replace("|", "/")), ""]
     lines += _summary(result) + [
         "| cell | server | req/s | vs uring | CPU µs/req | vs uring |", "|---|---|---|---|---|---|"]
-    for cell in result["cells"]:
+    for cell in _closed_loop(result["cells"]):
         base = cell["servers"].get("ioserve-uring")
         if not base or not base.get("req_per_s"):
             continue
@@ -339,9 +345,11 @@ CAVEATS = """\
   a few requests share a send; waking for every request would cost the client more than the
   server.  Each run is a separate server start, so p99 over about a second of requests is a
   noisy figure: read it with the spread.
-* **baseline-epoll** is the floor, not a competitor: one thread, level-triggered epoll, one
-  `recv` and one `send` per readable socket, HTTP answered by counting request heads with no
-  parsing (bench/baselines/README.md).  What any epoll server must pay here.
+* **baseline-epoll** and **baseline-uring** are floors, not competitors: one thread each,
+  HTTP answered by counting request heads with no parsing.  baseline-epoll: level-triggered
+  epoll, one `recv` and one `send` per readable socket; baseline-uring: multishot accept and
+  recv on a buffer ring, one SEND per read, DEFER_TASKRUN (bench/baselines/).  What any server
+  of each I/O model must pay here.
 * **ioserve-uring-sqpoll** (`--sqpoll`) is run only under strace, in the HTTP depth-1 cells:
   its kernel submission thread spins while the loop is busy, so its CPU per request and its
   req/s on a CPU it shares with that thread say nothing about ioserve.  strace follows the
@@ -415,9 +423,13 @@ def _markdown(result, json_rel, plots, img_rel):
     else:
         out += ["(No plots: gnuplot was not available.)", ""]
     out += ["## Availability", "", "| workload | server | status |", "|---|---|---|"]
+    traced_only = {n for c in result["cells"] for n, e in c["servers"].items()
+                   if e.get("strace_only")}
     for wid, avail in result["availability"].items():
         for name, why in avail.items():
-            if why.startswith("skipped"):
+            if why == "ok" and name in traced_only:
+                out.append("| %s | %s | syscalls counted only |" % (wid, name))
+            elif why.startswith("skipped"):
                 out.append("| %s | %s | %s |" % (wid, name, why.replace("|", "/")))
             elif why != "ok" and not why.startswith("does not speak"):
                 out.append("| %s | %s | not available: %s |" % (wid, name, why.replace("|", "/")))

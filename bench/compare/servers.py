@@ -131,6 +131,7 @@ SERVERS = [
     Server("ioserve-epoll-et", "ioserve", ["http", "echo", "etx", "ws"],
            _ioserve("epoll", "--epoll-mode", "et"), ["ioserve"]),
     Server("baseline-epoll", "baseline", ["http", "echo"], _baseline("epoll"), ["baselines"]),
+    Server("baseline-uring", "baseline", ["http", "echo"], _baseline("uring"), ["baselines"]),
     Server("baseline-blocking", "baseline", ["http", "echo", "etx"], _baseline("blocking"),
            ["baselines"]),
     Server("baseline-prefork", "baseline", ["http", "echo", "etx"], _baseline("prefork"),

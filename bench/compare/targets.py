@@ -10,7 +10,8 @@ Nothing here runs or draws anything.
 """
 
 URING, LT, ET = "ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et"
-SQPOLL, FLOOR, NGINX = "ioserve-uring-sqpoll", "baseline-epoll", "nginx"
+SQPOLL, FLOOR, URING_FLOOR = "ioserve-uring-sqpoll", "baseline-epoll", "baseline-uring"
+NGINX = "nginx"
 CPU = "server_cpu_us_per_req"
 SQPOLL_ZERO = 0.01      # syscalls per request that count as "0" under strace
 
@@ -130,6 +131,12 @@ def evaluate(result):
                    None),
         _cpu_ratio(result, "(scale) epoll-ET against the minimal epoll server", *d16, ET, FLOOR,
                    None),
+        _cpu_ratio(result, "(scale) uring against the minimal io_uring server", *d1, URING,
+                   URING_FLOOR, None),
+        _cpu_ratio(result, "(scale) uring against the minimal io_uring server", *d16, URING,
+                   URING_FLOOR, None),
+        _cpu_ratio(result, "(scale) the minimal io_uring server against nginx", *d1, URING_FLOOR,
+                   NGINX, None),
         _echo(result),
         _syscalls(result, "Syscalls per request ≤ 0.05 on uring at 128 connections (no SQPOLL)",
                   URING, 0.05, "≤ 0.05"),
