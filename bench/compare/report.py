@@ -343,7 +343,10 @@ CAVEATS = """\
   connections of the same run, and counts latency from each request's intended send time (no
   coordinated omission).  Requests due within 100 µs leave together, early, so at these rates
   a few requests share a send; waking for every request would cost the client more than the
-  server.  Each run is a separate server start, so p99 over about a second of requests is a
+  server.  Even so the fine tick costs ioload more per request than closed loop, and at half
+  nginx's peak it can keep ioload's own CPU mostly busy (the targets table says how busy): its
+  own queueing then shows in every server's p99 alike, which makes the comparison fair but the
+  tails long.  Each run is a separate server start, so p99 over about a second of requests is a
   noisy figure: read it with the spread.
 * **baseline-epoll** and **baseline-uring** are floors, not competitors: one thread each,
   HTTP answered by counting request heads with no parsing.  baseline-epoll: level-triggered

@@ -113,6 +113,10 @@ def _p99(result, server):
                                       "no p99 for %s or nginx" % server)
         return _row(target, where, "–", "≤ nginx", "not measured: " + why)
     measured = "%.0f µs vs nginx %.0f µs (%.2f×) at %.0f req/s" % (a, b, a / b, info["rate"])
+    client = _median(cell, server, "client_cpu_us_per_req")
+    if client:
+        # A client near saturation queues requests itself: that shows in every server's tail.
+        measured += "; ioload busy %.0f %% of its CPU" % (client * info["rate"] / 1e4)
     return _row(target, where, measured, "≤ nginx", "met" if a <= b else "not met")
 
 
