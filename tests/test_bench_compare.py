@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """test_bench_compare.py - bench/compare/compare.py in its dry mode: one cell, two servers;
 the issue-7 target verdicts, the open-loop rate and the strace window on synthetic input; and
-baseline-epoll (the minimal epoll server) over real sockets.
+baseline-epoll and baseline-uring (the minimal epoll and io_uring servers) over real sockets.
 
 The dry run drives the real pipeline (servers pinned and started, ioload, /proc accounting,
 strace when installed) for about two seconds and checks the results JSON has every field the
@@ -245,11 +245,14 @@ class OpenLoopAndStrace(unittest.TestCase):
 RESPONSE = re.compile(rb"HTTP/1\.1 200 OK\r\n.*?\r\n\r\nHello, World!", re.S)
 
 
-class BaselineEpoll(unittest.TestCase):
-    """The floor server must be honest: split heads, pipelining, echo, EOF."""
+class FloorServer:
+    """A floor server must be honest: split heads, pipelining, echo, EOF.  Mixed into one
+    TestCase per floor, each naming its binary."""
+
+    binary = None
 
     def setUp(self):
-        self.exe = os.path.join(BUILD_ROOT, "bench", "baselines", "baseline-epoll")
+        self.exe = os.path.join(BUILD_ROOT, "bench", "baselines", self.binary)
         self.procs = []
 
     def tearDown(self):
@@ -312,6 +315,14 @@ class BaselineEpoll(unittest.TestCase):
         proc = subprocess.run([self.exe, "--listen", "127.0.0.1:0", "--protocol", "etx"],
                               stderr=subprocess.PIPE, timeout=10)
         self.assertEqual(proc.returncode, 2)
+
+
+class BaselineEpoll(FloorServer, unittest.TestCase):
+    binary = "baseline-epoll"
+
+
+class BaselineUring(FloorServer, unittest.TestCase):
+    binary = "baseline-uring"
 
 
 if __name__ == "__main__":

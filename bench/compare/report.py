@@ -353,9 +353,9 @@ CAVEATS = """\
   epoll, one `recv` and one `send` per readable socket; baseline-uring: multishot accept and
   recv on a buffer ring, one SEND per read, DEFER_TASKRUN (bench/baselines/).  What any server
   of each I/O model must pay here.
-* **ioserve-uring-sqpoll** (`--sqpoll`) is run only under strace, in the HTTP depth-1 cells:
-  its kernel submission thread spins while the loop is busy, so its CPU per request and its
-  req/s on a CPU it shares with that thread say nothing about ioserve.  strace follows the
+* **ioserve-uring-sqpoll** (`--sqpoll --sqpoll-cpu 1`) is run only under strace, in the HTTP
+  depth-1 cells: its kernel submission thread spins on CPU 1, beside the load (this machine has
+  no third CPU to give it), so its CPU per request and its req/s say nothing about ioserve.  strace follows the
   server's threads, not the kernel thread, which is what "syscalls per request" means there.
 """
 

@@ -141,6 +141,8 @@ def evaluate(result):
                    URING_FLOOR, None),
         _cpu_ratio(result, "(scale) the minimal io_uring server against nginx", *d1, URING_FLOOR,
                    NGINX, None),
+        _cpu_ratio(result, "(scale) the minimal epoll server against nginx", *d1, FLOOR, NGINX,
+                   None),
         _echo(result),
         _syscalls(result, "Syscalls per request ≤ 0.05 on uring at 128 connections (no SQPOLL)",
                   URING, 0.05, "≤ 0.05"),
