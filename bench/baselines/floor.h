@@ -1,5 +1,6 @@
 /* floor.h - what the two floor servers (epoll.c, uring.c) share: finding complete request
- * heads across reads, and the one answer they give each, rebuilt when the second changes.
+ * heads across reads, the one answer they give each (rebuilt when the second changes), their
+ * fd-indexed connection table's size, and their main.
  *
  * A floor server does what any server of its I/O model must do per request and nothing more,
  * so that ioserve's backend can be measured against it; these helpers are the least HTTP that
@@ -8,6 +9,7 @@
 #ifndef FLOOR_H
 #define FLOOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -30,5 +32,13 @@ void floor_response_refresh(struct floor_response *r);
 
 /* heads copies of r at out (room for FLOOR_HEADS_PER_READ_MAX); returns the bytes written. */
 size_t floor_responses(const struct floor_response *r, char *out, size_t heads);
+
+/* Connection slots indexed by fd: one per descriptor the process may open, at most max.
+ * 0 or -errno. */
+int floor_conn_slots(size_t max, size_t *slots);
+
+/* A floor's main: the baselines' command line and listener (baseline.h), ETX refused (exit
+ * 2), then run(listen_fd, http) until it fails: its -errno goes to stderr, exit 1. */
+int floor_main(int argc, char **argv, const char *name, int (*run)(int listen_fd, bool http));
 
 #endif

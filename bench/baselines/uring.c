@@ -18,11 +18,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -270,14 +268,12 @@ static int setup_ring(struct floor_server *s)
 /* One slot per possible descriptor, so a connection's state is found by its fd. */
 static int setup(struct floor_server *s, int listen_fd, bool http)
 {
-    struct rlimit files;
-    if (getrlimit(RLIMIT_NOFILE, &files) != 0)
-        return -errno;
+    int err = floor_conn_slots(1u << FD_BITS, &s->conn_slots);
+    if (err)
+        return err;
     s->listen_fd = listen_fd;
     s->http = http;
     s->response.second = (time_t)-1;
-    s->conn_slots = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > 1u << FD_BITS ? 1u << FD_BITS
-                                                                                     : (size_t)files.rlim_cur;
     s->conns = calloc(s->conn_slots, sizeof *s->conns);
     s->answers = malloc((size_t)FLOOR_HEADS_PER_READ_MAX * FLOOR_RESPONSE_MAX);
     if (!s->conns || !s->answers)
@@ -285,22 +281,14 @@ static int setup(struct floor_server *s, int listen_fd, bool http)
     return setup_ring(s);
 }
 
+static int run(int listen_fd, bool http)
+{
+    struct floor_server server = {0};
+    int err = setup(&server, listen_fd, http);
+    return err ? err : serve(&server);
+}
+
 int main(int argc, char **argv)
 {
-    static const struct baseline_model model = {.name = "baseline-uring", .takes_workers = false};
-    struct baseline_config cfg;
-    int status;
-    int listen_fd = baseline_start(argc, argv, &model, &cfg, &status);
-    if (listen_fd < 0)
-        return status;
-    if (cfg.protocol == BASELINE_ETX) {
-        fprintf(stderr, "%s: speaks http and echo only\n", model.name);
-        return 2;
-    }
-    struct floor_server server = {0};
-    int err = setup(&server, listen_fd, cfg.protocol == BASELINE_HTTP);
-    if (err == 0)
-        err = serve(&server);
-    fprintf(stderr, "%s: %s\n", model.name, strerror(-err));
-    return 1;
+    return floor_main(argc, argv, "baseline-uring", run);
 }
