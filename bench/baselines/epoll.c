@@ -32,13 +32,10 @@ struct conn {
 };
 
 struct floor_server {
-    int epoll_fd, listen_fd;
-    bool http;
+    struct floor_base base;
+    int epoll_fd;
     struct conn *conns;          /* indexed by fd */
-    size_t conn_slots;
     char in[FLOOR_READ_BUFFER];
-    char *out;                   /* one read's answers, FLOOR_HEADS_PER_READ_MAX responses */
-    struct floor_response response;
 };
 
 static void close_conn(struct floor_server *s, int fd)
@@ -104,22 +101,21 @@ static void on_readable(struct floor_server *s, int fd)
             close_conn(s, fd);
         return;
     }
-    if (!s->http) {
+    if (!s->base.http) {
         reply(s, fd, s->in, (size_t)n);
         return;
     }
     size_t heads = floor_count_heads(&s->conns[fd].matched, s->in, (size_t)n);
     if (heads == 0)
         return;
-    floor_response_refresh(&s->response);
-    reply(s, fd, s->out, floor_responses(&s->response, s->out, heads));
+    reply(s, fd, s->base.answers, floor_answer(&s->base, heads));
 }
 
 static void accept_all(struct floor_server *s)
 {
     int fd;
-    while ((fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-        if ((size_t)fd >= s->conn_slots) {
+    while ((fd = accept4(s->base.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        if ((size_t)fd >= s->base.conn_slots) {
             close(fd);
             continue;
         }
@@ -138,7 +134,7 @@ static int serve(struct floor_server *s)
             return -errno;
         for (int i = 0; i < ready; i++) {
             int fd = events[i].data.fd;
-            if (fd == s->listen_fd)
+            if (fd == s->base.listen_fd)
                 accept_all(s);
             else if (s->conns[fd].pending != NULL)
                 on_writable(s, fd);
@@ -151,16 +147,12 @@ static int serve(struct floor_server *s)
 /* One slot per possible descriptor, so a connection's state is found by its fd. */
 static int setup(struct floor_server *s, int listen_fd, bool http)
 {
-    int err = floor_conn_slots(1u << 20, &s->conn_slots);
+    int err = floor_base_init(&s->base, listen_fd, http, 1u << 20);
     if (err)
         return err;
-    s->listen_fd = listen_fd;
-    s->http = http;
-    s->response.second = (time_t)-1;
-    s->conns = calloc(s->conn_slots, sizeof *s->conns);
-    s->out = malloc((size_t)FLOOR_HEADS_PER_READ_MAX * FLOOR_RESPONSE_MAX);
+    s->conns = calloc(s->base.conn_slots, sizeof *s->conns);
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (s->conns == NULL || s->out == NULL)
+    if (s->conns == NULL)
         return -ENOMEM;
     if (s->epoll_fd < 0)
         return -errno;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -26,7 +27,8 @@ size_t floor_count_heads(unsigned *matched, const char *bytes, size_t len)
     return heads;
 }
 
-void floor_response_refresh(struct floor_response *r)
+/* Rebuild r when the wall-clock second moved on since its Date. */
+static void refresh_response(struct floor_response *r)
 {
     time_t now = time(NULL);
     if (now == r->second)
@@ -42,20 +44,27 @@ void floor_response_refresh(struct floor_response *r)
     r->second = now;
 }
 
-size_t floor_responses(const struct floor_response *r, char *out, size_t heads)
+size_t floor_answer(struct floor_base *b, size_t heads)
 {
+    struct floor_response *r = &b->response;
+    refresh_response(r);
     for (size_t i = 0; i < heads; i++)
-        memcpy(out + i * r->len, r->bytes, r->len);
+        memcpy(b->answers + i * r->len, r->bytes, r->len);
     return heads * r->len;
 }
 
-int floor_conn_slots(size_t max, size_t *slots)
+int floor_base_init(struct floor_base *b, int listen_fd, bool http, size_t max_slots)
 {
     struct rlimit files;
     if (getrlimit(RLIMIT_NOFILE, &files) != 0)
         return -errno;
-    *slots = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > max ? max : (size_t)files.rlim_cur;
-    return 0;
+    b->listen_fd = listen_fd;
+    b->http = http;
+    b->conn_slots = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > max_slots ? max_slots
+                                                                                  : (size_t)files.rlim_cur;
+    b->response.second = (time_t)-1;
+    b->answers = malloc((size_t)FLOOR_HEADS_PER_READ_MAX * FLOOR_RESPONSE_MAX);
+    return b->answers ? 0 : -ENOMEM;
 }
 
 int floor_main(int argc, char **argv, const char *name, int (*run)(int listen_fd, bool http))

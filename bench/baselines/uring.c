@@ -46,12 +46,8 @@ struct floor_server {
     struct io_uring ring;
     struct io_uring_buf_ring *bufs;
     char *buf_memory;
-    int listen_fd;
-    bool http;
+    struct floor_base base;
     struct conn *conns; /* indexed by fd */
-    size_t conn_slots;
-    char *answers;      /* one read's HTTP answers, before they join a connection's queue */
-    struct floor_response response;
 };
 
 static uint64_t tag(const struct floor_server *s, int fd, enum completion what)
@@ -82,8 +78,8 @@ static void arm_recv(struct floor_server *s, int fd)
 static void arm_accept(struct floor_server *s)
 {
     struct io_uring_sqe *sqe = sqe_for(s);
-    io_uring_prep_multishot_accept(sqe, s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    sqe->user_data = tag(s, s->listen_fd, DID_ACCEPT);
+    io_uring_prep_multishot_accept(sqe, s->base.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    sqe->user_data = tag(s, s->base.listen_fd, DID_ACCEPT);
 }
 
 static void give_back(struct floor_server *s, unsigned id)
@@ -148,13 +144,12 @@ static void on_recv(struct floor_server *s, int fd, const struct io_uring_cqe *c
     unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
     const char *bytes = s->buf_memory + (size_t)id * FLOOR_READ_BUFFER;
     int err = 0;
-    if (!s->http) {
+    if (!s->base.http) {
         err = queue_answer(c, bytes, (size_t)cqe->res);
     } else {
         size_t heads = floor_count_heads(&c->matched, bytes, (size_t)cqe->res);
         if (heads) {
-            floor_response_refresh(&s->response);
-            err = queue_answer(c, s->answers, floor_responses(&s->response, s->answers, heads));
+            err = queue_answer(c, s->base.answers, floor_answer(&s->base, heads));
         }
     }
     give_back(s, id);
@@ -186,7 +181,7 @@ static void on_accept(struct floor_server *s, const struct io_uring_cqe *cqe)
     int fd = cqe->res;
     if (fd < 0)
         return;
-    if ((size_t)fd >= s->conn_slots) {
+    if ((size_t)fd >= s->base.conn_slots) {
         close(fd);
         return;
     }
@@ -268,15 +263,11 @@ static int setup_ring(struct floor_server *s)
 /* One slot per possible descriptor, so a connection's state is found by its fd. */
 static int setup(struct floor_server *s, int listen_fd, bool http)
 {
-    int err = floor_conn_slots(1u << FD_BITS, &s->conn_slots);
+    int err = floor_base_init(&s->base, listen_fd, http, 1u << FD_BITS);
     if (err)
         return err;
-    s->listen_fd = listen_fd;
-    s->http = http;
-    s->response.second = (time_t)-1;
-    s->conns = calloc(s->conn_slots, sizeof *s->conns);
-    s->answers = malloc((size_t)FLOOR_HEADS_PER_READ_MAX * FLOOR_RESPONSE_MAX);
-    if (!s->conns || !s->answers)
+    s->conns = calloc(s->base.conn_slots, sizeof *s->conns);
+    if (!s->conns)
         return -ENOMEM;
     return setup_ring(s);
 }
