@@ -418,8 +418,8 @@ static void test_close_payloads(void **state)
 {
     struct fixture *f = *state;
     static const unsigned valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
-                                     3000, 3999, 4000, 4999};
-    static const unsigned invalid[] = {0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016,
+                                     1012, 1013, 1014, 3000, 3999, 4000, 4999};
+    static const unsigned invalid[] = {0, 999, 1004, 1005, 1006, 1015, 1016,
                                        1100, 2000, 2999, 5000, 65535};
     uint8_t p[WS_CONTROL_PAYLOAD_MAX];
 

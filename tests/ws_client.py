@@ -372,9 +372,9 @@ def close_codes():
         async with connect("/ws") as ws:
             await ws.close(code, "bye")
             check(ws.close_code == code, "close %d echoed, got %s" % (code, ws.close_code))
-    for code in (1000, 1001, 1003, 1007, 1008, 1011, 3000, 4999):
+    for code in (1000, 1001, 1003, 1007, 1008, 1011, 1012, 1013, 1014, 3000, 4999):
         asyncio.run(run(code))
-    for code in (0, 999, 1004, 1005, 1006, 1012, 1015, 1016, 2999, 5000, 65535):
+    for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535):
         expect_failure([F(8, close_payload(code))], 1002, "close code %d" % code)
     expect_failure([F(8, b"\x03")], 1002, "1-byte close payload")
     expect_failure([F(8, close_payload(1000, b"\xff"))], 1007, "close reason not UTF-8")

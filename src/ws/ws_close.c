@@ -10,7 +10,9 @@ bool ws_close_code_valid(unsigned code)
 {
     if (code >= 1000 && code <= 1003)
         return true;
-    if (code >= 1007 && code <= 1011)
+    /* 1012-1014 (Service Restart, Try Again Later, Bad Gateway) came after RFC 6455 but are
+     * registered with IANA for use on the wire, so peers send them. */
+    if (code >= 1007 && code <= 1014)
         return true;
     return code >= 3000 && code <= 4999;
 }

@@ -1,9 +1,10 @@
 /* ws_close.h - close codes and close-frame payloads (RFC 6455 sections 5.5.1 and 7.4).
  *
  * A close payload is empty, or a 2-byte big-endian code followed by a UTF-8 reason.  Only the
- * codes RFC 6455 defines for use on the wire (1000-1003, 1007-1011) and the application ranges
- * (3000-4999) may be received; anything else, or a 1-byte payload, fails the connection with
- * 1002, and a reason that is not UTF-8 fails it with 1007.  Pure functions, no state.
+ * codes registered for use on the wire (1000-1003 and 1007-1011 by RFC 6455, 1012-1014 in IANA's
+ * registry since) and the application ranges (3000-4999) may be received; anything else, or a
+ * 1-byte payload, fails the connection with 1002, and a reason that is not UTF-8 fails it with
+ * 1007.  Pure functions, no state.
  */
 #ifndef IOSERVE_WS_CLOSE_H
 #define IOSERVE_WS_CLOSE_H
