@@ -133,13 +133,13 @@ static int group_setup(void **state)
     return start_server(&server, true);
 }
 
+/* Releases only: cmocka ignores a failing group teardown, so the group's final check (the
+ * server that took every bad input exits 0, sanitizers quiet) is the last test. */
 static int group_teardown(void **state)
 {
-    int status = -1;
-    int err = proc_stop(&server, SIGTERM, STOP_TIMEOUT_MS, &status);
     proc_kill(&server);
     remove_root();
-    return err == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+    return 0;
 }
 
 /* ---- the client side ---- */
@@ -698,6 +698,13 @@ static void test_keepalive_idle_close(void **state)
     close(fd);
 }
 
+/* The group's server, which every test above fed (bad input included), stops on SIGTERM with
+ * exit 0: under the sanitizer build a leak or an error report makes that status non-zero. */
+static void test_group_server_stops_cleanly(void **state)
+{
+    stop_server(&server);
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -728,6 +735,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_slow_header_408),
         cmocka_unit_test(test_slow_body_408),
         cmocka_unit_test(test_keepalive_idle_close),
+        cmocka_unit_test(test_group_server_stops_cleanly), /* last: after every other input */
     };
     return cmocka_run_group_tests_name(argv[2], tests, group_setup, group_teardown);
 }
