@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernel_probe.h"
 #include "loop_harness.h"
 #include "loop_tests.h"
 
@@ -22,7 +23,11 @@ static void test_backend_comes_up(void **state)
     const char *describe = io_loop_describe(loop);
     assert_non_null(describe);
     assert_true(describe[0] != '\0');
-    print_message("%s: %s\n", ((const struct suite *)*state)->arg, describe);
+    const struct suite *s = *state;
+    print_message("%s: %s\n", s->arg, describe);
+    /* main() skipped this suite where the kernel refuses SQPOLL, so here it must be in use. */
+    if (s->cfg.sqpoll)
+        assert_true(strncmp(describe, "uring: sqpoll ", 14) == 0);
     assert_int_equal(io_buf_size(loop), IO_DEFAULT_BUF_SIZE);
     loop_finish(loop);
 }
@@ -58,6 +63,11 @@ int main(int argc, char **argv)
     if (argc != 2 || suite_from_arg(argv[1], &s) < 0) {
         fprintf(stderr, "usage: %s uring|uring-basic|uring-sqpoll|epoll-lt|epoll-et\n", argv[0]);
         return 2;
+    }
+    char why[128];
+    if (s.cfg.sqpoll && kernel_probe_sqpoll(why, sizeof why) < 0) {
+        printf("SKIP %s: %s\n", s.arg, why);
+        return TEST_SKIP_STATUS;
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate(test_backend_comes_up, &s),
