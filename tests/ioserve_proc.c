@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,24 +112,36 @@ int proc_run(const char *const argv[], int timeout_ms, proc_output *o)
     return reap(pid, deadline, &o->status);
 }
 
-/* The port in "... on 127.0.0.1:PORT, ..." of the start-up line. */
+/* The port in "... on ADDR:PORT, ..." of the start-up line (ADDR may be [v6]). */
 static int parse_start_line(ioserve_proc *p)
 {
     const char *line = strstr(p->err, "ioserve: ");
-    const char *at = line ? strstr(line, " on 127.0.0.1:") : NULL;
+    const char *at = line ? strstr(line, " on ") : NULL;
     const char *end = at ? strchr(at, '\n') : NULL;
-    if (!end)
+    const char *comma = at ? strchr(at, ',') : NULL;
+    if (!end || !comma || comma > end)
         return -EAGAIN;
     size_t len = (size_t)(end - line);
     if (len >= sizeof(p->start_line))
         len = sizeof(p->start_line) - 1;
     memcpy(p->start_line, line, len);
     p->start_line[len] = '\0';
-    long port = strtol(at + strlen(" on 127.0.0.1:"), NULL, 10);
-    if (port <= 0 || port > 65535)
+    const char *colon = comma;
+    while (colon > at && *colon != ':')
+        colon--;
+    long port = strtol(colon + 1, NULL, 10);
+    if (colon == at || port <= 0 || port > 65535)
         return -EPROTO;
     p->port = (uint16_t)port;
     return 0;
+}
+
+static bool has_listen_flag(const char *const argv[])
+{
+    for (size_t i = 0; argv[i]; i++)
+        if (strcmp(argv[i], "--listen") == 0 || strncmp(argv[i], "--listen=", 9) == 0)
+            return true;
+    return false;
 }
 
 int proc_start(ioserve_proc *p, const char *const argv[], int timeout_ms)
@@ -141,8 +154,10 @@ int proc_start(ioserve_proc *p, const char *const argv[], int timeout_ms)
         args[n] = argv[n];
         n++;
     }
-    args[n++] = "--listen";
-    args[n++] = "127.0.0.1:0";
+    if (!has_listen_flag(argv)) {
+        args[n++] = "--listen";
+        args[n++] = "127.0.0.1:0";
+    }
     args[n] = NULL;
     int err_pipe[2];
     if (pipe2(err_pipe, O_CLOEXEC) < 0)

@@ -1,9 +1,9 @@
 /* ioserve_proc.h - run the real ioserve binary (or a wrapper that execs it) from a test.
  *
  * proc_run() runs a command to its end and keeps its stdout and stderr.  proc_start() starts a
- * server with `--listen 127.0.0.1:0` added, reads its stderr until the start-up line
- * ("ioserve: PROTO on 127.0.0.1:PORT, backend ...") and stores the port the kernel chose, so
- * tests never race for a free port.  proc_stop() signals it and collects its exit status and
+ * server with `--listen 127.0.0.1:0` added (unless argv has its own --listen), reads its stderr
+ * until the start-up line ("ioserve: PROTO on ADDR:PORT, backend ...") and stores the port the
+ * kernel chose, so tests never race for a free port.  proc_stop() signals it and collects its exit status and
  * the rest of its stderr.  Every wait is bounded; failures return -errno (-ETIMEDOUT when a
  * bound ran out, -ECHILD when the server exited before its start-up line).  proc_kill() is for
  * teardown: it kills and reaps whatever is still running.
