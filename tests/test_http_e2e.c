@@ -28,6 +28,7 @@
 
 #include "ioserve_proc.h"
 #include "net_helpers.h"
+#include "tcp_watch.h"
 
 #define IO_TIMEOUT_MS 5000
 #define START_TIMEOUT_MS 5000
@@ -380,9 +381,9 @@ static void test_echo_bodies(void **state)
     response r;
     /* Content-Length, split across writes. */
     send_text(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: text/x-test\r\nContent-Len");
-    usleep(20000);
+    assert_int_equal(tcp_wait_consumed(&fd, 1, IO_TIMEOUT_MS), 0); /* read on its own */
     send_text(fd, "gth: 11\r\n\r\nhello");
-    usleep(20000);
+    assert_int_equal(tcp_wait_consumed(&fd, 1, IO_TIMEOUT_MS), 0);
     send_text(fd, " world");
     read_response(fd, &r, false);
     assert_int_equal(r.status, 200);

@@ -22,6 +22,7 @@
 
 #include "ioserve_proc.h"
 #include "net_helpers.h"
+#include "tcp_watch.h"
 
 #define IO_TIMEOUT_MS 5000
 #define START_TIMEOUT_MS 5000
@@ -218,9 +219,9 @@ static void test_etx_split_and_batched(void **state)
     expect_text(fd, ACK);
     /* One message across three writes. */
     send_text(fd, "hel");
-    usleep(20000);
+    assert_int_equal(tcp_wait_consumed(&fd, 1, IO_TIMEOUT_MS), 0); /* each piece read on its own */
     send_text(fd, "lo wor");
-    usleep(20000);
+    assert_int_equal(tcp_wait_consumed(&fd, 1, IO_TIMEOUT_MS), 0);
     send_text(fd, "ld\x03");
     expect_text(fd, ACK);
     /* Many messages in one write, an empty one among them. */
@@ -228,7 +229,7 @@ static void test_etx_split_and_batched(void **state)
     expect_text(fd, ACK ACK ACK ACK);
     /* "goodbye" split across writes still counts; the acks before it arrive first. */
     send_text(fd, "last\x03good");
-    usleep(20000);
+    assert_int_equal(tcp_wait_consumed(&fd, 1, IO_TIMEOUT_MS), 0);
     send_text(fd, "bye\x03ignored after goodbye\x03");
     expect_text(fd, ACK);
     expect_closed(fd);

@@ -22,6 +22,7 @@
 
 #include "ioserve_proc.h"
 #include "net_helpers.h"
+#include "tcp_watch.h"
 
 #define IO_TIMEOUT_MS 5000
 #define START_TIMEOUT_MS 5000
@@ -275,8 +276,8 @@ static void test_shutdown_finishes_inflight(void **state)
         busy[i] = connect_to(p);
         start_post(busy[i]);
     }
-    /* Every half request has reached the server before the signal. */
-    usleep(300000);
+    /* Every half request has been read by the server before the signal. */
+    assert_int_equal(tcp_wait_consumed(busy, INFLIGHT, IO_TIMEOUT_MS), 0);
     assert_int_equal(kill(p->pid, SIGTERM), 0);
     uint64_t start = tnet_now_ms();
     for (int i = 0; i < IDLE; i++) {
@@ -306,7 +307,7 @@ static void etx_acks_owed_at_shutdown(ioserve_proc *p, const char *mode)
         fds[i] = connect_to(p);
         send_text(fds[i], "a\x03" "b\x03");
     }
-    usleep(100000);
+    assert_int_equal(tcp_wait_consumed(fds, 4, IO_TIMEOUT_MS), 0); /* read: their acks are owed */
     assert_int_equal(kill(p->pid, SIGTERM), 0);
     for (int i = 0; i < 4; i++) {
         expect_text(fds[i], "ack\x03" "ack\x03");
@@ -369,14 +370,20 @@ static void test_second_signal_cuts_short(void **state)
     int fds[8];
     for (int i = 0; i < 8; i++) {
         fds[i] = connect_to(p);
-        if (i % 2)
+        /* accepted, and so dealt, in connect order */
+        assert_int_equal(tcp_wait_accepted(p->port, IO_TIMEOUT_MS), 0);
+        if (i % 2) {
             start_post(fds[i]);
-        usleep(20000); /* accepted, and dealt, in connect order */
+            assert_int_equal(tcp_wait_consumed(&fds[i], 1, IO_TIMEOUT_MS), 0);
+        }
     }
-    usleep(200000);
     uint64_t start = tnet_now_ms();
     assert_int_equal(kill(p->pid, SIGTERM), 0);
-    usleep(300000);
+    /* The silent connections close at once: then only the half POSTs hold the server. */
+    for (int i = 0; i < 8; i += 2) {
+        int err = tnet_expect_eof(fds[i], IO_TIMEOUT_MS);
+        assert_true(err == 0 || err == -ECONNRESET);
+    }
     expect_clean_exit(p, SIGTERM, STOP_TIMEOUT_MS);
     assert_true(tnet_now_ms() - start < 3000);
     for (int i = 0; i < 8; i++) {
