@@ -71,7 +71,7 @@ struct peer {
     uint16_t port;
     pthread_t thread;
     atomic_bool stop;
-    /* read only after the thread is joined */
+    /* read only after the thread is joined: peer_stop() returns them */
     unsigned requests;        /* complete requests or messages read */
     unsigned max_batch;       /* most requests answered at once */
     uint64_t sources;         /* bit x set: a client connected from 127.0.0.x (x < 64) */
@@ -343,15 +343,24 @@ static struct peer *peer_start(enum peer_mode mode)
     return p;
 }
 
-static void peer_stop(struct peer *p)
+/* What a peer saw, read once its thread is joined. */
+struct peer_seen {
+    unsigned requests, max_batch;
+    uint64_t sources;
+};
+
+/* Stop and free the peer, returning what it saw. */
+static struct peer_seen peer_stop(struct peer *p)
 {
     atomic_store(&p->stop, true);
     pthread_join(p->thread, NULL);
+    struct peer_seen seen = { p->requests, p->max_batch, p->sources };
     for (int i = 0; i < PEER_CLIENTS; i++)
         if (p->clients[i].fd >= 0)
             close(p->clients[i].fd);
     close(p->listen_fd);
     free(p);
+    return seen;
 }
 
 /* ---- running ioload ---- */
@@ -488,11 +497,10 @@ static void warmup_is_not_measured(void **state)
     struct peer *p = peer_start(PEER_HTTP_OK);
     struct outcome o;
     run_ioload(ioload_of(state), p->port, &o, "-n", "50", "-c", "2", "--warmup", "0.2", NULL);
-    unsigned seen = p->requests;
-    peer_stop(p);
+    struct peer_seen seen = peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 50);
-    assert_true(seen > 50);
+    assert_true(seen.requests > 50);
 }
 
 /* Past --conns-per-source, connections come from 127.0.0.2, 127.0.0.3, ... */
@@ -502,11 +510,10 @@ static void connections_spread_over_loopback_sources(void **state)
     struct outcome o;
     run_ioload(ioload_of(state), p->port, &o, "-n", "60", "-c", "6", "--conns-per-source", "2",
                NULL);
-    uint64_t sources = p->sources;
-    peer_stop(p);
+    struct peer_seen seen = peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 60);
-    assert_int_equal(sources, (1u << 1) | (1u << 2) | (1u << 3));
+    assert_int_equal(seen.sources, (1u << 1) | (1u << 2) | (1u << 3));
     assert_non_null(strstr(o.err, "from 3 loopback sources"));
 }
 
@@ -583,12 +590,11 @@ static void http_server_closing_counts_closed(void **state)
     struct outcome o;
     run_ioload(ioload_of(state), p->port, &o, "-n", "12", "-c", "2", "--timeout-ms", "100",
                NULL);
-    unsigned seen = p->requests;
-    peer_stop(p);
+    struct peer_seen seen = peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 0);
     assert_int_equal((int)json_number(&o, "closed"), 12);
-    assert_int_equal(seen, 12);
+    assert_int_equal(seen.requests, 12);
 }
 
 static void http_unanswered_requests_time_out(void **state)
@@ -612,13 +618,12 @@ static void http_pipelining_keeps_depth_in_flight(void **state)
     struct outcome o;
     run_ioload(ioload_of(state), p->port, &o, "-n", "40", "-c", "1", "--depth", "4",
                "--timeout-ms", "2000", NULL);
-    unsigned seen = p->requests, batch = p->max_batch;
-    peer_stop(p);
+    struct peer_seen seen = peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 40);
     assert_int_equal((int)json_number(&o, "total"), 0);
-    assert_int_equal(seen, 40);
-    assert_int_equal(batch, 4);   /* the peer only answers when 4 are waiting */
+    assert_int_equal(seen.requests, 40);
+    assert_int_equal(seen.max_batch, 4);   /* the peer only answers when 4 are waiting */
 }
 
 static void open_loop_honours_the_rate(void **state)
@@ -681,12 +686,11 @@ static void etx_acks_are_counted(void **state)
     struct outcome o;
     run_ioload(ioload_of(state), p->port, &o, "-p", "etx", "-n", "100", "-c", "2", "--depth",
                "2", NULL);
-    unsigned seen = p->requests;
-    peer_stop(p);
+    struct peer_seen seen = peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 100);
     assert_int_equal((int)json_number(&o, "total"), 0);
-    assert_int_equal(seen, 100);
+    assert_int_equal(seen.requests, 100);
 }
 
 static void etx_reply_flag_sets_the_expected_answer(void **state)
@@ -707,13 +711,12 @@ static void websocket_echo_is_verified(void **state)
     struct outcome o;
     run_ioload(ioload_of(state), p->port, &o, "-p", "ws", "-s", "300", "-n", "100", "-c", "2",
                NULL);
-    unsigned seen = p->requests;
-    peer_stop(p);
+    struct peer_seen seen = peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 100);
     assert_int_equal((int)json_number(&o, "total"), 0);
     assert_int_equal((int)json_number(&o, "connects"), 2);
-    assert_int_equal(seen, 100);
+    assert_int_equal(seen.requests, 100);
 }
 
 static void bad_flags_exit_2(void **state)
