@@ -10,6 +10,7 @@
 #include "alloc_count.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <stddef.h>
@@ -31,13 +32,38 @@ extern void *__libc_pvalloc(size_t size);
 static alloc_counts early_counts;
 static alloc_counts *counts = &early_counts;
 
+/* The call stack of a traced allocation; a thread inside it allocates untraced (backtrace()
+ * needs no heap once libgcc is loaded, which the constructor makes sure of). */
+static _Thread_local int tracing;
+
+static void trace_stack(void)
+{
+    if (tracing)
+        return;
+    uint32_t left = atomic_load_explicit(&counts->trace, memory_order_relaxed);
+    do {
+        if (left == 0)
+            return;
+    } while (!atomic_compare_exchange_weak(&counts->trace, &left, left - 1));
+    tracing = 1;
+    void *frames[24];
+    int n = backtrace(frames, 24);
+    static const char header[] = "alloc_count: allocation in a traced window at\n";
+    (void)!write(STDERR_FILENO, header, sizeof header - 1);
+    backtrace_symbols_fd(frames + 2, n - 2, STDERR_FILENO); /* without count() and trace_stack() */
+    tracing = 0;
+}
+
 static void count(enum alloc_kind kind)
 {
     atomic_fetch_add_explicit(&counts->calls[kind], 1, memory_order_relaxed);
+    trace_stack();
 }
 
 __attribute__((constructor(101))) static void map_count_file(void)
 {
+    void *frame;
+    backtrace(&frame, 1); /* loads libgcc's unwinder now, so tracing never allocates */
     const char *path = getenv(ALLOC_COUNT_FILE_ENV);
     int fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
     if (fd < 0)

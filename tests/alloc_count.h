@@ -24,6 +24,10 @@ enum alloc_kind {
 
 typedef struct alloc_counts {
     _Atomic uint64_t calls[ALLOC_KINDS];
+    /* Set by the reader: while non-zero, the interposer writes the call stack of each
+     * allocation to the program's stderr and counts this down, so a fouled window names its
+     * first allocations without flooding a pipe nobody reads yet. */
+    _Atomic uint32_t trace;
 } alloc_counts;
 
 #endif

@@ -46,6 +46,7 @@
 #define PIPELINE_DEPTH 8
 #define PACE_MS 10
 #define WINDOWS 3 /* measured windows, one of which must be clean */
+#define TRACED_PER_WINDOW 8 /* allocations whose call stacks the server prints */
 #define CLIENT_BUF 16384
 
 #define WS_UPGRADE "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
@@ -256,6 +257,7 @@ static void run_rounds(const scenario *s, int rounds, uint64_t deadline_ms)
 /* One measured window: the allocations it saw, reported when there were any. */
 static uint64_t measure_window(const scenario *s, uint64_t deadline)
 {
+    atomic_store(&counts->trace, TRACED_PER_WINDOW);
     uint64_t before = total_allocations();
     time_t measure_start = time(NULL);
     run_rounds(s, MEASURED_ROUNDS, deadline);
@@ -267,6 +269,7 @@ static uint64_t measure_window(const scenario *s, uint64_t deadline)
         run_rounds(s, 1, deadline);
     }
     uint64_t after = total_allocations();
+    atomic_store(&counts->trace, 0);
     if (after != before) {
         print_counts("after a measured window");
         fprintf(stderr, "%llu allocations over %d rounds x %d connections (%zu requests each)\n",
@@ -289,6 +292,11 @@ static void test_steady_state(void **state)
     uint64_t fouled = 1;
     for (int w = 0; w < WINDOWS && fouled; w++)
         fouled = measure_window(s, deadline);
+    if (fouled) { /* the server printed where it allocated: show it */
+        int status;
+        proc_stop(&server, SIGTERM, STOP_TIMEOUT_MS, &status);
+        fprintf(stderr, "ioserve stderr:\n%s\n", server.err);
+    }
     assert_int_equal(fouled, 0);
     close_clients();
     expect_clean_exit(&server, SIGTERM, STOP_TIMEOUT_MS);
