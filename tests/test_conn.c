@@ -1,6 +1,6 @@
 /* test_conn.c - the connection layer (src/conn.h) in-process, on one backend per run.
  *
- * usage: test_conn uring|epoll-lt|epoll-et
+ * usage: test_conn uring|epoll-lt|epoll-et|poll|select
  * Each test runs a loop and a conn_set in this thread and plays the peer on the other end of a
  * loopback socket pair, non-blocking, read between loop turns.  The test protocol only counts
  * and records inside callbacks (a cmocka assert must not longjmp out of the loop's dispatch);
@@ -364,6 +364,8 @@ int main(int argc, char **argv)
         {"uring", {.backend = IO_BACKEND_URING}},
         {"epoll-lt", {.backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_LT}},
         {"epoll-et", {.backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_ET}},
+        {"poll", {.backend = IO_BACKEND_POLL}},
+        {"select", {.backend = IO_BACKEND_SELECT}},
     };
     for (size_t i = 0; argc == 2 && i < sizeof(backends) / sizeof(backends[0]); i++) {
         if (strcmp(argv[1], backends[i].name) == 0) {
@@ -372,7 +374,7 @@ int main(int argc, char **argv)
         }
     }
     if (!loop_config.buf_count) {
-        fprintf(stderr, "usage: %s uring|epoll-lt|epoll-et\n", argv[0]);
+        fprintf(stderr, "usage: %s uring|epoll-lt|epoll-et|poll|select\n", argv[0]);
         return 2;
     }
     const struct CMUnitTest tests[] = {

@@ -1,7 +1,7 @@
 /* test_http_e2e_batch.c - HTTP on a connection in-process: the answers to one read leave in one
  * send, on one backend per run.
  *
- * usage: test_http_e2e_batch uring|epoll-lt|epoll-et
+ * usage: test_http_e2e_batch uring|epoll-lt|epoll-et|poll|select
  * The loop, a conn_set and http_proto run in this thread; the test plays the client on the other
  * end of a loopback pair.  100 pipelined requests go in one write (one segment on loopback, one
  * receive); the server socket's TCP_INFO segment counter then shows how many segments the 100
@@ -139,6 +139,8 @@ int main(int argc, char **argv)
         {"uring", {.backend = IO_BACKEND_URING}},
         {"epoll-lt", {.backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_LT}},
         {"epoll-et", {.backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_ET}},
+        {"poll", {.backend = IO_BACKEND_POLL}},
+        {"select", {.backend = IO_BACKEND_SELECT}},
     };
     for (size_t i = 0; argc == 2 && i < sizeof(backends) / sizeof(backends[0]); i++) {
         if (strcmp(argv[1], backends[i].name) == 0) {
@@ -147,7 +149,7 @@ int main(int argc, char **argv)
         }
     }
     if (!loop_config.buf_count) {
-        fprintf(stderr, "usage: %s uring|epoll-lt|epoll-et\n", argv[0]);
+        fprintf(stderr, "usage: %s uring|epoll-lt|epoll-et|poll|select\n", argv[0]);
         return 2;
     }
     const struct CMUnitTest tests[] = {

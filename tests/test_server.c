@@ -1,6 +1,6 @@
 /* test_server.c - the echo and ETX servers over real sockets, on one backend per run.
  *
- * usage: test_server IOSERVE_PATH uring|epoll-lt|epoll-et
+ * usage: test_server IOSERVE_PATH uring|epoll-lt|epoll-et|poll|select
  * Every test starts the real binary on a port the kernel picks, talks to it over loopback,
  * then stops it with SIGTERM and checks that it exits 0.
  */
@@ -338,7 +338,7 @@ static void test_etx_delay_goodbye_order(void **state)
 int main(int argc, char **argv)
 {
     if (argc != 3 || proc_backend_args(argv[2], backend_args) < 0) {
-        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et\n", argv[0]);
+        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et|poll|select\n", argv[0]);
         return 2;
     }
     ioserve_path = argv[1];

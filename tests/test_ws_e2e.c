@@ -1,6 +1,6 @@
 /* test_ws_e2e.c - WebSocket end to end: a server in this process, an independent client.
  *
- * usage: test_ws_e2e uring|epoll PATH/ws_client.py [TEST-NAME-PATTERN]
+ * usage: test_ws_e2e uring|epoll|poll|select PATH/ws_client.py [TEST-NAME-PATTERN]
  * A thread runs a loop, a conn_set and a listener; each connection speaks a minimal HTTP/1.1
  * request head (enough to route the upgrade) and is handed to ws_conn_upgrade_to() with one of
  * the endpoints below.  Each test runs one scenario of ws_client.py under Debian's
@@ -372,8 +372,12 @@ int main(int argc, char **argv)
         loop_config = (io_loop_config){.backend = IO_BACKEND_URING};
     else if (argc >= 3 && strcmp(argv[1], "epoll") == 0)
         loop_config = (io_loop_config){.backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_LT};
+    else if (argc >= 3 && strcmp(argv[1], "poll") == 0)
+        loop_config = (io_loop_config){.backend = IO_BACKEND_POLL};
+    else if (argc >= 3 && strcmp(argv[1], "select") == 0)
+        loop_config = (io_loop_config){.backend = IO_BACKEND_SELECT};
     else {
-        fprintf(stderr, "usage: %s uring|epoll PATH/ws_client.py\n", argv[0]);
+        fprintf(stderr, "usage: %s uring|epoll|poll|select PATH/ws_client.py\n", argv[0]);
         return 2;
     }
     client_script = argv[2];

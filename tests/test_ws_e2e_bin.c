@@ -1,7 +1,7 @@
 /* test_ws_e2e_bin.c - WebSocket through the real ioserve binary: the HTTP route, the upgrade
  * hand-over and the built-in endpoints, with python3-websockets and raw frames as the client.
  *
- * usage: test_ws_e2e_bin IOSERVE_PATH uring|epoll PATH/ws_client.py
+ * usage: test_ws_e2e_bin IOSERVE_PATH uring|epoll|poll|select PATH/ws_client.py
  * One server (--protocol http, port 0, two loops with a SO_REUSEPORT listener each) serves every
  * test, then one with --accept dispatch (connections dealt to the loops in turn) runs the
  * broadcast again; each must then stop cleanly on SIGTERM.
@@ -100,8 +100,9 @@ SCENARIO(deflate)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[2], "uring") != 0 && strcmp(argv[2], "epoll") != 0)) {
-        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll PATH/ws_client.py\n", argv[0]);
+    if (argc != 4 || (strcmp(argv[2], "uring") != 0 && strcmp(argv[2], "epoll") != 0 && strcmp(argv[2], "poll") != 0 &&
+                      strcmp(argv[2], "select") != 0)) {
+        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll|poll|select PATH/ws_client.py\n", argv[0]);
         return 2;
     }
     ioserve_path = argv[1];
