@@ -77,10 +77,9 @@ void report_json(FILE *out, const struct report *r)
     fprintf(out, "{\"protocol\":\"%s\",\"target\":", proto_name(o->protocol));
     json_string(out, o->target);
     fprintf(out, ",\"engine\":\"%s\"", r->engine);
-    fprintf(out, ",\"idle\":{\"connections\":%llu,\"lost\":%llu}", (unsigned long long)o->idle,
-            (unsigned long long)r->idle_lost);
-    fprintf(out, ",\"connections\":%llu,\"threads\":%u,\"depth\":%u,\"mode\":\"%s\",\"rate\":%.3f,"
-            "\"tick_us\":%u,", (unsigned long long)o->connections, o->threads, o->depth,
+    fprintf(out, ",\"connections\":%llu,\"idle\":{\"connections\":%llu,\"lost\":%llu},\"threads\":%u,"
+            "\"depth\":%u,\"mode\":\"%s\",\"rate\":%.3f,\"tick_us\":%u,", (unsigned long long)o->connections,
+            (unsigned long long)o->idle, (unsigned long long)r->idle_lost, o->threads, o->depth,
             o->rate > 0 ? "open" : "closed", o->rate, o->tick_us);
     fprintf(out, "\"requests\":%llu,\"seconds\":%.6f,\"req_per_s\":%.3f,",
             (unsigned long long)s->answers, s->seconds, per_second(s));
