@@ -81,6 +81,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(test_timer_armed_after_a_sleep, &s),
         cmocka_unit_test_prestate(test_cancel_edges, &s),
         cmocka_unit_test_prestate(test_fd_number_reused, &s),
+        cmocka_unit_test_prestate(test_fd_beyond_fd_setsize, &s),
+        cmocka_unit_test_prestate(test_fd_closed_behind_the_loop, &s),
         cmocka_unit_test_prestate(test_failed_submit_never_calls_back, &s),
         cmocka_unit_test_prestate(test_close_cancels_multishot_recv, &s),
         cmocka_unit_test_prestate(test_close_cancels_multishot_accept, &s),
