@@ -123,8 +123,7 @@ static int poll_wait_ready(struct ep_state *st, int64_t timeout_ns, const struct
         if (!p->revents)
             continue;
         uint32_t events = (uint32_t)(p->revents & ~POLLNVAL) | (p->revents & POLLNVAL ? EPOLLERR : 0u);
-        set->ready[found++] = (struct epoll_event){
-            .events = events, .data.u64 = ep_event_tag(p->fd, ep_table_find(&st->table, p->fd))};
+        set->ready[found++] = ep_ready_event(st, p->fd, events);
     }
     return found;
 }

@@ -72,18 +72,13 @@ static void select_unwatch(struct ep_state *st, int fd)
         set->max_fd--;
 }
 
-static struct epoll_event ready_event(struct ep_state *st, int fd, uint32_t events)
-{
-    return (struct epoll_event){.events = events, .data.u64 = ep_event_tag(fd, ep_table_find(&st->table, fd))};
-}
-
 /* After EBADF: the watched fds that are closed, as errors. */
 static int report_closed(struct ep_state *st, struct select_set *set)
 {
     int found = 0;
     for (int fd = 0; fd <= set->max_fd; fd++)
         if (watched(set, fd) && fcntl(fd, F_GETFD) < 0 && errno == EBADF)
-            set->ready[found++] = ready_event(st, fd, EPOLLERR);
+            set->ready[found++] = ep_ready_event(st, fd, EPOLLERR);
     return found;
 }
 
@@ -101,7 +96,7 @@ static int select_wait_ready(struct ep_state *st, int64_t timeout_ns, const stru
     for (int fd = 0; fd <= set->max_fd && found < n; fd++) {
         uint32_t events = (FD_ISSET(fd, &set->read_out) ? EPOLLIN : 0u) | (FD_ISSET(fd, &set->write_out) ? EPOLLOUT : 0u);
         if (events)
-            set->ready[found++] = ready_event(st, fd, events);
+            set->ready[found++] = ep_ready_event(st, fd, events);
     }
     return found;
 }

@@ -114,6 +114,11 @@ static int dispatch(io_loop *loop, struct ep_state *st, const struct epoll_event
     return delivered;
 }
 
+struct epoll_event ep_ready_event(const struct ep_state *st, int fd, uint32_t events)
+{
+    return (struct epoll_event){.events = events, .data.u64 = ep_event_tag(fd, ep_table_find(&st->table, fd))};
+}
+
 struct timespec *ep_timeout_ts(int64_t timeout_ns, struct timespec *ts)
 {
     if (timeout_ns < 0)

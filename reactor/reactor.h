@@ -116,6 +116,8 @@ uint32_t ep_wanted_events(const struct ep_state *st, const struct ep_fd *f);
 void ep_interest_changed(struct ep_state *st, int fd, struct ep_fd *f);
 int ep_register(struct ep_state *st, int fd, struct ep_fd *f); /* apply wanted now: 0/-errno */
 void ep_buf_put(struct ep_state *st, uint32_t id); /* a buffer is free: wake a starved recv */
+/* For the pollers that keep the interest here (poll, select): the event saying fd is ready. */
+struct epoll_event ep_ready_event(const struct ep_state *st, int fd, uint32_t events);
 
 /* reactor_submit.c: the backend entry points, and ending every op an fd still holds */
 int reactor_submit(io_loop *loop, io_op *op);
