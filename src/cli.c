@@ -11,7 +11,8 @@ struct choice {
 };
 
 static const struct choice backends[] = {
-    {"auto", IO_BACKEND_AUTO}, {"uring", IO_BACKEND_URING}, {"epoll", IO_BACKEND_EPOLL}, {NULL, 0}};
+    {"auto", IO_BACKEND_AUTO}, {"uring", IO_BACKEND_URING}, {"epoll", IO_BACKEND_EPOLL},
+    {"poll", IO_BACKEND_POLL}, {"select", IO_BACKEND_SELECT}, {NULL, 0}};
 static const struct choice epoll_modes[] = {{"lt", IO_EPOLL_LT}, {"et", IO_EPOLL_ET}, {NULL, 0}};
 static const struct choice accept_modes[] = {
     {"reuseport", CLI_ACCEPT_REUSEPORT}, {"dispatch", CLI_ACCEPT_DISPATCH}, {NULL, 0}};
@@ -235,12 +236,12 @@ static int take_arg(struct parse *p, char *arg, char *next)
 static int check_together(struct parse *p)
 {
     const cli_options *o = p->out;
-    if (p->epoll_mode_given && o->backend == IO_BACKEND_URING)
-        return bad(p, "--epoll-mode", NULL, "applies to the epoll backend (--backend epoll or auto), not uring");
+    if (p->epoll_mode_given && o->backend != IO_BACKEND_EPOLL && o->backend != IO_BACKEND_AUTO)
+        return bad(p, "--epoll-mode", NULL, "applies to the epoll backend (--backend epoll or auto) only");
     if (o->sqpoll_cpu && !o->sqpoll)
         return bad(p, "--sqpoll-cpu", NULL, "applies with --sqpoll only");
-    if (o->sqpoll && o->backend == IO_BACKEND_EPOLL)
-        return bad(p, "--sqpoll", NULL, "applies to the io_uring backend (--backend uring or auto), not epoll");
+    if (o->sqpoll && o->backend != IO_BACKEND_URING && o->backend != IO_BACKEND_AUTO)
+        return bad(p, "--sqpoll", NULL, "applies to the io_uring backend (--backend uring or auto) only");
     if (p->ack_delay_given && o->protocol != CLI_PROTOCOL_ETX)
         return bad(p, "--ack-delay-ms", NULL, "applies to --protocol etx only");
     if (p->ack_mode_given && o->protocol != CLI_PROTOCOL_ETX)
@@ -285,7 +286,9 @@ void cli_usage(FILE *out)
 {
     fputs("usage: ioserve [options]\n"
           "  --listen ADDR:PORT      address to serve on, [ADDR]:PORT for IPv6 (default " CLI_DEFAULT_LISTEN ")\n"
-          "  --backend B             auto (io_uring, else epoll), uring or epoll (default auto)\n"
+          "  --backend B             auto (io_uring, else epoll), uring, epoll, poll or select (default\n"
+          "                          auto); poll and select are level-triggered, each wait costs every\n"
+          "                          open connection, and select refuses fds >= FD_SETSIZE (1024)\n"
           "  --epoll-mode M          lt (level-triggered) or et (edge-triggered) (default lt)\n"
           "  --protocol P            http, echo or etx (default http)\n"
           "  --ack-delay-ms N        etx: answer each message N ms after it arrived (default 0)\n"

@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -110,6 +111,7 @@ struct conn_set {
     conn_set_stats stats;
     struct pool chunks, refs, batches, conn_pool;
     bool shutting;
+    bool fd_limit_noted;   /* a connection beyond io_loop_fd_limit was refused, and said so */
     bool shutdown_armed;
     io_op shutdown_op;
     conn_set_done_cb done;
@@ -751,8 +753,26 @@ static int set_nodelay(int fd)
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ? -errno : 0;
 }
 
+/* select cannot wait on an fd at or above FD_SETSIZE: such a connection is closed at once,
+ * counted, and the first one says why on stderr (once: under load it would repeat per accept). */
+static int refuse_beyond_fd_limit(conn_set *set, int fd)
+{
+    int limit = io_loop_fd_limit(set->loop);
+    close(fd);
+    set->stats.rejected++;
+    if (!set->fd_limit_noted) {
+        set->fd_limit_noted = true;
+        fprintf(stderr, "ioserve: backend %s waits on fds below %d only: connection on fd %d refused, and so "
+                        "will be every one above the limit (counted as refused; epoll, poll and uring have "
+                        "no such limit)\n", io_loop_backend_name(set->loop), limit, fd);
+    }
+    return -EMFILE;
+}
+
 int conn_accept(conn_set *set, int fd, const struct proto *proto, void *arg)
 {
+    if (fd >= io_loop_fd_limit(set->loop))
+        return refuse_beyond_fd_limit(set, fd);
     if (set->shutting || !take_slot(set)) {
         close(fd);
         set->stats.rejected++;

@@ -56,7 +56,8 @@ typedef struct conn_set_config {
 typedef struct conn_set_stats {
     size_t open;       /* connections not yet freed */
     uint64_t accepted; /* connections taken by conn_accept() */
-    uint64_t rejected; /* connections closed on arrival: over max_conns or shutting down */
+    uint64_t rejected; /* connections closed on arrival: over max_conns, shutting down, or an fd
+                          beyond io_loop_fd_limit */
 } conn_set_stats;
 
 typedef void (*conn_set_done_cb)(conn_set *set, void *arg);
@@ -75,7 +76,8 @@ int conn_set_shutdown(conn_set *set, uint64_t grace_ms, conn_set_done_cb done, v
 void conn_set_abort_all(conn_set *set);
 
 /* Take an accepted socket: 0, or -errno with fd closed (-EBUSY: over max_conns or shutting
- * down, counted as rejected).  proto->on_open(c, arg) runs before this returns; when it fails
+ * down; -EMFILE: an fd the loop cannot wait on, io_loop_fd_limit, noted once on stderr; both
+ * counted as rejected).  proto->on_open(c, arg) runs before this returns; when it fails
  * the connection is aborted (on_close still runs, later). */
 int conn_accept(conn_set *set, int fd, const struct proto *proto, void *arg);
 

@@ -84,7 +84,7 @@ static int backend_start_auto(io_loop *loop, const io_loop_config *cfg)
         snprintf(why, sizeof(why), "%.159s", loop->describe);
     else
         snprintf(why, sizeof(why), "%.159s", strerror(-err));
-    err = backend_start(loop, &io_backend_epoll, cfg);
+    err = backend_start(loop, &io_backend_reactor, cfg);
     if (err < 0)
         return err;
     char chosen[256];
@@ -105,11 +105,14 @@ int io_loop_create(io_loop **out, const io_loop_config *config)
     loop->disable = cfg.disable;
     loop->now_ns = monotonic_ns();
     loop->inbox.efd = -1;
+    loop->fd_limit = INT_MAX;
     err = buffers_map(loop, &cfg);
     if (err == 0) {
         switch (cfg.backend) {
         case IO_BACKEND_URING: err = backend_start(loop, &io_backend_uring, &cfg); break;
-        case IO_BACKEND_EPOLL: err = backend_start(loop, &io_backend_epoll, &cfg); break;
+        case IO_BACKEND_EPOLL:
+        case IO_BACKEND_POLL:
+        case IO_BACKEND_SELECT: err = backend_start(loop, &io_backend_reactor, &cfg); break;
         case IO_BACKEND_AUTO: err = backend_start_auto(loop, &cfg); break;
         default: err = -EINVAL;
         }
@@ -275,6 +278,11 @@ const char *io_loop_backend_name(const io_loop *loop)
 const char *io_loop_describe(const io_loop *loop)
 {
     return loop->describe;
+}
+
+int io_loop_fd_limit(const io_loop *loop)
+{
+    return loop->fd_limit;
 }
 
 /* Claim an op for a submission; -EBUSY when the caller reuses one still in flight. */

@@ -3,8 +3,8 @@
  * A caller submits an operation (accept, recv, read, send, timeout, close) on a caller-owned
  * io_op with a callback; the callback later receives the result the way an io_uring CQE
  * carries it: a byte count, a new fd, or a negative errno.  The io_uring backend (proactor/)
- * lets the kernel do the I/O; the epoll backend (reactor/) waits for readiness, does the I/O
- * itself and delivers the very same completions.  Nothing here names a backend's mechanism.
+ * lets the kernel do the I/O; the reactor backends (reactor/: epoll, poll, select) wait for
+ * readiness, do the I/O themselves and deliver the very same completions.  Nothing here names a backend's mechanism.
  *
  * The rules (each backend's tests hold it to them):
  *  1. If a submit call returns an error (negative errno), its callback never runs and the op
@@ -116,7 +116,9 @@ struct io_op {
 
 #define IO_OFFSET_CURRENT UINT64_MAX
 
-enum io_backend_kind { IO_BACKEND_AUTO, IO_BACKEND_URING, IO_BACKEND_EPOLL };
+/* POLL and SELECT are the reactor over poll(2) and select(2): level-triggered, a wait costs
+ * every watched fd, and select watches fds below FD_SETSIZE only (io_loop_fd_limit). */
+enum io_backend_kind { IO_BACKEND_AUTO, IO_BACKEND_URING, IO_BACKEND_EPOLL, IO_BACKEND_POLL, IO_BACKEND_SELECT };
 enum io_epoll_mode { IO_EPOLL_LT, IO_EPOLL_ET };
 
 typedef struct io_loop_config {
@@ -165,10 +167,14 @@ uint64_t io_loop_now_ns(const io_loop *loop);
 /* Ops in flight plus armed timers. */
 size_t io_loop_pending(const io_loop *loop);
 
-/* The backend in use ("uring", "epoll-lt", "epoll-et") and a one-line description of the
- * features in use and, for AUTO, why this backend was picked. */
+/* The backend in use ("uring", "epoll-lt", "epoll-et", "poll", "select") and a one-line
+ * description of the features in use and, for AUTO, why this backend was picked. */
 const char *io_loop_backend_name(const io_loop *loop);
 const char *io_loop_describe(const io_loop *loop);
+
+/* The fds this loop can wait on are below this number: FD_SETSIZE for select, INT_MAX
+ * otherwise.  An op on a higher fd ends with -EMFILE: refuse such a connection up front. */
+int io_loop_fd_limit(const io_loop *loop);
 
 /* Accept on a listening socket.  res is the new fd (non-blocking, close-on-exec) or -errno. */
 int io_accept(io_loop *loop, io_op *op, int listen_fd, unsigned flags, io_cb cb, void *data);

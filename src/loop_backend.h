@@ -65,7 +65,7 @@ struct io_backend {
     }
 
 extern const struct io_backend io_backend_uring;
-extern const struct io_backend io_backend_epoll;
+extern const struct io_backend io_backend_reactor; /* epoll, poll or select, as cfg->backend says */
 
 /* Posts that came by no backend means (loop.h io_loop_post): a locked FIFO, and an eventfd
  * written when it turns non-empty, which the core keeps a read armed on (src/loop_post.c). */
@@ -95,6 +95,7 @@ struct io_loop {
     uint32_t buf_size;
     unsigned disable;          /* IO_FEAT_* the config asked to leave unused */
     char describe[512];
+    int fd_limit;              /* io_loop_fd_limit: INT_MAX unless the backend's init lowers it */
     struct io_inbox inbox;
     size_t internal;           /* of inflight, the core's own ops (the inbox's read) */
     size_t posts_in_transit;   /* posts sent by the backend and not yet known delivered */

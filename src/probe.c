@@ -26,8 +26,8 @@ int probe_report(FILE *out)
 
     fprintf(out, "uring backend (io_uring proactor):\n");
     io_backend_uring.report(out);
-    fprintf(out, "epoll backend (epoll reactor):\n");
-    io_backend_epoll.report(out);
+    fprintf(out, "epoll, poll and select backends (the reactor):\n");
+    io_backend_reactor.report(out);
 
     char text[128];
     io_loop *loop;

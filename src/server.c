@@ -364,8 +364,9 @@ static int loop_setup(struct server_loop *l, const net_addr *addr)
     char what[96];
     int err = io_loop_create(&l->loop, &s->loop_cfg);
     if (err < 0) {
-        const char *name = s->loop_cfg.backend == IO_BACKEND_URING ? "io_uring"
-                           : s->loop_cfg.backend == IO_BACKEND_EPOLL ? "epoll" : "any backend";
+        static const char *const names[] = {[IO_BACKEND_AUTO] = "any backend", [IO_BACKEND_URING] = "io_uring",
+            [IO_BACKEND_EPOLL] = "epoll", [IO_BACKEND_POLL] = "poll", [IO_BACKEND_SELECT] = "select"};
+        const char *name = names[s->loop_cfg.backend];
         snprintf(what, sizeof(what), "cannot set up %s", name);
         return fail(l->why, sizeof(l->why), err, what);
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """http_tools.py - ioserve's HTTP checked by independent tools, on one backend per run.
 
-usage: http_tools.py IOSERVE_PATH uring|epoll-lt|epoll-et
+usage: http_tools.py IOSERVE_PATH uring|epoll-lt|epoll-et|poll|select
 
 Starts the real binary on port 0 with a temporary document root, then:
   - curl: a static page, HEAD, a Range (206), a conditional GET (304);
@@ -29,6 +29,8 @@ BACKENDS = {
     "uring": ["--backend", "uring"],
     "epoll-lt": ["--backend", "epoll", "--epoll-mode", "lt"],
     "epoll-et": ["--backend", "epoll", "--epoll-mode", "et"],
+    "poll": ["--backend", "poll"],
+    "select": ["--backend", "select"],
 }
 HEADER_TIMEOUT_MS = 1000
 WRK_MIN_REQUESTS = 20000

@@ -255,6 +255,8 @@ int proc_backend_args(const char *name, const char *args[5])
         {"uring", {"--backend", "uring", NULL}},
         {"epoll-lt", {"--backend", "epoll", "--epoll-mode", "lt"}},
         {"epoll-et", {"--backend", "epoll", "--epoll-mode", "et"}},
+        {"poll", {"--backend", "poll", NULL}},
+        {"select", {"--backend", "select", NULL}},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (strcmp(table[i].name, name) == 0) {

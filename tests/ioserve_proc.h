@@ -49,7 +49,7 @@ void expect_text(int fd, const char *text);          /* exactly text next (under
  * is shown if not). */
 void expect_clean_exit(ioserve_proc *p, int sig, int timeout_ms);
 /* The ioserve flags for a backend named as the test matrix names it ("uring", "epoll-lt",
- * "epoll-et") into args (NULL-terminated); -1 for an unknown name. */
+ * "epoll-et", "poll", "select") into args (NULL-terminated); -1 for an unknown name. */
 int proc_backend_args(const char *name, const char *args[5]);
 
 #endif

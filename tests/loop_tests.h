@@ -30,6 +30,8 @@ void test_cancel_pending_multishot_recv(void **state);
 void test_single_shot_ops_resubmitted_from_callbacks(void **state);
 void test_cancel_edges(void **state);
 void test_fd_number_reused(void **state);
+void test_fd_beyond_fd_setsize(void **state);
+void test_fd_closed_behind_the_loop(void **state);
 void test_failed_submit_never_calls_back(void **state);
 void test_close_cancels_multishot_recv(void **state);
 void test_close_cancels_multishot_accept(void **state);

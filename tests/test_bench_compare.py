@@ -242,6 +242,94 @@ class OpenLoopAndStrace(unittest.TestCase):
                          (3, {"recvfrom": 1, "epoll_wait": 1, "sendto": 1}))
 
 
+def _wall_cell(idle, servers):
+    return _cell("wall-idle%d" % idle, 100, servers, idle=idle, rate=2000.0, tick_us=1000)
+
+
+def _wall_result():
+    """Four idle counts: select and poll grow by 1 µs and 0.5 µs a request per 1,000 idle
+    connections, epoll stays flat, select is beyond FD_SETSIZE from 1,000 on and poll failed
+    once."""
+    cells = []
+    for idle in (0, 800, 1000, 5000):
+        servers = {"ioserve-poll": dict(_entry(2.0 + idle / 2000.0), **_p99(100.0)),
+                   "ioserve-epoll-lt": dict(_entry(2.0), **_p99(90.0))}
+        if idle <= 800:
+            servers["ioserve-select"] = dict(_entry(2.0 + idle / 1000.0), **_p99(110.0))
+        if idle == 1000:
+            servers["ioserve-poll"] = {"runs_ok": 0, "runs": 3, "raw": [{"error": "x"}] * 3}
+        cells.append(_wall_cell(idle, servers))
+    return {"cells": [cells[2], cells[0], cells[3], cells[1]]}  # out of order on purpose
+
+
+class Wall(unittest.TestCase):
+    def test_select_runs_while_its_fds_fit_below_fd_setsize(self):
+        self.assertIn("ioserve-select", compare.wall_servers(0))
+        self.assertIn("ioserve-select", compare.wall_servers(800))
+        for idle in (1000, 5000, 15000):
+            self.assertEqual(compare.wall_servers(idle), [n for n in compare.WALL_SERVERS
+                                                          if n != "ioserve-select"])
+
+    def test_poll_and_select_run_in_the_wall_cells_only(self):
+        def names(workload):
+            return [s.name for s in compare._servers_for(compare.servers.SERVERS, workload)]
+        walls = [w for w, _, _ in compare.workloads("quick") if "idle" in w]
+        self.assertEqual([w["idle"] for w in walls], compare.WALL_IDLE)
+        self.assertEqual(sorted(names(walls[0])), sorted(compare.WALL_SERVERS))
+        self.assertNotIn("ioserve-select", names(walls[-1]))
+        for other in (compare._http(1), compare._http(16), compare._open_loop()):
+            self.assertNotIn("ioserve-poll", names(other))
+            self.assertNotIn("ioserve-select", names(other))
+
+    def test_ioload_gets_the_idle_connections_and_the_rate(self):
+        wl = compare._wall(5000)
+        argv = measure.ioload_argv({"ioload": "ioload"}, wl, 8080, compare.WALL_ACTIVE, 1.0, 0.2)
+        self.assertEqual(argv[argv.index("--idle") + 1], "5000")
+        self.assertEqual(argv[argv.index("--rate") + 1], str(compare.WALL_RATE))
+        own = argv[argv.index("ioload"):]  # after taskset's own -c
+        self.assertEqual(own[own.index("-c") + 1], str(compare.WALL_ACTIVE))
+        self.assertNotIn("--idle", measure.ioload_argv({"ioload": "ioload"}, compare._wall(0), 8080,
+                                                        100, 1.0, 0.2))
+
+    def test_a_run_that_lost_idle_connections_fails(self):
+        self.assertIsNone(measure.idle_lost_error({"idle": {"connections": 800, "lost": 0}}))
+        self.assertIsNone(measure.idle_lost_error({}))
+        self.assertIn("closed 24 of the 1000", measure.idle_lost_error({"idle": {"connections": 1000, "lost": 24}}))
+
+    def test_points_are_ordered_by_idle_and_skip_missing_runs(self):
+        points = report.wall_points(_wall_result())
+        self.assertEqual([p[0] for p in points["ioserve-epoll-lt"]], [0, 800, 1000, 5000])
+        self.assertEqual([p[0] for p in points["ioserve-select"]], [0, 800])
+        self.assertEqual([p[0] for p in points["ioserve-poll"]], [0, 800, 5000])
+        self.assertEqual(points["ioserve-poll"][-1][1], 4.5)
+
+    def test_growth_is_the_slope_per_thousand_idle(self):
+        points = report.wall_points(_wall_result())
+        self.assertAlmostEqual(report.wall_growth(points["ioserve-select"]), 1.0)
+        self.assertAlmostEqual(report.wall_growth(points["ioserve-poll"]), 0.5)
+        self.assertAlmostEqual(report.wall_growth(points["ioserve-epoll-lt"]), 0.0)
+        self.assertIsNone(report.wall_growth(points["ioserve-select"][:1]))
+        # Not a line through the ends: three points off a line give the least-squares slope.
+        self.assertAlmostEqual(report.wall_growth([(0, 1.0, 0, 0), (1000, 3.0, 0, 0), (2000, 3.0, 0, 0)]), 1.0)
+
+    def test_table_row_per_idle_count_and_a_growth_row(self):
+        lines = report._wall_section(_wall_result())
+        rows = [line for line in lines if line.startswith("| ")]
+        self.assertEqual(rows[0], "| idle connections | ioserve-select | ioserve-poll | ioserve-epoll-lt |")
+        self.assertEqual(rows[1], "| 0 | 2.00 (p99 110 µs) | 2.00 (p99 100 µs) | 2.00 (p99 90 µs) |")
+        self.assertEqual(rows[3], "| 1,000 | beyond FD_SETSIZE | failed | 2.00 (p99 90 µs) |")
+        self.assertEqual(rows[-1], "| µs/request per 1,000 idle | 1.000 | 0.500 | 0.000 |")
+        self.assertEqual(report._wall_section({"cells": _synthetic()["cells"]}), [])
+
+    def test_wall_cells_leave_the_other_plots_to_their_own(self):
+        result = _wall_result()
+        self.assertEqual(report._series(result), {})
+        if shutil.which("gnuplot"):
+            with tempfile.TemporaryDirectory() as tmp:
+                self.assertEqual(report.draw(result, tmp), ["bench-cpu.png", "bench-wall.png"])
+                self.assertGreater(os.path.getsize(os.path.join(tmp, "bench-wall.png")), 1000)
+
+
 RESPONSE = re.compile(rb"HTTP/1\.1 200 OK\r\n.*?\r\n\r\nHello, World!", re.S)
 
 

@@ -67,7 +67,7 @@ static void test_unknown_flag(void **state)
 static void test_bad_values(void **state)
 {
     expect_usage_error((const char *[]){ioserve_path, "--backend", "kqueue", NULL},
-                       "--backend 'kqueue': expected one of: auto uring epoll");
+                       "--backend 'kqueue': expected one of: auto uring epoll poll select");
     expect_usage_error((const char *[]){ioserve_path, "--epoll-mode=both", NULL}, "--epoll-mode 'both'");
     expect_usage_error((const char *[]){ioserve_path, "--protocol", "gopher", NULL}, "--protocol 'gopher'");
     expect_usage_error((const char *[]){ioserve_path, "--listen", "localhost", NULL}, "--listen 'localhost'");
@@ -83,6 +83,10 @@ static void test_bad_values(void **state)
     expect_usage_error((const char *[]){ioserve_path, "--backend", "uring", "--epoll-mode", "et", NULL},
                        "--epoll-mode: applies to the epoll backend");
     expect_usage_error((const char *[]){ioserve_path, "--backend", "epoll", "--sqpoll", NULL},
+                       "--sqpoll: applies to the io_uring backend");
+    expect_usage_error((const char *[]){ioserve_path, "--backend", "poll", "--epoll-mode", "et", NULL},
+                       "--epoll-mode: applies to the epoll backend");
+    expect_usage_error((const char *[]){ioserve_path, "--backend", "select", "--sqpoll", NULL},
                        "--sqpoll: applies to the io_uring backend");
     expect_usage_error((const char *[]){ioserve_path, "--sqpoll=yes", NULL}, "--sqpoll: takes no value");
     expect_usage_error((const char *[]){ioserve_path, "--sqpoll-cpu", "1", NULL},
@@ -119,7 +123,9 @@ static void test_probe(void **state)
     print_message("%s", o->out);
     assert_non_null(strstr(o->out, kernel));
     assert_non_null(strstr(o->out, "uring backend"));
-    assert_non_null(strstr(o->out, "epoll backend"));
+    assert_non_null(strstr(o->out, "epoll, poll and select backends"));
+    assert_non_null(strstr(o->out, "  poll: yes"));
+    assert_non_null(strstr(o->out, "  select: yes (level-triggered; fds below FD_SETSIZE = 1024 only)"));
     assert_non_null(strstr(o->out, "\nio_uring setup: "));
     assert_non_null(strstr(o->out, "\nauto picks: "));
     free(o);

@@ -1,6 +1,6 @@
 /* test_conn.c - the connection layer (src/conn.h) in-process, on one backend per run.
  *
- * usage: test_conn uring|epoll-lt|epoll-et
+ * usage: test_conn uring|epoll-lt|epoll-et|poll|select
  * Each test runs a loop and a conn_set in this thread and plays the peer on the other end of a
  * loopback socket pair, non-blocking, read between loop turns.  The test protocol only counts
  * and records inside callbacks (a cmocka assert must not longjmp out of the loop's dispatch);
@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "conn.h"
+#include "backend_config.h"
 #include "net_helpers.h"
 
 #define WAIT_MS 5000
@@ -357,24 +358,11 @@ static void test_set_limit_and_shutdown(void **state)
 
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        io_loop_config cfg;
-    } backends[] = {
-        {"uring", {.backend = IO_BACKEND_URING}},
-        {"epoll-lt", {.backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_LT}},
-        {"epoll-et", {.backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_ET}},
-    };
-    for (size_t i = 0; argc == 2 && i < sizeof(backends) / sizeof(backends[0]); i++) {
-        if (strcmp(argv[1], backends[i].name) == 0) {
-            loop_config = backends[i].cfg;
-            loop_config.buf_count = 64; /* a small pool: each test has one connection */
-        }
-    }
-    if (!loop_config.buf_count) {
-        fprintf(stderr, "usage: %s uring|epoll-lt|epoll-et\n", argv[0]);
+    if (argc != 2 || backend_config(argv[1], &loop_config) < 0) {
+        fprintf(stderr, "usage: %s " BACKEND_CONFIG_NAMES "\n", argv[0]);
         return 2;
     }
+    loop_config.buf_count = 64; /* a small pool: each test has one connection */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_ref_in_order_and_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_flushes_first, setup, teardown),

@@ -1,6 +1,6 @@
 /* test_http_e2e.c - the real ioserve serving HTTP over loopback, on one backend per run.
  *
- * usage: test_http_e2e IOSERVE_PATH uring|epoll-lt|epoll-et
+ * usage: test_http_e2e IOSERVE_PATH uring|epoll-lt|epoll-et|poll|select
  * One server (started once for the group, port 0) serves a temporary document root holding a
  * page, a subdirectory, a 16 MiB file of a known pattern and a symlink that leads out of the
  * root.  Short limits (--max-body 1024, --header-timeout-ms 400, --keepalive-timeout-ms 600)
@@ -711,7 +711,7 @@ static void test_group_server_stops_cleanly(void **state)
 int main(int argc, char **argv)
 {
     if (argc != 3 || proc_backend_args(argv[2], backend_args) < 0) {
-        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et\n", argv[0]);
+        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et|poll|select\n", argv[0]);
         return 2;
     }
     ioserve_path = argv[1];

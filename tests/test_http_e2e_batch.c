@@ -1,7 +1,7 @@
 /* test_http_e2e_batch.c - HTTP on a connection in-process: the answers to one read leave in one
  * send, on one backend per run.
  *
- * usage: test_http_e2e_batch uring|epoll-lt|epoll-et
+ * usage: test_http_e2e_batch uring|epoll-lt|epoll-et|poll|select
  * The loop, a conn_set and http_proto run in this thread; the test plays the client on the other
  * end of a loopback pair.  100 pipelined requests go in one write (one segment on loopback, one
  * receive); the server socket's TCP_INFO segment counter then shows how many segments the 100
@@ -26,6 +26,7 @@
 #include "conn.h"
 #include "http/http_builtin.h"
 #include "http/http_conn.h"
+#include "backend_config.h"
 #include "net_helpers.h"
 
 #define WAIT_MS 5000
@@ -132,24 +133,11 @@ static void test_pipelined_answers_in_one_send(void **state)
 
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        io_loop_config cfg;
-    } backends[] = {
-        {"uring", {.backend = IO_BACKEND_URING}},
-        {"epoll-lt", {.backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_LT}},
-        {"epoll-et", {.backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_ET}},
-    };
-    for (size_t i = 0; argc == 2 && i < sizeof(backends) / sizeof(backends[0]); i++) {
-        if (strcmp(argv[1], backends[i].name) == 0) {
-            loop_config = backends[i].cfg;
-            loop_config.buf_count = 64;
-        }
-    }
-    if (!loop_config.buf_count) {
-        fprintf(stderr, "usage: %s uring|epoll-lt|epoll-et\n", argv[0]);
+    if (argc != 2 || backend_config(argv[1], &loop_config) < 0) {
+        fprintf(stderr, "usage: %s " BACKEND_CONFIG_NAMES "\n", argv[0]);
         return 2;
     }
+    loop_config.buf_count = 64;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pipelined_answers_in_one_send, setup, teardown),
     };

@@ -517,10 +517,28 @@ static void connections_spread_over_loopback_sources(void **state)
     assert_non_null(strstr(o.err, "from 3 loopback sources"));
 }
 
+/* --idle: the silent connections are there (from their own sources, after the load's), send
+ * nothing, and are still open at the end. */
+static void idle_connections_are_held_silent(void **state)
+{
+    struct peer *p = peer_start(PEER_HTTP_OK);
+    struct outcome o;
+    run_ioload(ioload_of(state), p->port, &o, "-n", "40", "-c", "2", "--idle", "10", "--conns-per-source", "4",
+               NULL);
+    uint64_t sources = p->sources;
+    unsigned requests = p->requests;
+    peer_stop(p);
+    assert_exit(&o, 0);
+    assert_int_equal((int)json_number(&o, "requests"), 40);
+    assert_int_equal(requests, 40);
+    assert_non_null(strstr(o.out, "\"idle\":{\"connections\":10,\"lost\":0}"));
+    assert_int_equal(sources, (1u << 1) | (1u << 2) | (1u << 3));
+}
+
 static void http_json_has_every_field(void **state)
 {
     static const char *const keys[] = {
-        "protocol", "target", "connections", "threads", "depth", "mode", "rate", "tick_us",
+        "protocol", "target", "connections", "idle", "lost", "threads", "depth", "mode", "rate", "tick_us",
         "requests",
         "seconds", "req_per_s", "latency_us", "min", "mean", "p50", "p90", "p99", "p99_9", "max",
         "errors", "connect", "handshake", "reset", "closed", "timeout", "status", "mismatch",
@@ -765,6 +783,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(http_json_has_every_field, ioload),
         cmocka_unit_test_prestate(warmup_is_not_measured, ioload),
         cmocka_unit_test_prestate(connections_spread_over_loopback_sources, ioload),
+        cmocka_unit_test_prestate(idle_connections_are_held_silent, ioload),
         cmocka_unit_test_prestate(http_chunked_bodies_are_parsed, ioload),
         cmocka_unit_test_prestate(http_1_0_body_to_eof_is_one_answer, ioload),
         cmocka_unit_test_prestate(http_500_counts_as_status_error, ioload),

@@ -2,7 +2,7 @@
  *
  * One program run once per backend: argv[1] is "uring", "uring-basic" (io_uring with every
  * optional feature disabled, i.e. the fallback paths), "uring-sqpoll" (a kernel thread
- * submits; the loop watches its CQ before it waits), "epoll-lt" or "epoll-et".  It knows
+ * submits; the loop watches its CQ before it waits), "epoll-lt", "epoll-et", "poll" or "select".  It knows
  * loop.h only, never a backend's internals.  Every test creates its own loop, bounds every
  * wait, and ends with nothing pending in its loop.  The tests live in test_loop_*.c; the
  * helpers they share in loop_harness.c (failure logs, bounded running) and loop_echo.c.
@@ -47,6 +47,8 @@ static int suite_from_arg(const char *arg, struct suite *s)
         { "uring-sqpoll", "uring", { .backend = IO_BACKEND_URING, .sqpoll = 10 } },
         { "epoll-lt", "epoll-lt", { .backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_LT } },
         { "epoll-et", "epoll-et", { .backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_ET } },
+        { "poll", "poll", { .backend = IO_BACKEND_POLL } },
+        { "select", "select", { .backend = IO_BACKEND_SELECT } },
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (strcmp(arg, known[i].arg) == 0) {
@@ -61,7 +63,7 @@ int main(int argc, char **argv)
 {
     struct suite s;
     if (argc != 2 || suite_from_arg(argv[1], &s) < 0) {
-        fprintf(stderr, "usage: %s uring|uring-basic|uring-sqpoll|epoll-lt|epoll-et\n", argv[0]);
+        fprintf(stderr, "usage: %s uring|uring-basic|uring-sqpoll|epoll-lt|epoll-et|poll|select\n", argv[0]);
         return 2;
     }
     char why[128];
@@ -89,6 +91,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(test_timer_armed_after_a_sleep, &s),
         cmocka_unit_test_prestate(test_cancel_edges, &s),
         cmocka_unit_test_prestate(test_fd_number_reused, &s),
+        cmocka_unit_test_prestate(test_fd_beyond_fd_setsize, &s),
+        cmocka_unit_test_prestate(test_fd_closed_behind_the_loop, &s),
         cmocka_unit_test_prestate(test_failed_submit_never_calls_back, &s),
         cmocka_unit_test_prestate(test_close_cancels_multishot_recv, &s),
         cmocka_unit_test_prestate(test_close_cancels_multishot_accept, &s),

@@ -1,5 +1,6 @@
 /* test_loop_ops.c - cancelling (io_cancel, io_close: rule 6), failed submits (rule 1), ops
- * resubmitted from their own callbacks (rule 3), fd numbers reused, and io_read. */
+ * resubmitted from their own callbacks (rule 3), fd numbers reused, fds beyond select's reach,
+ * and io_read. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <unistd.h>
 
 #include "loop_harness.h"
@@ -49,6 +51,99 @@ void test_cancel_pending_recv(void **state)
 void test_cancel_pending_multishot_recv(void **state)
 {
     cancel_recv_case(state, IO_MULTISHOT);
+}
+
+/* ---- an fd at or above FD_SETSIZE ---- */
+
+struct two_records {
+    struct record *a, *b;
+};
+
+static bool both_final(void *arg)
+{
+    struct two_records *two = arg;
+    return record_final(two->a) && record_final(two->b);
+}
+
+/* select cannot wait on an fd numbered FD_SETSIZE or more (an fd_set has no bit for it): a recv
+ * that has to wait there ends with -EMFILE, and the loop goes on serving a low fd.  Every
+ * other backend waits on it like on any other. */
+void test_fd_beyond_fd_setsize(void **state)
+{
+    enum { HIGH_FD = FD_SETSIZE + 100 };
+    assert_true(tnet_raise_nofile_limit() > HIGH_FD);
+    io_loop *loop = loop_new(state, 0, 0);
+    bool select = strcmp(io_loop_backend_name(loop), "select") == 0;
+    assert_int_equal(io_loop_fd_limit(loop), select ? FD_SETSIZE : INT_MAX);
+    int client, server, low_client, low;
+    assert_int_equal(tnet_tcp_pair(&client, &server), 0);
+    assert_int_equal(tnet_tcp_pair(&low_client, &low), 0);
+    int high = fcntl(server, F_DUPFD_CLOEXEC, HIGH_FD);
+    assert_true(high >= HIGH_FD);
+    close(server);
+    struct check_log log = {0};
+    struct record high_rec = { .log = &log }, low_rec = { .log = &log };
+    io_op high_op = {0}, low_op = {0};
+    assert_int_equal(io_recv(loop, &high_op, high, 0, record_recv_cb, &high_rec), 0);
+    assert_int_equal(io_recv(loop, &low_op, low, 0, record_recv_cb, &low_rec), 0);
+    /* Nothing to read yet: both have to wait. */
+    assert_int_equal(run_for(loop, 20), 0);
+    assert_int_equal(high_rec.calls, select ? 1 : 0);
+    if (select)
+        assert_int_equal(high_rec.res, -EMFILE);
+    assert_int_equal(low_rec.calls, 0);
+    assert_int_equal(write(client, "x", 1), 1);
+    assert_int_equal(write(low_client, "y", 1), 1);
+    struct two_records two = { &high_rec, &low_rec };
+    assert_int_equal(run_until(loop, 2000, both_final, &two), 0);
+    assert_int_equal(high_rec.calls, 1);
+    assert_int_equal(high_rec.res, select ? -EMFILE : 1);
+    assert_int_equal(low_rec.res, 1);
+    assert_int_equal(close_through_loop(loop, high), 0);
+    assert_int_equal(close_through_loop(loop, low), 0);
+    close(client);
+    close(low_client);
+    assert_log_clean(&log);
+    loop_finish(loop);
+}
+
+/* A caller closes an fd itself while a recv waits on it.  poll reports it (POLLNVAL) and
+ * select fails whole (EBADF) until it is found: either way that recv ends with -EBADF and the
+ * other fds are served on.  epoll forgets it silently and io_uring keeps its file: there the
+ * recv waits on, until cancelled. */
+void test_fd_closed_behind_the_loop(void **state)
+{
+    io_loop *loop = loop_new(state, 0, 0);
+    const char *name = io_loop_backend_name(loop);
+    bool reported = strcmp(name, "select") == 0 || strcmp(name, "poll") == 0;
+    int client, server, other_client, other;
+    assert_int_equal(tnet_tcp_pair(&client, &server), 0);
+    assert_int_equal(tnet_tcp_pair(&other_client, &other), 0);
+    struct check_log log = {0};
+    struct record gone = { .log = &log }, served = { .log = &log };
+    io_op gone_op = {0}, served_op = {0};
+    assert_int_equal(io_recv(loop, &gone_op, server, 0, record_recv_cb, &gone), 0);
+    assert_int_equal(io_recv(loop, &served_op, other, 0, record_recv_cb, &served), 0);
+    assert_int_equal(run_for(loop, 20), 0);
+    close(server);
+    assert_int_equal(write(other_client, "y", 1), 1);
+    assert_int_equal(run_until(loop, 2000, record_final, &served), 0);
+    assert_int_equal(served.res, 1);
+    if (reported) {
+        assert_int_equal(run_until(loop, 2000, record_final, &gone), 0);
+        assert_int_equal(gone.res, -EBADF);
+    } else {
+        assert_int_equal(run_for(loop, 20), 0);
+        assert_int_equal(gone.calls, 0);
+        assert_int_equal(io_cancel(loop, &gone_op), 0);
+        assert_int_equal(run_until(loop, 2000, record_final, &gone), 0);
+        assert_int_equal(gone.res, -ECANCELED);
+    }
+    assert_int_equal(close_through_loop(loop, other), 0);
+    close(client);
+    close(other_client);
+    assert_log_clean(&log);
+    loop_finish(loop);
 }
 
 /* ---- single-shot accept and recv, each resubmitted from its own final callback ---- */

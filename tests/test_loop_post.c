@@ -46,6 +46,8 @@ static const struct backend backends[] = {
     { "uring-coop", { .backend = IO_BACKEND_URING, .disable = IO_FEAT_DEFER_TASKRUN } },
     { "epoll-lt", { .backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_LT } },
     { "epoll-et", { .backend = IO_BACKEND_EPOLL, .epoll_mode = IO_EPOLL_ET } },
+    { "poll", { .backend = IO_BACKEND_POLL } },
+    { "select", { .backend = IO_BACKEND_SELECT } },
 };
 #define BACKEND_COUNT (sizeof backends / sizeof backends[0])
 
@@ -515,7 +517,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], backends[i].arg) == 0)
             b = &backends[i];
     if (!b) {
-        fprintf(stderr, "usage: %s uring|uring-basic|uring-coop|epoll-lt|epoll-et\n", argv[0]);
+        fprintf(stderr, "usage: %s uring|uring-basic|uring-coop|epoll-lt|epoll-et|poll|select\n", argv[0]);
         return 2;
     }
     const struct CMUnitTest tests[] = {

@@ -1,6 +1,6 @@
 /* test_server.c - the echo and ETX servers over real sockets, on one backend per run.
  *
- * usage: test_server IOSERVE_PATH uring|epoll-lt|epoll-et
+ * usage: test_server IOSERVE_PATH uring|epoll-lt|epoll-et|poll|select
  * Every test starts the real binary on a port the kernel picks, talks to it over loopback,
  * then stops it with SIGTERM and checks that it exits 0.
  */
@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -188,6 +189,63 @@ static void test_echo_max_conns(void **state)
     assert_non_null(strstr(p->err, "(1 refused)"));
 }
 
+/* How many times needle occurs in haystack. */
+static size_t occurrences(const char *haystack, const char *needle)
+{
+    size_t n = 0;
+    for (const char *at = strstr(haystack, needle); at; at = strstr(at + 1, needle))
+        n++;
+    return n;
+}
+
+/* 1100 connections open at once take the server's fds past FD_SETSIZE (1024).  select cannot
+ * wait on those: each is closed on arrival and counted as refused, the first one says why on
+ * stderr (once), and the connections below the limit are served throughout.  Every other
+ * backend serves them all. */
+static void test_echo_beyond_fd_setsize(void **state)
+{
+    enum { CLIENTS = 1100, FD_SETSIZE_GLIBC = 1024 };
+    ioserve_proc *p = *state;
+    assert_true(tnet_raise_nofile_limit() >= CLIENTS + 100); /* the server inherits it */
+    bool select = strcmp(backend_args[1], "select") == 0;
+    server_start(p, "echo", "--threads", "1");
+    int *fds = malloc(CLIENTS * sizeof(*fds));
+    assert_non_null(fds);
+    for (int i = 0; i < CLIENTS; i++)
+        fds[i] = connect_to(p);
+    int served = 0, refused = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        char msg[16], got[16];
+        int len = snprintf(msg, sizeof(msg), "c%d", i);
+        int wrote = tnet_write_all(fds[i], msg, (size_t)len, IO_TIMEOUT_MS);
+        ssize_t n = wrote < 0 ? wrote : tnet_read_full(fds[i], got, (size_t)len, IO_TIMEOUT_MS);
+        if (n == len && memcmp(got, msg, (size_t)len) == 0)
+            served++;
+        else if (n == 0 || n == -ECONNRESET || n == -EPIPE)
+            refused++;
+        else
+            fail_msg("client %d: neither echoed nor closed: %zd", i, n);
+    }
+    /* The first connection still works after every refusal. */
+    send_text(fds[0], "still");
+    expect_text(fds[0], "still");
+    for (int i = 0; i < CLIENTS; i++)
+        close(fds[i]);
+    free(fds);
+    server_stop(p);
+    char stop_line[64];
+    snprintf(stop_line, sizeof(stop_line), "(%d refused)", refused);
+    assert_non_null(strstr(p->err, stop_line));
+    if (select) {
+        assert_true(refused > 0);
+        assert_true(served > FD_SETSIZE_GLIBC - 64 && served < FD_SETSIZE_GLIBC);
+        assert_int_equal(occurrences(p->err, "waits on fds below 1024 only"), 1);
+    } else {
+        assert_int_equal(served, CLIENTS);
+        assert_int_equal(occurrences(p->err, "waits on fds below"), 0);
+    }
+}
+
 /* SIGTERM with clients connected: they are closed and the server exits 0. */
 static void test_shutdown_closes_clients(void **state)
 {
@@ -339,7 +397,7 @@ static void test_etx_delay_goodbye_order(void **state)
 int main(int argc, char **argv)
 {
     if (argc != 3 || proc_backend_args(argv[2], backend_args) < 0) {
-        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et\n", argv[0]);
+        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et|poll|select\n", argv[0]);
         return 2;
     }
     ioserve_path = argv[1];
@@ -349,6 +407,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_echo_many_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_echo_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_echo_max_conns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_beyond_fd_setsize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_closes_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_etx_split_and_batched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_etx_goodbye_exact, setup, teardown),

@@ -568,7 +568,10 @@ def deflate():
         asyncio.run(run(client_max_window_bits=bits))
 
 
-def concurrent_1000():
+def concurrent():
+    """WS_CONCURRENT clients (default 1000) upgrade, then all send at once."""
+    count = int(os.environ.get("WS_CONCURRENT", "1000"))
+
     async def one(i, ready):
         async with connect("/ws", compression=None if i % 2 else "deflate", open_timeout=30) as ws:
             await ready.wait()
@@ -578,7 +581,7 @@ def concurrent_1000():
 
     async def run():
         ready = asyncio.Event()
-        tasks = [asyncio.ensure_future(one(i, ready)) for i in range(1000)]
+        tasks = [asyncio.ensure_future(one(i, ready)) for i in range(count)]
         await asyncio.sleep(0)
         ready.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 60)
@@ -664,7 +667,7 @@ def api():
 
 SCENARIOS = {f.__name__: f for f in (
     handshake, upgrade, echo_sizes, echo_16mb, fragmented, ping_pong, idle_ping, close_codes, framing_raw,
-    reserved_bits, opcodes, fragmentation_raw, utf8, limits, deflate, concurrent_1000,
+    reserved_bits, opcodes, fragmentation_raw, utf8, limits, deflate, concurrent,
     broadcast_100, slow_receiver, api)}
 
 if __name__ == "__main__":

@@ -37,6 +37,18 @@ OPEN_LOOP_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et", "n
 OPEN_LOOP_TICK_US = 100
 # Counted under strace in the http-d1 cells only: SQPOLL's syscalls per request.
 SQPOLL_STRACE = ["ioserve-uring-sqpoll"]
+# The C10K wall (issue 14): WALL_ACTIVE keep-alive connections at WALL_RATE req/s, open loop,
+# beside N silent ones (ioload --idle), for every reactor and the proactor.  What a server pays
+# per request as N grows is what its wait costs: select and poll hand the kernel every fd on
+# every wait, epoll and io_uring only what is ready.  select waits on fds below FD_SETSIZE only,
+# so it runs while all of its connections and its own fds fit there (800 idle is its last point).
+WALL_ACTIVE = 100
+WALL_RATE = 2000
+WALL_TICK_US = 1000
+WALL_IDLE = [0, 800, 1000, 5000, 15000]
+WALL_SERVERS = ["ioserve-select", "ioserve-poll", "ioserve-epoll-lt", "ioserve-epoll-et", "ioserve-uring"]
+SELECT_FD_SETSIZE = 1024
+SERVER_OWN_FDS = 64  # a server's fds beside its connections: stdio, listener, loop, signals
 
 
 def _http(depth, **extra):
@@ -48,6 +60,22 @@ def _open_loop():
             "tick_us": OPEN_LOOP_TICK_US, "servers": OPEN_LOOP_SERVERS}
 
 
+def wall_servers(idle):
+    """The wall cell's servers at `idle` silent connections: select only while every fd of its
+    fits below FD_SETSIZE."""
+    fits = WALL_ACTIVE + idle + SERVER_OWN_FDS <= SELECT_FD_SETSIZE
+    return [s for s in WALL_SERVERS if s != "ioserve-select" or fits]
+
+
+def _wall(idle):
+    return {"id": "wall-idle%d" % idle, "protocol": "http", "depth": 1, "idle": idle,
+            "rate": WALL_RATE, "tick_us": WALL_TICK_US, "servers": wall_servers(idle)}
+
+
+def _walls():
+    return [(_wall(idle), [WALL_ACTIVE], []) for idle in WALL_IDLE]
+
+
 def workloads(mode):
     """The matrix: (workload, connection counts, counts that also get a strace run).  A
     workload may name the only servers it runs ("servers") and servers it only straces
@@ -55,9 +83,9 @@ def workloads(mode):
     if mode == "dry":
         return [({"id": "echo-128", "protocol": "echo", "size": 128}, [4], [4])]
     if mode == "quick":
-        # About 9 minutes on the 2-core VM: issue 7's cells (HTTP at 128 connections, echo at
-        # 1,000) and the open-loop latency cell; 16 KB echo and the 1- and 10k-connection
-        # points are left to --full.
+        # About 13 minutes on the 2-core VM: issue 7's cells (HTTP at 128 connections, echo at
+        # 1,000), the open-loop latency cell and the wall cells (about 4 of the 13); 16 KB echo
+        # and the 1- and 10k-connection points are left to --full.
         return [
             (_http(1, strace_only=SQPOLL_STRACE), [128, 1000], [128]),
             (_http(16), [128], [128]),
@@ -65,7 +93,7 @@ def workloads(mode):
             ({"id": "etx-64", "protocol": "etx", "size": 64}, [100], [100]),
             ({"id": "ws-128", "protocol": "ws", "size": 128}, [100], [100]),
             (_open_loop(), [OPEN_LOOP_OF[1]], []),
-        ]
+        ] + _walls()
     return [
         (_http(1, strace_only=SQPOLL_STRACE), [1, 128, 1000, 10000], [1, 128, 1000]),
         (_http(16), [1, 128, 1000, 10000], [128]),
@@ -74,7 +102,7 @@ def workloads(mode):
         ({"id": "etx-64", "protocol": "etx", "size": 64}, [1, 100, 1000], [100]),
         ({"id": "ws-128", "protocol": "ws", "size": 128}, [1, 100, 1000], [100]),
         (_open_loop(), [OPEN_LOOP_OF[1]], []),
-    ]
+    ] + _walls()
 
 
 def pick_cells(spec):
@@ -86,8 +114,8 @@ def pick_cells(spec):
         if wid not in by_id or not conns.isdigit():
             raise SystemExit("compare.py: --cells: '%s' is not ID:CONNS with ID one of %s"
                              % (item, ", ".join(by_id)))
-        picked.append((by_id[wid], [int(conns)], [int(conns)] if "open_loop_of" not in
-                       by_id[wid] else []))
+        picked.append((by_id[wid], [int(conns)], [int(conns)] if "rate" not in by_id[wid] and
+                       "open_loop_of" not in by_id[wid] else []))
     return picked
 
 
@@ -140,9 +168,10 @@ def _probe(server, paths, workload):
     try:
         # A busy shared machine can leave a 0.2 s window without an answer; one longer retry
         # tells slow from broken.
-        res = measure.load_run(run, paths, workload, 1, 0.2, 0)
+        alone = dict(workload, idle=0)  # one connection, without the wall cell's silent ones
+        res = measure.load_run(run, paths, alone, 1, 0.2, 0)
         if "error" not in res and res["requests"] == 0:
-            res = measure.load_run(run, paths, workload, 1, 1.0, 0)
+            res = measure.load_run(run, paths, alone, 1, 1.0, 0)
     finally:
         run.stop()
     if "error" in res:
@@ -216,10 +245,10 @@ def _strace(server, paths, workload, conns, seconds, warmup):
 
 
 def _servers_for(wanted, workload):
-    """The servers a workload runs: those it names when it names any, and strace-only servers
-    only where it asks for them."""
+    """The servers a workload runs: those it names when it names any (servers that run only
+    where named, among them), and strace-only servers only where it asks for them."""
     names = workload.get("servers")
-    return [s for s in wanted if (names is None or s.name in names) and
+    return [s for s in wanted if (s.name in names if names is not None else not s.only_where_named) and
             (not s.strace_only or s.name in workload.get("strace_only", []))]
 
 
@@ -305,7 +334,7 @@ def main():
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     matrix = workloads(mode) if not args.cells else pick_cells(args.cells)
-    tune = tuning.Tuning(max(max(c) for _, c, _ in matrix))
+    tune = tuning.Tuning(max(max(c) + w.get("idle", 0) for w, c, _ in matrix))
     started = datetime.datetime.now(datetime.timezone.utc)
     result = {"mode": mode, "started": started.isoformat(timespec="seconds"),
               "method": dict(zip(["seconds", "warmup_s", "repetitions", "strace_seconds"],

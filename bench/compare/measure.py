@@ -37,6 +37,8 @@ def ioload_argv(paths, workload, port, conns, duration_s, warmup_s):
         argv += ["--path", "/plaintext"]
     if workload.get("rate"):
         argv += ["--rate", "%.0f" % workload["rate"], "--tick-us", str(workload["tick_us"])]
+    if workload.get("idle"):
+        argv += ["--idle", str(workload["idle"])]
     return argv + ["127.0.0.1:%d" % port]
 
 
@@ -106,19 +108,32 @@ def _run_ioload(argv, bound_s):
         return None, "ioload printed no JSON"
 
 
+def idle_lost_error(report):
+    """A reason when the server closed some of ioload's --idle connections (the run then did
+    not hold the connections it was meant to), else None."""
+    idle = report.get("idle", {})
+    if idle.get("lost"):
+        return "the server closed %d of the %d idle connections" % (idle["lost"], idle["connections"])
+    return None
+
+
 def load_run(run, paths, workload, conns, duration_s, warmup_s):
     """One measured run; returns a dict of figures, or {"error": reason}."""
     _settle(run)
     pss_idle = run.pss_bytes()
     # Connecting takes about conns/10k s before the warm-up starts; aim the PSS sample at the
     # middle of the measured window.
-    sampler = _Sampler(run, time.monotonic() + conns / 10000.0 + warmup_s + duration_s / 2)
+    held = conns + workload.get("idle", 0)
+    sampler = _Sampler(run, time.monotonic() + held / 10000.0 + warmup_s + duration_s / 2)
     sampler.start()
     report, err = _run_ioload(ioload_argv(paths, workload, run.port, conns, duration_s, warmup_s),
-                              _bound(conns, duration_s, warmup_s))
+                              _bound(held, duration_s, warmup_s))
     t_exit = time.monotonic()
     sampler.halt.set()
     sampler.join()
+    if err:
+        return {"error": err}
+    err = idle_lost_error(report)
     if err:
         return {"error": err}
     seconds = report["seconds"]
@@ -150,7 +165,7 @@ def load_run(run, paths, workload, conns, duration_s, warmup_s):
         "client_cpu_us_per_req": report["cpu"]["us_per_request"],
         "pss_idle_bytes": pss_idle,
         "pss_loaded_bytes": pss_loaded,
-        "pss_per_conn_bytes": (pss_loaded - pss_idle) / conns,
+        "pss_per_conn_bytes": (pss_loaded - pss_idle) / held,
     }
 
 

@@ -3,8 +3,9 @@
 Contract: publish(result, doc_path, json_path) rewrites doc_path whole (the doc is generated:
 hand edits are lost) and draws with gnuplot into <doc dir>/img/: bench-rps.png (req/s against
 connections, one panel per workload, a line per server), bench-cpu.png (server CPU per request
-per cell and server) and bench-latency.png (latency percentiles at each workload's first
-connection count).  Without gnuplot the doc is still written and says the plots are missing.
+per cell and server), bench-latency.png (latency percentiles at each workload's first
+connection count) and bench-wall.png (the wall cells: server CPU per request against idle
+connections, a line per backend).  Without gnuplot the doc is still written and says the plots are missing.
 """
 
 import math
@@ -20,6 +21,7 @@ HEADLINE_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et", "ba
                     "baseline-uring", "nginx"]
 # One colour and point shape per server in every plot, so a server is recognisable across panels.
 STYLE = {
+    "ioserve-select": ("#c5b0d5", 15), "ioserve-poll": ("#98df8a", 14),
     "ioserve-uring": ("#d62728", 7), "ioserve-epoll-lt": ("#1f77b4", 5),
     "ioserve-epoll-et": ("#17becf", 13), "ioserve-uring-sqpoll": ("#e377c2", 8),
     "baseline-epoll": ("#9467bd", 10), "baseline-uring": ("#ff9896", 12),
@@ -56,11 +58,39 @@ def _label(cell):
 
 
 def _series(result):
-    """workload id -> list of cells, in matrix order."""
+    """workload id -> list of cells, in matrix order; the wall cells have their own plot."""
     out = {}
     for cell in result["cells"]:
-        out.setdefault(cell["workload"]["id"], []).append(cell)
+        if not _is_wall(cell):
+            out.setdefault(cell["workload"]["id"], []).append(cell)
     return out
+
+
+def _is_wall(cell):
+    return "idle" in cell["workload"]
+
+
+def wall_points(result):
+    """The wall cells' server CPU per request: {server: [(idle, median, min, max)]}, idle
+    ascending; a server that did not run (or failed) at some idle count has no point there."""
+    out = {}
+    for cell in sorted((c for c in result["cells"] if _is_wall(c)), key=lambda c: c["workload"]["idle"]):
+        for name, e in cell["servers"].items():
+            m = e.get("server_cpu_us_per_req")
+            if m:
+                out.setdefault(name, []).append((cell["workload"]["idle"], m["median"], m["min"], m["max"]))
+    return out
+
+
+def wall_growth(points):
+    """µs per request added by each 1,000 idle connections: the least-squares slope through a
+    server's (idle, median) points; None with fewer than two idle counts."""
+    xs = [p[0] / 1000.0 for p in points]
+    ys = [p[1] for p in points]
+    if len(set(xs)) < 2:
+        return None
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 
 
 def _servers(result):
@@ -169,15 +199,42 @@ def _plot_latency(result, tmp, out):
     return gp + "unset multiplot\n"
 
 
+def _wall_cells(result):
+    return sorted((c for c in result["cells"] if _is_wall(c)), key=lambda c: c["workload"]["idle"])
+
+
+def _wall_active(result):
+    return next((c["connections"] for c in _wall_cells(result)), 0)
+
+
+def _plot_wall(result, tmp, out):
+    names = _servers(result)
+    points = wall_points(result)
+    gp = GP_HEAD.format(w=900, h=520, out=out)
+    gp += ("set title \"The C10K wall: %d keep-alive connections at a fixed rate beside N idle ones\"\n"
+           "set xlabel \"idle connections\"\nset ylabel \"server CPU µs per request (median, bars: min-max)\"\n"
+           "set yrange [0:*]\n" % _wall_active(result))
+    plots = []
+    for name in (n for n in names if n in points):
+        path = os.path.join(tmp, "wall-%s.dat" % name)
+        with open(path, "w") as f:
+            f.write("".join("%d %g %g %g\n" % p for p in points[name]))
+        plots.append("\"%s\" using 1:2:3:4 with yerrorlines %s title \"%s\"" % (path, _style(name), name))
+    return gp + "plot " + ", ".join(plots) + "\n"
+
+
 def draw(result, dest):
-    """Draw the three PNGs into dest; returns the list of file names, or [] without gnuplot."""
+    """Draw the PNGs into dest; returns the list of file names, or [] without gnuplot."""
     if not shutil.which("gnuplot") or not result["cells"]:
         return []
     os.makedirs(dest, exist_ok=True)
     done = []
+    series = _series(result)
+    plots = [("bench-rps.png", _plot_rps) if _closed_loop([c for v in series.values() for c in v]) else None,
+             ("bench-cpu.png", _plot_cpu), ("bench-latency.png", _plot_latency) if series else None,
+             ("bench-wall.png", _plot_wall) if wall_points(result) else None]
     with tempfile.TemporaryDirectory(prefix="bench-plot-") as tmp:
-        for name, make in (("bench-rps.png", _plot_rps), ("bench-cpu.png", _plot_cpu),
-                           ("bench-latency.png", _plot_latency)):
+        for name, make in filter(None, plots):
             script = make(result, tmp, os.path.join(dest, name))
             res = subprocess.run(["gnuplot"], input=script, text=True, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, timeout=60)
@@ -287,6 +344,9 @@ def _syscall_text(sc):
 
 
 def _describe(w):
+    if "idle" in w:
+        return ("HTTP GET /plaintext, open loop at %.0f req/s over the keep-alive connections, "
+                "beside %d idle ones" % (w["rate"], w["idle"]))
     if w.get("rate"):
         return ("HTTP GET /plaintext, open loop at %.0f req/s (half nginx's median in %s c%d), "
                 "requests due within %d µs sent together" % (
@@ -295,6 +355,43 @@ def _describe(w):
         return "HTTP GET /plaintext, pipelining depth %d" % w.get("depth", 1)
     names = {"echo": "echo", "etx": "ETX", "ws": "WebSocket echo"}
     return "%s, %d-byte messages" % (names[w["protocol"]], w["size"])
+
+
+def _wall_entry(name, e):
+    """One table cell of the wall: CPU µs/req and p99, or why there is none."""
+    if e is None:
+        return "beyond FD_SETSIZE" if name == "ioserve-select" else "not run"
+    if not e.get("server_cpu_us_per_req"):
+        return "failed"
+    return "%s (p99 %s µs)" % (_fmt(_med(e, "server_cpu_us_per_req"), 2), _fmt(_med(e, "p99_us"), 0))
+
+
+def _wall_section(result):
+    """The wall cells as one table: a row per idle count, a column per backend, and the growth."""
+    cells = _wall_cells(result)
+    points = wall_points(result)
+    if not cells:
+        return []
+    names = [n for n in _servers(result) if any(n in c["servers"] for c in cells)]
+    w = cells[0]["workload"]
+    out = ["## The C10K wall: CPU per request as idle connections grow", "",
+           "%d keep-alive HTTP connections send %.0f requests/s in all (open loop, requests due "
+           "within %d µs leave together) beside N connections that connected before the load and "
+           "never send a byte (`ioload --idle N`; a run in which the server closed any of them "
+           "counts as failed).  Each entry is the server's CPU µs per request (median; how it is "
+           "measured is under *Caveats*) and the median p99 latency.  select and poll hand the "
+           "kernel every connection on every wait and scan them all after it; epoll and io_uring "
+           "wait on what is ready.  select cannot wait on an fd at or above FD_SETSIZE (1024), so "
+           "it runs only while all its fds fit below it.  The last row is the least-squares slope "
+           "of each column: µs per request added by each 1,000 idle connections." % (
+               cells[0]["connections"], w["rate"], w["tick_us"]), "",
+           "| idle connections | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for cell in cells:
+        out.append("| {:,} | ".format(cell["workload"]["idle"]) +
+                   " | ".join(_wall_entry(n, cell["servers"].get(n)) for n in names) + " |")
+    growth = [wall_growth(points.get(n, [])) for n in names]
+    out.append("| µs/request per 1,000 idle | " + " | ".join(_fmt(g, 3) for g in growth) + " |")
+    return out + [""]
 
 
 CAVEATS = """\
@@ -385,7 +482,7 @@ def _markdown(result, json_rel, plots, img_rel):
         "",
         "<!-- Generated by bench/compare/compare.py from %s; edits here are overwritten. -->" % json_rel,
         "",
-        "Regenerate with `make bench` (quick, about 10 minutes) or `make bench-full` (the whole "
+        "Regenerate with `make bench` (quick, about 14 minutes) or `make bench-full` (the whole "
         "matrix); `bench/compare/compare.py --report %s` redraws this page from the saved "
         "results." % json_rel,
         "",
@@ -421,6 +518,7 @@ def _markdown(result, json_rel, plots, img_rel):
     ] + ["* " + t for t in result["tuning"]] + ["", "## Headline: ioserve io_uring against epoll and nginx", ""]
     out += ["Ratios are medians over medians from the same run; CPU/request lower is better, "
             "req/s higher is better.", ""] + _headline(result) + [""]
+    out += _wall_section(result)
     if plots:
         out += ["## Plots", ""] + ["![%s](%s/%s)" % (p, img_rel, p) for p in plots] + [""]
     else:

@@ -28,7 +28,8 @@ SQPOLL_CPU = "1"
 class Server:
     """One server of the matrix: a name, the protocols it speaks, a command-line builder."""
 
-    def __init__(self, name, kind, protocols, build_cmd, needs=None, strace_only=False):
+    def __init__(self, name, kind, protocols, build_cmd, needs=None, strace_only=False,
+                 only_where_named=False):
         self.name = name
         self.kind = kind                # "ioserve", "baseline", "external": for the report
         self.protocols = protocols      # protocol words this server can serve
@@ -37,6 +38,8 @@ class Server:
         # Only its system calls are counted, in the cells whose workload names it: a server
         # whose CPU time is not its own (SQPOLL's kernel thread spins) has no CPU/request.
         self.strace_only = strace_only
+        # Runs only in the cells whose workload names it (select and poll: the wall cell).
+        self.only_where_named = only_where_named
 
     def missing(self, paths):
         for exe in self.needs_paths(paths):
@@ -52,8 +55,11 @@ def _ioserve(backend, *extra):
     def build(paths, protocol, port, conns, tmpdir):
         # WebSocket echo is served by the HTTP server on /ws.
         proto = "http" if protocol == "ws" else protocol
+        # The wall cell's silent connections must outlive the run; how long the idle timer is
+        # costs nothing (it moves without a system call).
+        keep = ["--keepalive-timeout-ms", "600000"] if proto == "http" else []
         return [paths["ioserve"], "--listen", "127.0.0.1:%d" % port,
-                "--protocol", proto, "--backend", backend] + list(extra)
+                "--protocol", proto, "--backend", backend] + keep + list(extra)
     return build
 
 
@@ -134,6 +140,10 @@ SERVERS = [
            _ioserve("epoll", "--epoll-mode", "lt"), ["ioserve"]),
     Server("ioserve-epoll-et", "ioserve", ["http", "echo", "etx", "ws"],
            _ioserve("epoll", "--epoll-mode", "et"), ["ioserve"]),
+    Server("ioserve-poll", "ioserve", ["http", "echo", "etx", "ws"], _ioserve("poll"), ["ioserve"],
+           only_where_named=True),
+    Server("ioserve-select", "ioserve", ["http", "echo", "etx", "ws"], _ioserve("select"), ["ioserve"],
+           only_where_named=True),
     Server("baseline-epoll", "baseline", ["http", "echo"], _baseline("epoll"), ["baselines"]),
     Server("baseline-uring", "baseline", ["http", "echo"], _baseline("uring"), ["baselines"]),
     Server("baseline-blocking", "baseline", ["http", "echo", "etx"], _baseline("blocking"),

@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "fd_limit.h"
+#include "idle.h"
 #include "options.h"
 #include "proto.h"
 #include "report.h"
@@ -27,6 +28,8 @@
 #define NS_PER_S 1000000000ull
 /* Descriptors beyond one per connection: stdio, epoll per thread, the probe. */
 #define SPARE_FDS 64
+/* --idle connections connecting at once, as the workers' CONNECTING_MAX, for the same reason. */
+#define IDLE_CONNECT_WINDOW 1024
 
 static uint64_t clock_ns(void)
 {
@@ -42,6 +45,7 @@ struct setup {
     struct proto proto;
     uint8_t *pipeline;
     const struct engine_ops *engine;
+    struct idle_conns idle;
 };
 
 static const struct engine_ops *choose_engine(enum engine_choice choice, char *err,
@@ -62,7 +66,7 @@ static int prepare(struct setup *s, char *err, size_t err_len)
 {
     const struct options *o = &s->options;
     if (target_resolve(&s->target, o->target, err, err_len) < 0 ||
-        target_plan_sources(&s->target, o->connections, o->per_source, err, err_len) < 0)
+        target_plan_sources(&s->target, o->connections + o->idle, o->per_source, err, err_len) < 0)
         return 2;
     if (s->target.sources > 1)
         fprintf(stderr, "ioload: %llu connections from %u loopback sources (127.0.0.1 on, "
@@ -86,13 +90,16 @@ static int prepare(struct setup *s, char *err, size_t err_len)
     s->engine = choose_engine(o->engine, err, err_len);
     if (!s->engine)
         return 1;
-    if (fd_limit_raise(o->connections + o->threads + SPARE_FDS, stderr, err, err_len) < 0)
+    if (fd_limit_raise(o->connections + o->idle + o->threads + SPARE_FDS, stderr, err, err_len) < 0)
         return 1;
     int rc = target_probe(&s->target, o->timeout_ms);
     if (rc < 0) {
         snprintf(err, err_len, "cannot connect to %s: %s", o->target, strerror(-rc));
         return 1;
     }
+    if (idle_open(&s->idle, &s->target, o->connections, o->idle, IDLE_CONNECT_WINDOW, o->timeout_ms, err,
+                  err_len) < 0)
+        return 1;
     return 0;
 }
 
@@ -228,7 +235,7 @@ static int run_load(struct setup *s)
             }
         }
         struct report report = {.options = o, .stats = total, .engine = s->engine->name,
-                                .process_cpu_s = process_cpu_seconds()};
+                                .process_cpu_s = process_cpu_seconds(), .idle_lost = idle_lost(&s->idle)};
         if (o->json)
             report_json(stdout, &report);
         else
@@ -270,6 +277,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ioload: %s\n", err);
     else
         status = run_load(&s);
+    idle_close(&s.idle);
     free(s.pipeline);
     proto_free(&s.proto);
     return status;

@@ -23,7 +23,7 @@ enum {
 };
 
 enum long_only { OPT_DEPTH = 256, OPT_PATH, OPT_HOST, OPT_WARMUP, OPT_TIMEOUT, OPT_ETX_REPLY,
-                 OPT_PER_SOURCE, OPT_TICK, OPT_ENGINE };
+                 OPT_PER_SOURCE, OPT_TICK, OPT_ENGINE, OPT_IDLE };
 
 static const struct option long_options[] = {
     {"protocol", required_argument, NULL, 'p'},
@@ -44,6 +44,7 @@ static const struct option long_options[] = {
     {"conns-per-source", required_argument, NULL, OPT_PER_SOURCE},
     {"tick-us", required_argument, NULL, OPT_TICK},
     {"engine", required_argument, NULL, OPT_ENGINE},
+    {"idle", required_argument, NULL, OPT_IDLE},
     {NULL, 0, NULL, 0},
 };
 
@@ -52,6 +53,8 @@ void options_usage(FILE *out)
     fputs("usage: ioload [options] HOST:PORT\n"
           "  -p, --protocol P        http (default), echo, etx or ws\n"
           "  -c, --connections N     concurrent connections (default 10; k/m suffixes)\n"
+          "      --idle N            N more connections, opened before the load and silent\n"
+          "                          throughout (default 0; k/m suffixes)\n"
           "  -t, --threads N         worker threads, each with its own epoll (default 1)\n"
           "  -d, --duration S        seconds to measure (default 10 unless --requests)\n"
           "  -n, --requests N        stop after N requests finished (answered or failed)\n"
@@ -280,6 +283,10 @@ static int apply(struct options *o, int opt, const char *arg, char *err, size_t 
         if (!unescape(arg, o->etx_reply, sizeof(o->etx_reply), &o->etx_reply_len))
             return fail(err, err_len, "--etx-reply: '%s' is empty, too long or badly escaped",
                         arg);
+        return 0;
+    case OPT_IDLE:
+        if (!parse_count(arg, 0, CONNECTIONS_MAX, &o->idle))
+            return fail(err, err_len, "--idle: '%s' is not a count in 0..%d", arg, CONNECTIONS_MAX);
         return 0;
     case OPT_PER_SOURCE:
         if (!parse_count(arg, 1, 65535, &o->per_source))

@@ -24,6 +24,7 @@ struct options {
     const char *path;           /* HTTP path, WebSocket upgrade path */
     const char *host_header;    /* defaults to the target as given */
     uint64_t connections;
+    uint64_t idle;              /* connections opened beside them that never send */
     unsigned threads;
     double duration_s;          /* 0: bounded by --requests only */
     uint64_t requests;          /* 0: bounded by --duration only */

@@ -30,6 +30,9 @@ void report_text(FILE *out, const struct report *r)
     fprintf(out, "ioload %s %s (%s): %llu connections, %u thread%s, depth %u, ",
             proto_name(o->protocol), o->target, r->engine, (unsigned long long)o->connections,
             o->threads, o->threads == 1 ? "" : "s", o->depth);
+    if (o->idle)
+        fprintf(out, "%llu idle (%llu of them closed by the server), ", (unsigned long long)o->idle,
+                (unsigned long long)r->idle_lost);
     if (o->rate > 0)
         fprintf(out, "open loop at %.0f req/s (tick %u us)\n", o->rate, o->tick_us);
     else
@@ -74,8 +77,9 @@ void report_json(FILE *out, const struct report *r)
     fprintf(out, "{\"protocol\":\"%s\",\"target\":", proto_name(o->protocol));
     json_string(out, o->target);
     fprintf(out, ",\"engine\":\"%s\"", r->engine);
-    fprintf(out, ",\"connections\":%llu,\"threads\":%u,\"depth\":%u,\"mode\":\"%s\",\"rate\":%.3f,"
-            "\"tick_us\":%u,", (unsigned long long)o->connections, o->threads, o->depth,
+    fprintf(out, ",\"connections\":%llu,\"idle\":{\"connections\":%llu,\"lost\":%llu},\"threads\":%u,"
+            "\"depth\":%u,\"mode\":\"%s\",\"rate\":%.3f,\"tick_us\":%u,", (unsigned long long)o->connections,
+            (unsigned long long)o->idle, (unsigned long long)r->idle_lost, o->threads, o->depth,
             o->rate > 0 ? "open" : "closed", o->rate, o->tick_us);
     fprintf(out, "\"requests\":%llu,\"seconds\":%.6f,\"req_per_s\":%.3f,",
             (unsigned long long)s->answers, s->seconds, per_second(s));

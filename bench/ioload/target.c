@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +94,26 @@ bool target_source(const struct target *t, uint64_t index, struct sockaddr_stora
     in->sin_addr.s_addr = htonl((uint32_t)(0x7f000001u + index / t->per_source));
     *src_len = sizeof(*in);
     return true;
+}
+
+int target_socket(const struct target *t, uint64_t index, int flags)
+{
+    int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct sockaddr_storage src;
+    socklen_t src_len;
+    if (target_source(t, index, &src, &src_len)) {
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&src, src_len) < 0) {
+            int err = -errno;
+            close(fd);
+            return err;
+        }
+    }
+    return fd;
 }
 
 int target_probe(const struct target *t, unsigned timeout_ms)

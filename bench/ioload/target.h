@@ -34,6 +34,10 @@ int target_plan_sources(struct target *t, uint64_t connections, uint64_t per_sou
 bool target_source(const struct target *t, uint64_t index, struct sockaddr_storage *src,
                    socklen_t *src_len);
 
+/* A non-blocking, close-on-exec TCP socket (flags may add SOCK_NONBLOCK) bound to the source
+ * of connection number `index`, ready for connect().  The fd, or -errno. */
+int target_socket(const struct target *t, uint64_t index, int flags);
+
 /* A blocking TCP connect with a timeout, to fail fast on a wrong target.  0 or -errno. */
 int target_probe(const struct target *t, unsigned timeout_ms);
 

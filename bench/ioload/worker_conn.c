@@ -240,27 +240,18 @@ static void conn_connected(struct worker *w, struct conn *c)
 void conn_open(struct worker *w, struct conn *c)
 {
     const struct target *t = w->run->target;
-    int one = 1;
     c->flags = 0;
     c->since = w->now;
     c->generation++;
     proto_reset(w->proto, &c->proto);
-    int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | w->io->socket_flags, 0);
+    int fd = target_socket(t, w->first + c->index, w->io->socket_flags);
     if (fd < 0) {
         w->stats.errors[ERR_CONNECT]++;
         c->flags = CF_RETRY;
         return;
     }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct sockaddr_storage src;
-    socklen_t src_len;
-    bool ok = true;
-    if (target_source(t, w->first + c->index, &src, &src_len)) {
-        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-        ok = bind(fd, (struct sockaddr *)&src, src_len) == 0;
-    }
     c->fd = fd;
-    if (!ok || w->io->connect(w->engine, c, (const struct sockaddr *)&t->addr, t->addr_len) < 0) {
+    if (w->io->connect(w->engine, c, (const struct sockaddr *)&t->addr, t->addr_len) < 0) {
         close(fd);
         c->fd = -1;
         w->stats.errors[ERR_CONNECT]++;

@@ -1,11 +1,11 @@
-/* epoll_io.c - the syscalls the reactor runs once an fd is ready, and the completions they make.
+/* reactor_io.c - the syscalls the reactor runs once an fd is ready, and the completions they make.
  *
  * Every function here may call back into the caller (io_core_complete), and a callback may
  * cancel the op, close the fd, or accept a new connection that reuses the number.  So after
  * each completion the code checks the fd's generation and slot before it touches them again.
  * Edge-triggered, a read side runs until EAGAIN or its budget; level-triggered, one syscall
  * per event.  rd_dry records that the fd is drained: an EAGAIN, or a short read.  In LT a
- * short read is only a hint (epoll reports what is left).  In ET it is trusted only on a
+ * short read is only a hint (the poller reports what is left).  In ET it is trusted only on a
  * byte stream whose peer has not shut down (as nginx does): a stream recv returns all that
  * is queued up to its length, and every later arrival, FIN included, raises a new edge; a
  * FIN that came before the read shows as EPOLLRDHUP, and then the read goes on to EOF.
@@ -48,8 +48,7 @@ static void adopt_new_fd(io_loop *loop, struct ep_state *st, int nfd, bool strea
 {
     struct ep_fd *f = stream ? ep_table_get(&st->table, nfd) : ep_table_find(&st->table, nfd);
     if (f) {
-        f->kernel_events = 0; /* the kernel dropped the old file's registration with it */
-        ep_fd_retire(loop, f, -EBADF);
+        ep_fd_retire(loop, st, nfd, f, -EBADF);
         f->stream = stream;
     }
 }
@@ -154,7 +153,7 @@ static int read_once(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f
 {
     int res = ep_read_now(f->op[EP_SLOT_READ]);
     if (res < 0 && would_block(-res))
-        return 0; /* another reader was quicker: epoll (level) says when there is more */
+        return 0; /* another reader was quicker: the poller (level) says when there is more */
     finish(loop, st, fd, f, EP_SLOT_READ, res);
     return 1;
 }

@@ -1,26 +1,19 @@
-/* epoll.c - the epoll backend (reactor): its binding, its wait and its registrations.
+/* reactor.c - the reactor backend: its binding, its wait and its registrations, over any of
+ * the pollers (poller.h) -- epoll, poll or select, as the config's backend says.
  *
  * One wait is one turn: first the fds on the ready list run what they may without an event,
  * then the registrations changed since the last turn are applied (ep_register), then one
- * epoll_wait (epoll_pwait2 where it works, for ns timeouts) and each event runs the syscalls
- * its fd's pending ops need.  epoll_data carries the fd and its generation, so an event for an
- * fd closed earlier in the same batch (and maybe reused by an accept since) is dropped.
- *
- * The functions are prefixed reactor_, not epoll_: epoll_wait and friends are libc's.
+ * poller wait and each event runs the syscalls its fd's pending ops need.  An event carries
+ * the fd and its generation, so an event for an fd closed earlier in the same batch (and maybe
+ * reused by an accept since) is dropped.
  */
 #include "reactor.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #define NS_PER_SEC 1000000000ll
-#define NS_PER_MS 1000000ll
 
 uint32_t ep_wanted_events(const struct ep_state *st, const struct ep_fd *f)
 {
@@ -41,11 +34,6 @@ void ep_interest_changed(struct ep_state *st, int fd, struct ep_fd *f)
         ep_list_push(st, EP_LIST_DIRTY, fd, f);
 }
 
-static uint64_t event_tag(int fd, const struct ep_fd *f)
-{
-    return (uint64_t)f->gen << 32 | (uint32_t)fd;
-}
-
 int ep_register(struct ep_state *st, int fd, struct ep_fd *f)
 {
     uint32_t want = ep_wanted_events(st, f);
@@ -54,18 +42,12 @@ int ep_register(struct ep_state *st, int fd, struct ep_fd *f)
     f->verify = false;
     if (!want) {
         if (f->kernel_events)
-            epoll_ctl(st->epfd, EPOLL_CTL_DEL, fd, NULL);
+            st->poller->unwatch(st, fd);
         ep_fd_forget(f);
         return 0;
     }
-    struct epoll_event ev = {.events = want, .data.u64 = event_tag(fd, f)};
-    if (f->kernel_events) {
-        if (epoll_ctl(st->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
-            f->kernel_events = want;
-            return 0;
-        }
-        if (errno != ENOENT)
-            return -errno;
+    int err = st->poller->watch(st, fd, f->kernel_events, want, ep_event_tag(fd, f));
+    if (err == -ENOENT && f->kernel_events) {
         /* The caller closed the fd itself and the number names another file now: nothing
          * known of the old one holds, and its events (if a dup keeps it alive) are stale.
          * (A listener's mode was learnt anew at submit: see claim().) */
@@ -74,10 +56,10 @@ int ep_register(struct ep_state *st, int fd, struct ep_fd *f)
         f->stream = false;
         f->peer_shut = false;
         f->kernel_events = 0;
-        ev.data.u64 = event_tag(fd, f);
+        err = st->poller->watch(st, fd, 0, want, ep_event_tag(fd, f));
     }
-    if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return -errno;
+    if (err < 0)
+        return err;
     f->kernel_events = want;
     return 0;
 }
@@ -94,7 +76,7 @@ static void flush_interest(io_loop *loop, struct ep_state *st)
             ep_recv_starve(st, fd, f);
         int err = ep_register(st, fd, f);
         if (err < 0)
-            ep_fd_retire(loop, f, err);
+            ep_fd_retire(loop, st, fd, f, err);
     }
 }
 
@@ -132,27 +114,17 @@ static int dispatch(io_loop *loop, struct ep_state *st, const struct epoll_event
     return delivered;
 }
 
-static int wait_pwait2(int epfd, struct epoll_event *events, int max, int64_t timeout_ns)
+struct epoll_event ep_ready_event(const struct ep_state *st, int fd, uint32_t events)
 {
-#ifdef SYS_epoll_pwait2
-    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / NS_PER_SEC), .tv_nsec = (long)(timeout_ns % NS_PER_SEC)};
-    long n = syscall(SYS_epoll_pwait2, epfd, events, max, timeout_ns < 0 ? NULL : &ts, NULL, (size_t)(_NSIG / 8));
-    return n < 0 ? -errno : (int)n;
-#else
-    (void)epfd, (void)events, (void)max, (void)timeout_ns;
-    return -ENOSYS;
-#endif
+    return (struct epoll_event){.events = events, .data.u64 = ep_event_tag(fd, ep_table_find(&st->table, fd))};
 }
 
-static int wait_events(struct ep_state *st, int64_t timeout_ns)
+struct timespec *ep_timeout_ts(int64_t timeout_ns, struct timespec *ts)
 {
-    if (st->pwait2)
-        return wait_pwait2(st->epfd, st->events, EP_EVENT_BATCH, timeout_ns);
-    int ms = -1;
-    if (timeout_ns >= 0) /* round up: waking early would only spin until the deadline */
-        ms = timeout_ns >= (int64_t)INT_MAX * NS_PER_MS ? INT_MAX : (int)((timeout_ns + NS_PER_MS - 1) / NS_PER_MS);
-    int n = epoll_wait(st->epfd, st->events, EP_EVENT_BATCH, ms);
-    return n < 0 ? -errno : n;
+    if (timeout_ns < 0)
+        return NULL;
+    *ts = (struct timespec){.tv_sec = (time_t)(timeout_ns / NS_PER_SEC), .tv_nsec = (long)(timeout_ns % NS_PER_SEC)};
+    return ts;
 }
 
 static int reactor_wait(io_loop *loop, int64_t timeout_ns)
@@ -163,12 +135,13 @@ static int reactor_wait(io_loop *loop, int64_t timeout_ns)
     /* Never sleep on work in hand: completions queued by callbacks, fds still ready. */
     if (delivered || loop->ready_head || st->lists[EP_LIST_READY].head >= 0)
         timeout_ns = 0;
-    int n = wait_events(st, timeout_ns);
+    const struct epoll_event *events;
+    int n = st->poller->wait(st, timeout_ns, &events);
     io_core_clock_update(loop);
     if (n < 0)
         return n == -EINTR || delivered ? delivered : n;
     for (int i = 0; i < n; i++)
-        delivered += dispatch(loop, st, &st->events[i]);
+        delivered += dispatch(loop, st, &events[i]);
     return delivered;
 }
 
@@ -191,17 +164,25 @@ void ep_buf_put(struct ep_state *st, uint32_t id)
     }
 }
 
-/* 0 when epoll_pwait2 works on epfd, else -errno (ENOSYS: kernel or headers predate it). */
 static void reactor_buf_release(io_loop *loop, uint32_t id)
 {
     ep_buf_put(loop->backend_data, id);
 }
 
-static int probe_pwait2(int epfd)
+static const struct ep_poller *poller_of(const io_loop_config *cfg)
 {
-    struct epoll_event ev;
-    int n = wait_pwait2(epfd, &ev, 1, 0);
-    return n < 0 ? n : 0;
+    switch (cfg->backend) {
+    case IO_BACKEND_POLL: return &ep_poller_poll;
+    case IO_BACKEND_SELECT: return &ep_poller_select;
+    default: return &ep_poller_epoll;
+    }
+}
+
+static const char *backend_name(const struct ep_state *st)
+{
+    if (st->poller != &ep_poller_epoll)
+        return st->poller->name;
+    return st->edge ? "epoll-et" : "epoll-lt";
 }
 
 static int reactor_init(io_loop *loop, const io_loop_config *cfg)
@@ -209,22 +190,25 @@ static int reactor_init(io_loop *loop, const io_loop_config *cfg)
     struct ep_state *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    st->epfd = epoll_create1(EPOLL_CLOEXEC);
-    int err = st->epfd < 0 ? -errno : ep_pool_init(&st->pool, loop->buf_count);
+    st->poller = poller_of(cfg);
+    int err = st->poller->init(st);
+    if (err == 0) {
+        err = ep_pool_init(&st->pool, loop->buf_count);
+        if (err < 0)
+            st->poller->destroy(st);
+    }
     if (err < 0) {
-        if (st->epfd >= 0)
-            close(st->epfd);
         free(st);
         return err;
     }
     for (int i = 0; i < EP_LISTS; i++)
         ep_list_init(&st->lists[i]);
-    st->edge = cfg->epoll_mode == IO_EPOLL_ET;
-    st->pwait2 = probe_pwait2(st->epfd) == 0;
+    st->edge = st->poller == &ep_poller_epoll && cfg->epoll_mode == IO_EPOLL_ET;
     loop->backend_data = st;
-    loop->backend_name = st->edge ? "epoll-et" : "epoll-lt";
+    loop->backend_name = backend_name(st);
+    loop->fd_limit = st->poller->fd_limit;
     snprintf(loop->describe, sizeof(loop->describe), "%s: %s pool(%ux%u)", loop->backend_name,
-             st->pwait2 ? "pwait2" : "epoll_wait(ms)", loop->buf_count, loop->buf_size);
+             st->poller->describe(st), loop->buf_count, loop->buf_size);
     return 0;
 }
 
@@ -233,7 +217,7 @@ static void reactor_destroy(io_loop *loop)
     struct ep_state *st = loop->backend_data;
     if (!st)
         return;
-    close(st->epfd);
+    st->poller->destroy(st);
     ep_table_free(&st->table);
     ep_pool_free(&st->pool);
     free(st);
@@ -242,18 +226,9 @@ static void reactor_destroy(io_loop *loop)
 
 static void reactor_report(FILE *out)
 {
-    int epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd < 0) {
-        fprintf(out, "  epoll: no (%s)\n", strerror(errno));
-        return;
-    }
-    fprintf(out, "  epoll: yes (level- and edge-triggered)\n");
-    int err = probe_pwait2(epfd);
-    if (err == 0)
-        fprintf(out, "  epoll_pwait2: yes (ns timeouts)\n");
-    else
-        fprintf(out, "  epoll_pwait2: no (%s: timeouts rounded up to ms)\n", strerror(-err));
-    close(epfd);
+    ep_poller_epoll.report(out);
+    ep_poller_poll.report(out);
+    ep_poller_select.report(out);
 }
 
 /* Readiness has no way to reach another thread's loop: posts go through its inbox. */
@@ -267,4 +242,4 @@ static void reactor_flush(io_loop *loop)
 {
 }
 
-IO_BACKEND_DEFINE(io_backend_epoll, "epoll", reactor);
+IO_BACKEND_DEFINE(io_backend_reactor, "reactor", reactor);

@@ -1,4 +1,4 @@
-/* epoll_fdtable.c - per-fd state of the reactor, indexed by fd number, and the fd lists.
+/* reactor_fdtable.c - per-fd state of the reactor, indexed by fd number, and the fd lists.
  *
  * The table grows in fixed chunks that never move, so a pointer to an entry stays valid while
  * a callback submits on a higher fd and the table grows.  Entries are never freed before the

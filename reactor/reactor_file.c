@@ -1,4 +1,4 @@
-/* epoll_file.c - the reactor's file operations.
+/* reactor_file.c - the reactor's file operations.
  *
  * A regular file is never "ready" in epoll's sense (epoll refuses it), so openat2 and statx run
  * at submit and their results wait on the core's queue for the next iteration.  sendfile(2)

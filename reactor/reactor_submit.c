@@ -1,11 +1,11 @@
-/* epoll_submit.c - how the reactor takes an op in, takes it back (cancel) and closes an fd.
+/* reactor_submit.c - how the reactor takes an op in, takes it back (cancel) and closes an fd.
  *
  * Nothing here calls a callback (loop.h rule 1): a result known now goes through
  * io_core_complete_later.  A recv or accept is not tried here either; when the fd is not known
  * to be drained it goes on the ready list, so the attempt runs at the top of the next wait,
  * where a multishot op may complete with IO_CQE_MORE.  A send or sendfile is tried at once,
  * and only what the socket does not take waits for EPOLLOUT.  Opens and statx run at once
- * (epoll_file.c): they hold no slot, since they name a path, not a stream.
+ * (reactor_file.c): they hold no slot, since they name a path, not a stream.
  */
 #include "reactor.h"
 
@@ -42,8 +42,10 @@ void ep_slot_clear(struct ep_state *st, int fd, struct ep_fd *f, enum ep_slot sl
     ep_interest_changed(st, fd, f);
 }
 
-void ep_fd_retire(io_loop *loop, struct ep_fd *f, int res)
+void ep_fd_retire(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f, int res)
 {
+    if (f->kernel_events)
+        st->poller->unwatch(st, fd);
     for (int slot = 0; slot < EP_SLOTS; slot++) {
         io_op *op = f->op[slot];
         if (op) {
@@ -68,7 +70,7 @@ static void claim(struct ep_fd *f, enum ep_slot slot, io_op *op)
 }
 
 /* Accept only runs after readiness on a blocking listener: a drain would block the loop.  A
- * stream listener's connections may stop reading at a short read in ET (see epoll_io.c). */
+ * stream listener's connections may stop reading at a short read in ET (see reactor_io.c). */
 static int learn_listener_mode(struct ep_fd *f, int fd)
 {
     if (f->mode_known)
@@ -111,7 +113,8 @@ static int submit_readable(io_loop *loop, struct ep_state *st, io_op *op, enum e
 }
 
 /* Registering now tells the two kinds of fd apart: epoll refuses a regular file (EPERM), which
- * is read at once (it is always "ready"); anything else waits for readiness. */
+ * is read at once (it is always "ready"); anything else waits for readiness.  (poll and select
+ * take a regular file, and report it ready on the next wait.) */
 static int submit_read(io_loop *loop, struct ep_state *st, io_op *op)
 {
     struct ep_fd *f = ep_table_get(&st->table, op->fd);
@@ -152,12 +155,8 @@ static int submit_write(io_loop *loop, struct ep_state *st, io_op *op)
 static int submit_close(io_loop *loop, struct ep_state *st, io_op *op)
 {
     struct ep_fd *f = ep_table_find(&st->table, op->fd);
-    if (f) {
-        /* Explicitly: a dup or a child may keep the file open, and epoll with it. */
-        if (f->kernel_events)
-            epoll_ctl(st->epfd, EPOLL_CTL_DEL, op->fd, NULL);
-        ep_fd_retire(loop, f, -ECANCELED);
-    }
+    if (f)
+        ep_fd_retire(loop, st, op->fd, f, -ECANCELED);
     /* Linux releases the fd even when close says EINTR: retrying could close another file. */
     int res = close(op->fd) < 0 && errno != EINTR ? -errno : 0;
     io_core_complete_later(loop, op, res);
