@@ -39,6 +39,18 @@ OPEN_LOOP_TICK_US = 100
 SQPOLL_STRACE = ["ioserve-uring-sqpoll"]
 
 
+# The msgpack-rpc cells (issue 14): the same calls on ioserve's io_uring and epoll loops, echo
+# inline on the loop and sleep(0) on the worker pool (a round trip to a worker and back: on
+# io_uring the post back is a MSG_RING, on epoll an eventfd and a locked inbox).
+RPC_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et"]
+RPC_DEPTH = 16
+
+
+def _rpc(method):
+    return {"id": "rpc-" + method, "protocol": "rpc", "rpc_method": method, "size": 64,
+            "rpc_sleep_ms": 0, "depth": RPC_DEPTH, "servers": RPC_SERVERS}
+
+
 def _http(depth, **extra):
     return dict({"id": "http-d%d" % depth, "protocol": "http", "depth": depth}, **extra)
 
@@ -64,6 +76,8 @@ def workloads(mode):
             ({"id": "echo-128", "protocol": "echo", "size": 128}, [100, 1000], [100]),
             ({"id": "etx-64", "protocol": "etx", "size": 64}, [100], [100]),
             ({"id": "ws-128", "protocol": "ws", "size": 128}, [100], [100]),
+            (_rpc("echo"), [100], [100]),
+            (_rpc("sleep"), [100], [100]),
             (_open_loop(), [OPEN_LOOP_OF[1]], []),
         ]
     return [
@@ -73,6 +87,8 @@ def workloads(mode):
         ({"id": "echo-16k", "protocol": "echo", "size": 16384}, [1, 100, 1000], [100]),
         ({"id": "etx-64", "protocol": "etx", "size": 64}, [1, 100, 1000], [100]),
         ({"id": "ws-128", "protocol": "ws", "size": 128}, [1, 100, 1000], [100]),
+        (_rpc("echo"), [1, 100, 1000], [100]),
+        (_rpc("sleep"), [1, 100, 1000], [100]),
         (_open_loop(), [OPEN_LOOP_OF[1]], []),
     ]
 
