@@ -240,6 +240,8 @@ static size_t take_from(struct rpc_conn *st, const char *buf, size_t len)
 
 static void take_messages(struct rpc_conn *st)
 {
+    if (st->in_len == 0)
+        return;
     size_t used = take_from(st, st->in, st->in_len);
     st->in_len -= used;
     memmove(st->in, st->in + used, st->in_len);
