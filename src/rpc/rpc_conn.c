@@ -35,6 +35,7 @@ struct rpc_conn {
     size_t in_len, in_cap;
     rpc_frame frame;          /* over the first message in `in` */
     uint32_t inflight;        /* worker calls not yet answered */
+    size_t inflight_bytes;    /* their requests, copied into the jobs */
     uint32_t jobs;            /* worker jobs not yet back */
     bool stopped;             /* no further message is started (shutdown, bad input) */
     bool draining;            /* no more input comes: close once the calls out are answered */
@@ -53,6 +54,7 @@ struct rpc_job {
     msgpack_unpacked msg;     /* decoded from bytes */
     struct rpc_message head;
     rpc_call call;
+    size_t len;
     char bytes[];             /* the request, copied: the input buffer moves on */
 };
 
@@ -132,6 +134,7 @@ static void job_done(io_loop *loop, io_post *post)
     struct rpc_conn *st = j->st;
     conn *c = j->c;
     st->inflight--;
+    st->inflight_bytes -= j->len;
     if (!st->closed) {
         conn_cork(c);
         answer(st, &j->head, &j->call);
@@ -159,6 +162,7 @@ static int submit(struct rpc_conn *st, const struct rpc_method *method, const ch
         .c = st->c,
         .loop = conn_loop(st->c),
         .method = method,
+        .len = len,
     };
     memcpy(j->bytes, bytes, len);
     msgpack_unpacked_init(&j->msg);
@@ -171,6 +175,7 @@ static int submit(struct rpc_conn *st, const struct rpc_method *method, const ch
     rpc_call_init(&j->call, &st->cancel);
     conn_hold(st->c);
     st->inflight++;
+    st->inflight_bytes += len;
     st->jobs++;
     worker_pool_submit(st->cfg->workers, &j->job);
     return 0;
@@ -213,12 +218,19 @@ static void handle_message(struct rpc_conn *st, const char *bytes, size_t len)
 
 /* ---- input ---- */
 
+/* Worker calls out are bounded in number and in the request bytes their jobs hold (one
+ * message's worth, so a client cannot park max_inflight large messages on the pool). */
+static bool may_start(const struct rpc_conn *st)
+{
+    return st->inflight < st->max_inflight && st->inflight_bytes < st->max_message;
+}
+
 /* Handle the complete messages at the start of buf while a call may start; returns the bytes
  * they took.  The frame's state stays with the first message not taken. */
 static size_t take_from(struct rpc_conn *st, const char *buf, size_t len)
 {
     size_t used = 0;
-    while (!st->stopped && st->inflight < st->max_inflight && used < len) {
+    while (!st->stopped && may_start(st) && used < len) {
         ssize_t n = rpc_frame_scan(&st->frame, buf + used, len - used);
         if (n == 0)
             break;
@@ -278,9 +290,9 @@ static void settle(struct rpc_conn *st)
     if (st->draining) {
         if (st->inflight == 0)
             conn_close(st->c);
-    } else if (st->inflight >= st->max_inflight) {
+    } else if (!may_start(st)) {
         conn_read_pause(st->c);
-    } else if (st->inflight <= st->max_inflight / 2) {
+    } else if (st->inflight <= st->max_inflight / 2 && st->inflight_bytes <= st->max_message / 2) {
         conn_read_resume(st->c);
     }
 }

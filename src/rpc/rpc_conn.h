@@ -7,8 +7,9 @@
  *
  * Limits: unknown methods and wrong params are answered with an error; bytes that are not
  * msgpack, a message that is not a request or a notification, or one over max_message close
- * the connection with a note on stderr.  With max_inflight worker calls out, no further
- * request is started and reading pauses; it resumes at half.  EOF and server shutdown let the
+ * the connection with a note on stderr.  With max_inflight worker calls out, or requests
+ * of max_message bytes held by them, no further request is started and reading pauses; it
+ * resumes at half.  EOF and server shutdown let the
  * calls in flight answer, then close.  A connection that goes (closed, aborted, the shutdown's
  * grace period over) cancels its jobs: those not started are skipped, rpc_wait_ms() returns at
  * once, and no job touches the connection after it is freed (each holds it, conn_hold()).
