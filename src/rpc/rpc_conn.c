@@ -73,23 +73,27 @@ static int write_to_conn(void *data, const char *buf, size_t len)
     return conn_write(data, buf, len) < 0 ? -1 : 0;
 }
 
-/* A failed write has aborted the connection or found it closing: nothing more to do. */
+/* Responses are packed straight into the connection's output queue.  A failed write has
+ * aborted the connection or found it closing: nothing more to do then. */
+static msgpack_packer packer_to(conn *c)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, c, write_to_conn);
+    return pk;
+}
+
 static void answer(struct rpc_conn *st, const struct rpc_message *m, const rpc_call *call)
 {
-    if (m->notification)
-        return;
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, st->c, write_to_conn);
-    rpc_response_pack(&pk, m->msgid, call);
+    msgpack_packer pk = packer_to(st->c);
+    if (!m->notification)
+        rpc_response_pack(&pk, m->msgid, call);
 }
 
 static void answer_error(struct rpc_conn *st, const struct rpc_message *m, const char *error)
 {
-    if (m->notification)
-        return;
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, st->c, write_to_conn);
-    rpc_response_pack_error(&pk, m->msgid, error);
+    msgpack_packer pk = packer_to(st->c);
+    if (!m->notification)
+        rpc_response_pack_error(&pk, m->msgid, error);
 }
 
 static void unknown_method(struct rpc_conn *st, const struct rpc_message *m)
