@@ -186,7 +186,11 @@ static void pack_random(msgpack_packer *pk, unsigned *seed, int depth)
     int n = rand_r(seed) % 20;
     static const char text[300] = "x";
     switch (kind) {
-    case 0: msgpack_pack_int64(pk, (int64_t)((uint64_t)rand_r(seed) << (rand_r(seed) % 32)) * (rand_r(seed) % 2 ? -1 : 1)); break;
+    case 0: {
+        int64_t magnitude = (int64_t)((uint64_t)rand_r(seed) << (rand_r(seed) % 32));
+        msgpack_pack_int64(pk, rand_r(seed) % 2 ? -magnitude : magnitude);
+        break;
+    }
     case 1: msgpack_pack_str_with_body(pk, text, (size_t)(rand_r(seed) % 300)); break;
     case 2: msgpack_pack_bin_with_body(pk, text, (size_t)(rand_r(seed) % 300)); break;
     case 3: msgpack_pack_double(pk, 0.5); break;

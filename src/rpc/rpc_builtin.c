@@ -51,8 +51,9 @@ static int sha256(rpc_call *call, const msgpack_object_array *params, void *arg)
     const msgpack_object *o = params->size == 1 ? &params->ptr[0] : NULL;
     if (!o || (o->type != MSGPACK_OBJECT_BIN && o->type != MSGPACK_OBJECT_STR))
         return rpc_error(call, "sha256 takes 1 bin or str");
-    const void *data = o->type == MSGPACK_OBJECT_BIN ? (const void *)o->via.bin.ptr : (const void *)o->via.str.ptr;
-    size_t len = o->type == MSGPACK_OBJECT_BIN ? o->via.bin.size : o->via.str.size;
+    bool bin = o->type == MSGPACK_OBJECT_BIN;
+    const void *data = bin ? (const void *)o->via.bin.ptr : (const void *)o->via.str.ptr;
+    size_t len = bin ? o->via.bin.size : o->via.str.size;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned md_len = 0;
     if (!EVP_Digest(data, len, md, &md_len, EVP_sha256(), NULL))

@@ -59,7 +59,7 @@ static int pack_head(msgpack_packer *pk, uint32_t msgid)
 int rpc_response_pack_error(msgpack_packer *pk, uint32_t msgid, const char *error)
 {
     size_t len = strlen(error);
-    if (pack_head(pk, msgid) < 0 || msgpack_pack_str(pk, len) < 0 || msgpack_pack_str_body(pk, error, len) < 0)
+    if (pack_head(pk, msgid) < 0 || msgpack_pack_str_with_body(pk, error, len) < 0)
         return -1;
     return msgpack_pack_nil(pk);
 }
