@@ -10,7 +10,8 @@ MESON_OPTS := $(if $(filter true,$(CI)),-Dwerror=true,)
 
 # Build, test and benchmark needs, one Debian package each.
 DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libseccomp-dev \
-                zlib1g-dev libssl-dev node-llhttp curl python3 python3-websockets python3-h11 \
+                zlib1g-dev libssl-dev libmsgpack-dev node-llhttp curl python3 python3-websockets \
+                python3-h11 python3-msgpack \
                 python3-wsproto wrk slowhttptest
 
 .PHONY: all deps build run test test-unit test-asan test-tsan clean bench bench-full bench-deps
@@ -58,15 +59,16 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 $(TSAN_BUILD)/build.ninja: | deps
 	meson setup $(TSAN_BUILD) $(MESON_OPTS) -Db_sanitize=thread -Db_lundef=false
 
-# The thread suite (several loops, dispatch, the worker pool, shutdown) and the cross-loop
-# posts under ThreadSanitizer: only what they need is built, and a race makes the program
-# exit 66, which the tests see.
+# The thread suite (several loops, dispatch, the worker pool, shutdown), the cross-loop posts
+# and msgpack-rpc's worker calls (jobs, their posts back, cancellation) under ThreadSanitizer:
+# only what they need is built, and a race makes the program exit 66, which the tests see.
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 test-tsan: deps $(TSAN_BUILD)/build.ninja
 	ninja -C $(TSAN_BUILD) src/ioserve tests/test_threads tests/test_loop_post
 	$(TSAN_ENV) meson test -C $(TSAN_BUILD) --no-rebuild --suite threads --print-errorlogs
 	$(TSAN_ENV) meson test -C $(TSAN_BUILD) --no-rebuild --print-errorlogs \
-	  loop-post-uring loop-post-uring-basic loop-post-epoll-lt loop-post-epoll-et
+	  loop-post-uring loop-post-uring-basic loop-post-epoll-lt loop-post-epoll-et \
+	  rpc-client-uring rpc-client-epoll-lt rpc-client-epoll-et
 
 test: test-unit
 	@if [ "$(CI)" = true ]; then $(MAKE) --no-print-directory test-asan test-tsan; fi

@@ -18,7 +18,8 @@ static const struct choice accept_modes[] = {
     {"reuseport", CLI_ACCEPT_REUSEPORT}, {"dispatch", CLI_ACCEPT_DISPATCH}, {NULL, 0}};
 static const struct choice ack_modes[] = {{"timer", CLI_ACK_TIMER}, {"worker", CLI_ACK_WORKER}, {NULL, 0}};
 static const struct choice protocols[] = {
-    {"http", CLI_PROTOCOL_HTTP}, {"echo", CLI_PROTOCOL_ECHO}, {"etx", CLI_PROTOCOL_ETX}, {NULL, 0}};
+    {"http", CLI_PROTOCOL_HTTP}, {"echo", CLI_PROTOCOL_ECHO}, {"etx", CLI_PROTOCOL_ETX},
+    {"rpc", CLI_PROTOCOL_RPC}, {NULL, 0}};
 
 /* What the parse has seen so far, to check the flags against each other at the end. */
 struct parse {
@@ -28,6 +29,7 @@ struct parse {
     bool ack_mode_given;
     bool workers_given;
     const char *http_flag_given; /* the last http-only flag seen, to refuse it for echo/etx */
+    const char *rpc_flag_given;  /* the same for the rpc-only flags */
     char *err;
     size_t err_len;
 };
@@ -137,6 +139,21 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         p->http_flag_given = "--ws-ping-ms";
         return number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->ws_ping_ms);
     }
+    if (strcmp(flag, "--rpc-max-message") == 0) {
+        p->rpc_flag_given = "--rpc-max-message";
+        err = number(p, flag, value, CLI_MAX_RPC_MESSAGE, &o->rpc_max_message);
+        if (err == 0 && o->rpc_max_message == 0)
+            return bad(p, flag, value, "at least 1 byte");
+        return err;
+    }
+    if (strcmp(flag, "--rpc-max-inflight") == 0) {
+        p->rpc_flag_given = "--rpc-max-inflight";
+        err = number(p, flag, value, CLI_MAX_RPC_INFLIGHT, &n);
+        if (err == 0 && n == 0)
+            return bad(p, flag, value, "at least 1");
+        o->rpc_max_inflight = (uint32_t)n;
+        return err;
+    }
     if (strcmp(flag, "--ack-mode") == 0) {
         err = pick(p, flag, value, ack_modes, &choice);
         o->ack_mode = (enum cli_ack_mode)choice;
@@ -188,7 +205,7 @@ static bool takes_value(const char *flag)
                                         "--ack-delay-ms", "--max-conns", "--root", "--max-body",
                                         "--header-timeout-ms", "--keepalive-timeout-ms",
                                         "--ws-max-message", "--ws-ping-ms", "--threads", "--accept",
-                                        "--ack-mode", "--workers",
+                                        "--ack-mode", "--workers", "--rpc-max-message", "--rpc-max-inflight",
                                         "--shutdown-timeout-ms", "--sqpoll-cpu", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
@@ -246,8 +263,10 @@ static int check_together(struct parse *p)
         return bad(p, "--ack-delay-ms", NULL, "applies to --protocol etx only");
     if (p->ack_mode_given && o->protocol != CLI_PROTOCOL_ETX)
         return bad(p, "--ack-mode", NULL, "applies to --protocol etx only");
-    if (p->workers_given && o->ack_mode != CLI_ACK_WORKER)
-        return bad(p, "--workers", NULL, "applies to --ack-mode worker only");
+    if (p->workers_given && o->ack_mode != CLI_ACK_WORKER && o->protocol != CLI_PROTOCOL_RPC)
+        return bad(p, "--workers", NULL, "applies to --ack-mode worker and --protocol rpc only");
+    if (p->rpc_flag_given && o->protocol != CLI_PROTOCOL_RPC)
+        return bad(p, p->rpc_flag_given, NULL, "applies to --protocol rpc only");
     if (p->http_flag_given && o->protocol != CLI_PROTOCOL_HTTP)
         return bad(p, p->http_flag_given, NULL, "applies to --protocol http only");
     return 0;
@@ -290,11 +309,16 @@ void cli_usage(FILE *out)
           "                          auto); poll and select are level-triggered, each wait costs every\n"
           "                          open connection, and select refuses fds >= FD_SETSIZE (1024)\n"
           "  --epoll-mode M          lt (level-triggered) or et (edge-triggered) (default lt)\n"
-          "  --protocol P            http, echo or etx (default http)\n"
+          "  --protocol P            http, echo, etx or rpc (msgpack-rpc, see docs/rpc.md) (default http)\n"
           "  --ack-delay-ms N        etx: answer each message N ms after it arrived (default 0)\n"
           "  --ack-mode M            etx: timer (the delay is a loop timer) or worker (a blocking sleep\n"
           "                          on a worker thread, the ack posted back to the loop) (default timer)\n"
-          "  --workers N             threads of the worker pool for --ack-mode worker (default 4)\n"
+          "  --workers N             threads of the worker pool for --ack-mode worker and for rpc's\n"
+          "                          worker methods (default 4)\n"
+          "  --rpc-max-message N     rpc: close a connection sending a message over N bytes\n"
+          "                          (default 1048576)\n"
+          "  --rpc-max-inflight N    rpc: worker calls out per connection before it stops reading\n"
+          "                          (default 128)\n"
           "  --max-conns N           close new connections beyond N open ones (default 0: no limit)\n"
           "  --threads N             N loops, one per thread, each with its own SO_REUSEPORT listener\n"
           "                          (default: the CPUs this process may run on)\n"

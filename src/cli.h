@@ -28,8 +28,10 @@
 /* How long an idle SQPOLL thread spins before it sleeps and submissions need a wake-up call. */
 #define CLI_SQPOLL_IDLE_MS 1000
 #define CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
+#define CLI_MAX_RPC_MESSAGE (256ull << 20)
+#define CLI_MAX_RPC_INFLIGHT 65536u
 
-enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX };
+enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX, CLI_PROTOCOL_RPC };
 enum cli_accept { CLI_ACCEPT_REUSEPORT, CLI_ACCEPT_DISPATCH };
 enum cli_ack_mode { CLI_ACK_TIMER, CLI_ACK_WORKER };
 
@@ -40,7 +42,7 @@ typedef struct cli_options {
     enum cli_protocol protocol;
     uint64_t ack_delay_ms;
     enum cli_ack_mode ack_mode; /* etx: the delay as a loop timer, or a worker's blocking sleep */
-    uint32_t workers;           /* threads of the worker pool (ack mode worker) */
+    uint32_t workers;           /* threads of the worker pool (etx ack mode worker, rpc) */
     uint32_t max_conns; /* 0: no limit */
     uint32_t threads;   /* loops, one per thread (0: as many as the CPUs this process may use) */
     enum cli_accept accept; /* reuseport: a listener per loop; dispatch: loop 0 deals fds */
@@ -52,6 +54,9 @@ typedef struct cli_options {
     uint64_t keepalive_timeout_ms; /* an idle connection closes after this */
     uint64_t ws_max_message;       /* WebSocket: larger messages are closed with 1009 */
     uint64_t ws_ping_ms;           /* WebSocket: ping after this long idle (set: 0 never) */
+    /* rpc: 0 for each means its default */
+    uint64_t rpc_max_message;      /* a larger message closes the connection */
+    uint32_t rpc_max_inflight;     /* worker calls out per connection before reading pauses */
     bool sqpoll;
     int sqpoll_cpu;  /* 1 + --sqpoll-cpu, 0 when not given */
     bool probe;

@@ -2,6 +2,7 @@
  * Exit status: 0 after a clean stop, 2 for a usage error, 1 when serving could not start or
  * failed. */
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include "http/http_conn.h"
 #include "probe.h"
 #include "proto.h"
+#include "rpc/rpc_builtin.h"
+#include "rpc/rpc_conn.h"
 #include "server.h"
 #include "worker_pool.h"
 #include "ws/ws_bus.h"
@@ -111,9 +114,46 @@ static int http_stacks_init(struct http_stacks *hs, const cli_options *opt, unsi
     return 0;
 }
 
+/* What RPC needs for the server's lifetime: the methods, their workers and limits. */
+struct rpc_stack {
+    rpc_registry *methods;
+    struct rpc_config cfg;
+};
+
+static int rpc_stack_init(struct rpc_stack *rpc, const cli_options *opt, worker_pool *workers)
+{
+    int err = rpc_registry_create(&rpc->methods);
+    if (err == 0)
+        err = rpc_builtin_methods(rpc->methods);
+    if (err < 0) {
+        fprintf(stderr, "ioserve: cannot set up RPC methods: %s\n", strerror(-err));
+        return -1;
+    }
+    rpc->cfg = (struct rpc_config){
+        .methods = rpc->methods,
+        .workers = workers,
+        .max_message = (size_t)opt->rpc_max_message, /* 0: the default */
+        .max_inflight = opt->rpc_max_inflight,
+    };
+    return 0;
+}
+
+/* The worker pool, for the protocols that use one; -1 after saying why it failed. */
+static int start_workers(const cli_options *opt, worker_pool **workers)
+{
+    bool wanted = opt->protocol == CLI_PROTOCOL_RPC ||
+                  (opt->protocol == CLI_PROTOCOL_ETX && opt->ack_mode == CLI_ACK_WORKER);
+    int err = wanted ? worker_pool_create(workers, opt->workers) : 0;
+    if (err < 0) {
+        fprintf(stderr, "ioserve: cannot start %u workers: %s\n", opt->workers, strerror(-err));
+        return -1;
+    }
+    return 0;
+}
+
 /* The protocol the options ask for; -1 (after saying why) when it cannot be set up. */
-static int choose_protocol(const cli_options *opt, server_config *cfg, struct etx_config *etx,
-                           struct http_stacks *http)
+static int choose_protocol(const cli_options *opt, server_config *cfg, worker_pool *workers,
+                           struct etx_config *etx, struct rpc_stack *rpc, struct http_stacks *http)
 {
     switch (opt->protocol) {
     case CLI_PROTOCOL_ECHO:
@@ -121,15 +161,15 @@ static int choose_protocol(const cli_options *opt, server_config *cfg, struct et
         return 0;
     case CLI_PROTOCOL_ETX:
         etx->ack_delay_ms = opt->ack_delay_ms;
-        if (opt->ack_mode == CLI_ACK_WORKER) {
-            int err = worker_pool_create(&etx->workers, opt->workers);
-            if (err < 0) {
-                fprintf(stderr, "ioserve: cannot start %u workers: %s\n", opt->workers, strerror(-err));
-                return -1;
-            }
-        }
+        etx->workers = workers;
         cfg->proto = &etx_proto;
         cfg->proto_arg = etx;
+        return 0;
+    case CLI_PROTOCOL_RPC:
+        if (rpc_stack_init(rpc, opt, workers) < 0)
+            return -1;
+        cfg->proto = &rpc_proto;
+        cfg->proto_arg = &rpc->cfg;
         return 0;
     case CLI_PROTOCOL_HTTP:
         if (http_stacks_init(http, opt, cfg->threads) < 0)
@@ -183,7 +223,9 @@ static int run_server(const server_config *cfg, worker_pool *workers)
 static int serve(const cli_options *opt)
 {
     struct etx_config etx = {0};
+    struct rpc_stack rpc = {0};
     struct http_stacks http = {0};
+    worker_pool *workers = NULL;
     server_config cfg = {
         .loop = {.backend = opt->backend, .epoll_mode = opt->epoll_mode,
                  .sqpoll = opt->sqpoll ? CLI_SQPOLL_IDLE_MS : 0, .sqpoll_cpu = opt->sqpoll_cpu},
@@ -193,12 +235,17 @@ static int serve(const cli_options *opt)
         .accept = opt->accept == CLI_ACCEPT_DISPATCH ? SERVER_ACCEPT_DISPATCH : SERVER_ACCEPT_REUSEPORT,
         .shutdown_timeout_ms = opt->shutdown_timeout_ms,
     };
-    if (choose_protocol(opt, &cfg, &etx, &http) < 0) {
-        http_stacks_fini(&http);
+    if (start_workers(opt, &workers) < 0)
         return 1;
+    int status;
+    if (choose_protocol(opt, &cfg, workers, &etx, &rpc, &http) < 0) {
+        worker_pool_destroy(workers);
+        status = 1;
+    } else {
+        status = run_server(&cfg, workers); /* it ends the workers */
     }
-    int status = run_server(&cfg, etx.workers);
     http_stacks_fini(&http);
+    rpc_registry_destroy(rpc.methods);
     return status;
 }
 

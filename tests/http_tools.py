@@ -25,13 +25,8 @@ import time
 
 import h11
 
-BACKENDS = {
-    "uring": ["--backend", "uring"],
-    "epoll-lt": ["--backend", "epoll", "--epoll-mode", "lt"],
-    "epoll-et": ["--backend", "epoll", "--epoll-mode", "et"],
-    "poll": ["--backend", "poll"],
-    "select": ["--backend", "select"],
-}
+from backends import BACKENDS
+
 HEADER_TIMEOUT_MS = 1000
 WRK_MIN_REQUESTS = 20000
 IO_TIMEOUT_S = 5

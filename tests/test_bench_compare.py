@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """test_bench_compare.py - bench/compare/compare.py in its dry mode: one cell, two servers;
-the issue-7 target verdicts, the open-loop rate and the strace window on synthetic input; and
+the issue-7 target verdicts, the open-loop rate and the strace window on synthetic input; the
+msgpack-rpc cells' ioload flags, servers and descriptions; and
 baseline-epoll and baseline-uring (the minimal epoll and io_uring servers) over real sockets.
 
 The dry run drives the real pipeline (servers pinned and started, ioload, /proc accounting,
@@ -328,6 +329,36 @@ class Wall(unittest.TestCase):
             with tempfile.TemporaryDirectory() as tmp:
                 self.assertEqual(report.draw(result, tmp), ["bench-cpu.png", "bench-wall.png"])
                 self.assertGreater(os.path.getsize(os.path.join(tmp, "bench-wall.png")), 1000)
+class RpcCells(unittest.TestCase):
+    """The msgpack-rpc cells: what ioload is told, which servers run, how the doc names them."""
+
+    def test_rpc_cells_pass_method_and_argument_to_ioload(self):
+        echo = measure.ioload_argv({"ioload": "ioload"}, compare._rpc("echo"), 8080, 100, 1.0, 0.2)
+        self.assertEqual(echo[echo.index("-p") + 1], "rpc")
+        self.assertEqual(echo[echo.index("--rpc-method") + 1], "echo")
+        self.assertEqual(echo[echo.index("-s") + 1], "64")
+        self.assertEqual(echo[echo.index("--depth") + 1], str(compare.RPC_DEPTH))
+        self.assertNotIn("--rpc-sleep-ms", echo)
+        sleep = measure.ioload_argv({"ioload": "ioload"}, compare._rpc("sleep"), 8080, 100, 1.0, 0.2)
+        self.assertEqual(sleep[sleep.index("--rpc-method") + 1], "sleep")
+        self.assertEqual(sleep[sleep.index("--rpc-sleep-ms") + 1], "0")
+        self.assertNotIn("-s", sleep)
+
+    def test_rpc_cells_compare_ioserve_backends_only(self):
+        for method in ("echo", "sleep"):
+            chosen = compare._servers_for(compare.servers.SERVERS, compare._rpc(method))
+            self.assertEqual([s.name for s in chosen], compare.RPC_SERVERS)
+            for server in chosen:
+                argv = server.build_cmd({"ioserve": "ioserve"}, "rpc", 8080, 100, "/tmp")
+                self.assertEqual(argv[argv.index("--protocol") + 1], "rpc")
+        quick = [w["id"] for w, _, _ in compare.workloads("quick")]
+        self.assertIn("rpc-echo", quick)
+        self.assertIn("rpc-sleep", quick)
+        self.assertEqual(compare.pick_cells("rpc-sleep:100")[0][0]["id"], "rpc-sleep")
+
+    def test_rpc_cells_are_described(self):
+        self.assertIn("inline on the loop", report._describe(compare._rpc("echo")))
+        self.assertIn("sleep(0) on the worker pool", report._describe(compare._rpc("sleep")))
 
 
 RESPONSE = re.compile(rb"HTTP/1\.1 200 OK\r\n.*?\r\n\r\nHello, World!", re.S)

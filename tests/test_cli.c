@@ -103,12 +103,27 @@ static void test_http_flags_need_http(void **state)
                        "expected a whole number");
 }
 
+static void test_rpc_flags_need_rpc(void **state)
+{
+    expect_usage_error((const char *[]){ioserve_path, "--protocol", "echo", "--rpc-max-message", "10", NULL},
+                       "--rpc-max-message: applies to --protocol rpc only");
+    expect_usage_error((const char *[]){ioserve_path, "--rpc-max-inflight=4", NULL},
+                       "--rpc-max-inflight: applies to --protocol rpc only");
+    expect_usage_error((const char *[]){ioserve_path, "--protocol", "rpc", "--rpc-max-message", "0", NULL},
+                       "--rpc-max-message '0'");
+    expect_usage_error((const char *[]){ioserve_path, "--protocol", "rpc", "--rpc-max-inflight", "65537", NULL},
+                       "the largest allowed is 65536");
+    expect_usage_error((const char *[]){ioserve_path, "--protocol", "echo", "--workers", "2", NULL},
+                       "--workers: applies to --ack-mode worker and --protocol rpc only");
+}
+
 static void test_help(void **state)
 {
     proc_output *o = run((const char *[]){ioserve_path, "--help", NULL});
     expect_exit(o, 0);
     assert_non_null(strstr(o->out, "usage: ioserve"));
     assert_non_null(strstr(o->out, "--ack-delay-ms"));
+    assert_non_null(strstr(o->out, "--rpc-max-message"));
     free(o);
 }
 
@@ -212,6 +227,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unknown_flag),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_http_flags_need_http),
+        cmocka_unit_test(test_rpc_flags_need_rpc),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_fallback_enosys),

@@ -3,7 +3,8 @@
  *
  * Usage: test_ioload IOLOAD ENGINE (uring or epoll: every run uses that I/O engine, so the
  * same assertions hold for both).  Each test starts a peer thread (one poll() loop on 127.0.0.1,
- * port 0) speaking just enough HTTP, echo, ETX or WebSocket, runs ioload --json against it,
+ * port 0) speaking just enough HTTP, echo, ETX, WebSocket or msgpack-rpc (through msgpack-c,
+ * an encoder independent of ioload's hand-made bytes), runs ioload --json against it,
  * and checks the counts in the JSON against what the peer saw: requests, errors by kind,
  * pipelining depth, an open-loop rate, and latency counted from intended send times.  Every
  * wait is bounded (RUN_TIMEOUT_MS per ioload run, POLL_MS per peer wakeup).
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <msgpack.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -54,6 +56,7 @@ enum peer_mode {
     PEER_ECHO_CORRUPT,  /* echoes with the first byte of every read flipped */
     PEER_ETX,           /* "ack\x03" for every 0x03 */
     PEER_WS,            /* upgrade, then echo each frame unmasked */
+    PEER_RPC,           /* msgpack-rpc: echo(x) answers x, any other method nil */
 };
 
 struct peer_client {
@@ -179,6 +182,62 @@ static void on_stream(struct peer *p, struct peer_client *c)
     c->have = 0;
 }
 
+static bool is_echo(const msgpack_object *method)
+{
+    return method->type == MSGPACK_OBJECT_STR && method->via.str.size == 4 &&
+           memcmp(method->via.str.ptr, "echo", 4) == 0;
+}
+
+static void answer_rpc(struct peer_client *c, const msgpack_object *request)
+{
+    const msgpack_object *item = request->via.array.ptr;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, 1);
+    msgpack_pack_object(&pk, item[1]);
+    msgpack_pack_nil(&pk);
+    if (is_echo(&item[2]))
+        msgpack_pack_object(&pk, item[3].via.array.ptr[0]);
+    else
+        msgpack_pack_nil(&pk);
+    send_text(c, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Every complete request [0, msgid, method, [arg]] in the buffer is answered; a partial one
+ * waits for more bytes, anything else drops the client. */
+static void on_rpc(struct peer *p, struct peer_client *c)
+{
+    size_t off = 0;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    while (c->fd >= 0 && off < c->have) {
+        size_t at = off;
+        msgpack_unpack_return rc = msgpack_unpack_next(&u, (const char *)c->buf, c->have, &off);
+        if (rc == MSGPACK_UNPACK_CONTINUE) {
+            off = at;
+            break;
+        }
+        const msgpack_object *o = &u.data;
+        if (rc != MSGPACK_UNPACK_SUCCESS || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4 ||
+            o->via.array.ptr[0].via.u64 != 0 || o->via.array.ptr[3].type != MSGPACK_OBJECT_ARRAY ||
+            o->via.array.ptr[3].via.array.size != 1) {
+            client_drop(c);
+            break;
+        }
+        p->requests++;
+        answer_rpc(c, o);
+    }
+    msgpack_unpacked_destroy(&u);
+    if (c->fd >= 0) {
+        memmove(c->buf, c->buf + off, c->have - off);
+        c->have -= off;
+    }
+}
+
 static bool ws_upgrade(struct peer_client *c)
 {
     uint8_t *end = memmem(c->buf, c->have, "\r\n\r\n", 4);
@@ -264,6 +323,8 @@ static void on_readable(struct peer *p, struct peer_client *c)
         client_drop(c);
     else if (p->mode == PEER_WS)
         ws_echo_frames(p, c);
+    else if (p->mode == PEER_RPC)
+        on_rpc(p, c);
     else
         on_http(p, c);
     if (c->fd >= 0 && c->have == PEER_BUF)
@@ -737,12 +798,60 @@ static void websocket_echo_is_verified(void **state)
     assert_int_equal(seen.requests, 100);
 }
 
+static void rpc_echo_is_verified(void **state)
+{
+    struct peer *p = peer_start(PEER_RPC);
+    struct outcome o;
+    run_ioload(ioload_of(state), p->port, &o, "-p", "rpc", "-s", "300", "-n", "100", "-c", "2",
+               "--depth", "4", NULL);
+    unsigned seen = p->requests;
+    peer_stop(p);
+    assert_exit(&o, 0);
+    assert_int_equal((int)json_number(&o, "requests"), 100);
+    assert_int_equal((int)json_number(&o, "total"), 0);
+    assert_int_equal(seen, 100);
+}
+
+/* sleep(300), a 16-bit argument, answers nil; a bin of 40,000 bytes needs a 16-bit length. */
+static void rpc_sleep_and_large_echo_are_counted(void **state)
+{
+    struct peer *p = peer_start(PEER_RPC);
+    struct outcome o;
+    run_ioload(ioload_of(state), p->port, &o, "-p", "rpc", "--rpc-method", "sleep", "--rpc-sleep-ms",
+               "300", "-n", "20", "-c", "2", NULL);
+    assert_exit(&o, 0);
+    assert_int_equal((int)json_number(&o, "requests"), 20);
+    assert_int_equal((int)json_number(&o, "total"), 0);
+    run_ioload(ioload_of(state), p->port, &o, "-p", "rpc", "-s", "40000", "-n", "10", "-c", "1", NULL);
+    unsigned seen = p->requests;
+    peer_stop(p);
+    assert_exit(&o, 0);
+    assert_int_equal((int)json_number(&o, "requests"), 10);
+    assert_int_equal((int)json_number(&o, "total"), 0);
+    assert_int_equal(seen, 30);
+}
+
+/* An echo server sends the request itself back: not the response, so each is a mismatch. */
+static void rpc_wrong_answer_is_a_mismatch(void **state)
+{
+    struct peer *p = peer_start(PEER_ECHO);
+    struct outcome o;
+    run_ioload(ioload_of(state), p->port, &o, "-p", "rpc", "-n", "3", "-c", "1", "--timeout-ms",
+               "100", NULL);
+    peer_stop(p);
+    assert_exit(&o, 0);
+    assert_int_equal((int)json_number(&o, "requests"), 0);
+    assert_int_equal((int)json_number(&o, "mismatch"), 3);
+}
+
 static void bad_flags_exit_2(void **state)
 {
     static const char *const bad[][3] = {
         {"--connections", "0", "127.0.0.1:1"},
         {"--protocol", "smtp", "127.0.0.1:1"},
         {"--depth", "x", "127.0.0.1:1"},
+        {"--rpc-method", "nap", "127.0.0.1:1"},
+        {"--rpc-sleep-ms", "60001", "127.0.0.1:1"},
         {"--bogus", "127.0.0.1:1", NULL},
         {"-c", "5", NULL},                   /* no target */
         {"-c", "2", "no-port-here"},
@@ -797,6 +906,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(etx_acks_are_counted, ioload),
         cmocka_unit_test_prestate(etx_reply_flag_sets_the_expected_answer, ioload),
         cmocka_unit_test_prestate(websocket_echo_is_verified, ioload),
+        cmocka_unit_test_prestate(rpc_echo_is_verified, ioload),
+        cmocka_unit_test_prestate(rpc_sleep_and_large_echo_are_counted, ioload),
+        cmocka_unit_test_prestate(rpc_wrong_answer_is_a_mismatch, ioload),
         cmocka_unit_test_prestate(bad_flags_exit_2, ioload),
         cmocka_unit_test_prestate(unreachable_target_exits_1, ioload),
     };

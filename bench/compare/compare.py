@@ -51,6 +51,18 @@ SELECT_FD_SETSIZE = 1024
 SERVER_OWN_FDS = 64  # a server's fds beside its connections: stdio, listener, loop, signals
 
 
+# The msgpack-rpc cells (issue 14): the same calls on ioserve's io_uring and epoll loops, echo
+# inline on the loop and sleep(0) on the worker pool (a round trip to a worker and back: on
+# io_uring the post back is a MSG_RING, on epoll an eventfd and a locked inbox).
+RPC_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et"]
+RPC_DEPTH = 16
+
+
+def _rpc(method):
+    return {"id": "rpc-" + method, "protocol": "rpc", "rpc_method": method, "size": 64,
+            "rpc_sleep_ms": 0, "depth": RPC_DEPTH, "servers": RPC_SERVERS}
+
+
 def _http(depth, **extra):
     return dict({"id": "http-d%d" % depth, "protocol": "http", "depth": depth}, **extra)
 
@@ -92,6 +104,8 @@ def workloads(mode):
             ({"id": "echo-128", "protocol": "echo", "size": 128}, [100, 1000], [100]),
             ({"id": "etx-64", "protocol": "etx", "size": 64}, [100], [100]),
             ({"id": "ws-128", "protocol": "ws", "size": 128}, [100], [100]),
+            (_rpc("echo"), [100], [100]),
+            (_rpc("sleep"), [100], [100]),
             (_open_loop(), [OPEN_LOOP_OF[1]], []),
         ] + _walls()
     return [
@@ -101,6 +115,8 @@ def workloads(mode):
         ({"id": "echo-16k", "protocol": "echo", "size": 16384}, [1, 100, 1000], [100]),
         ({"id": "etx-64", "protocol": "etx", "size": 64}, [1, 100, 1000], [100]),
         ({"id": "ws-128", "protocol": "ws", "size": 128}, [1, 100, 1000], [100]),
+        (_rpc("echo"), [1, 100, 1000], [100]),
+        (_rpc("sleep"), [1, 100, 1000], [100]),
         (_open_loop(), [OPEN_LOOP_OF[1]], []),
     ] + _walls()
 

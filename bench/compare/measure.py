@@ -33,6 +33,10 @@ def ioload_argv(paths, workload, port, conns, duration_s, warmup_s):
         argv += ["--depth", str(workload["depth"])]
     if workload["protocol"] in ("echo", "etx", "ws"):
         argv += ["-s", str(workload["size"])]
+    if workload["protocol"] == "rpc":
+        argv += ["--rpc-method", workload["rpc_method"]]
+        argv += (["-s", str(workload["size"])] if workload["rpc_method"] == "echo"
+                 else ["--rpc-sleep-ms", str(workload["rpc_sleep_ms"])])
     if workload["protocol"] == "http":
         argv += ["--path", "/plaintext"]
     if workload.get("rate"):

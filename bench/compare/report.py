@@ -353,6 +353,12 @@ def _describe(w):
                     w["rate"], w["open_loop_of"][0], w["open_loop_of"][1], w["tick_us"]))
     if w["protocol"] == "http":
         return "HTTP GET /plaintext, pipelining depth %d" % w.get("depth", 1)
+    if w["protocol"] == "rpc" and w["rpc_method"] == "echo":
+        return ("msgpack-rpc echo of a %d-byte bin, inline on the loop, %d calls in flight per "
+                "connection" % (w["size"], w.get("depth", 1)))
+    if w["protocol"] == "rpc":
+        return ("msgpack-rpc sleep(%d) on the worker pool (ioserve's default --workers), %d calls "
+                "in flight per connection" % (w["rpc_sleep_ms"], w.get("depth", 1)))
     names = {"echo": "echo", "etx": "ETX", "ws": "WebSocket echo"}
     return "%s, %d-byte messages" % (names[w["protocol"]], w["size"])
 

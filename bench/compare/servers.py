@@ -6,7 +6,7 @@ in a fresh temporary directory, waits until its port accepts, and returns a Runn
 Running.task_run_ns() (scheduler run time), stat_cpu_seconds() (utime+stime) and pss_bytes()
 account for the whole process tree (nginx's master and worker, prefork's children), and stop()
 ends it.
-Nothing here names a workload beyond the protocol words "http", "echo", "etx", "ws".
+Nothing here names a workload beyond the protocol words "http", "echo", "etx", "ws", "rpc".
 """
 
 import os
@@ -132,13 +132,13 @@ def _h2o(paths, protocol, port, conns, tmpdir):
 
 
 SERVERS = [
-    Server("ioserve-uring", "ioserve", ["http", "echo", "etx", "ws"], _ioserve("uring"),
+    Server("ioserve-uring", "ioserve", ["http", "echo", "etx", "ws", "rpc"], _ioserve("uring"),
            ["ioserve"]),
     Server("ioserve-uring-sqpoll", "ioserve", ["http"], _ioserve("uring", "--sqpoll", "--sqpoll-cpu", SQPOLL_CPU),
            ["ioserve"], strace_only=True),
-    Server("ioserve-epoll-lt", "ioserve", ["http", "echo", "etx", "ws"],
+    Server("ioserve-epoll-lt", "ioserve", ["http", "echo", "etx", "ws", "rpc"],
            _ioserve("epoll", "--epoll-mode", "lt"), ["ioserve"]),
-    Server("ioserve-epoll-et", "ioserve", ["http", "echo", "etx", "ws"],
+    Server("ioserve-epoll-et", "ioserve", ["http", "echo", "etx", "ws", "rpc"],
            _ioserve("epoll", "--epoll-mode", "et"), ["ioserve"]),
     Server("ioserve-poll", "ioserve", ["http", "echo", "etx", "ws"], _ioserve("poll"), ["ioserve"],
            only_where_named=True),

@@ -75,6 +75,7 @@ static int prepare(struct setup *s, char *err, size_t err_len)
     struct proto_config config = {
         .kind = o->protocol, .host = o->host_header, .path = o->path, .size = o->size,
         .etx_reply = o->etx_reply, .etx_reply_len = o->etx_reply_len,
+        .rpc_method = o->rpc_method, .rpc_sleep_ms = o->rpc_sleep_ms,
     };
     if (proto_init(&s->proto, &config) < 0) {
         snprintf(err, err_len, "out of memory building the requests");

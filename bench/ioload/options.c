@@ -14,6 +14,7 @@ enum {
     DEPTH_MAX = 1024,
     SIZE_MAX_BYTES = 16 << 20,
     TIMEOUT_MS_MAX = 3600 * 1000,
+    RPC_SLEEP_MS_MAX = 60 * 1000, /* what ioserve's sleep accepts */
     TICK_US_MAX = 1000 * 1000,
     /* wrk2's timer granularity, but sending early rather than late: at 10k req/s over 100
      * connections it halves the client's CPU per request against waking for each one. */
@@ -23,7 +24,7 @@ enum {
 };
 
 enum long_only { OPT_DEPTH = 256, OPT_PATH, OPT_HOST, OPT_WARMUP, OPT_TIMEOUT, OPT_ETX_REPLY,
-                 OPT_PER_SOURCE, OPT_TICK, OPT_ENGINE, OPT_IDLE };
+                 OPT_PER_SOURCE, OPT_TICK, OPT_ENGINE, OPT_IDLE, OPT_RPC_METHOD, OPT_RPC_SLEEP };
 
 static const struct option long_options[] = {
     {"protocol", required_argument, NULL, 'p'},
@@ -45,13 +46,15 @@ static const struct option long_options[] = {
     {"tick-us", required_argument, NULL, OPT_TICK},
     {"engine", required_argument, NULL, OPT_ENGINE},
     {"idle", required_argument, NULL, OPT_IDLE},
+    {"rpc-method", required_argument, NULL, OPT_RPC_METHOD},
+    {"rpc-sleep-ms", required_argument, NULL, OPT_RPC_SLEEP},
     {NULL, 0, NULL, 0},
 };
 
 void options_usage(FILE *out)
 {
     fputs("usage: ioload [options] HOST:PORT\n"
-          "  -p, --protocol P        http (default), echo, etx or ws\n"
+          "  -p, --protocol P        http (default), echo, etx, ws or rpc (msgpack-rpc)\n"
           "  -c, --connections N     concurrent connections (default 10; k/m suffixes)\n"
           "      --idle N            N more connections, opened before the load and silent\n"
           "                          throughout (default 0; k/m suffixes)\n"
@@ -66,7 +69,10 @@ void options_usage(FILE *out)
           "      --depth N           requests in flight per connection (pipelining, default 1)\n"
           "      --path P            HTTP path (default /), WebSocket path (default /ws)\n"
           "      --host H            Host header (default: the target as given)\n"
-          "  -s, --size N            echo/etx/ws message bytes (default 64)\n"
+          "  -s, --size N            echo/etx/ws message bytes, rpc echo's bin (default 64)\n"
+          "      --rpc-method M      rpc: echo (inline on the server) or sleep (on its workers)\n"
+          "                          (default echo)\n"
+          "      --rpc-sleep-ms N    rpc: the argument of sleep (default 0: a worker round trip)\n"
           "      --etx-reply S       what the ETX server answers (default 'ack\\x03'; \\xHH,\n"
           "                          \\n, \\r, \\t, \\\\ escapes)\n"
           "      --timeout-ms N      a request unanswered this long is an error (default 2000)\n"
@@ -176,7 +182,7 @@ static bool unescape(const char *text, uint8_t *out, size_t cap, size_t *len)
 
 static bool parse_protocol(const char *text, enum proto_kind *kind)
 {
-    static const enum proto_kind kinds[] = {PROTO_HTTP, PROTO_ECHO, PROTO_ETX, PROTO_WS};
+    static const enum proto_kind kinds[] = {PROTO_HTTP, PROTO_ECHO, PROTO_ETX, PROTO_WS, PROTO_RPC};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         if (strcmp(text, proto_name(kinds[i])) == 0) {
             *kind = kinds[i];
@@ -207,7 +213,7 @@ static int apply(struct options *o, int opt, const char *arg, char *err, size_t 
     switch (opt) {
     case 'p':
         if (!parse_protocol(arg, &o->protocol))
-            return fail(err, err_len, "--protocol: '%s' is not http, echo, etx or ws", arg);
+            return fail(err, err_len, "--protocol: '%s' is not http, echo, etx, ws or rpc", arg);
         return 0;
     case 'c':
         if (!parse_count(arg, 1, CONNECTIONS_MAX, &o->connections))
@@ -287,6 +293,19 @@ static int apply(struct options *o, int opt, const char *arg, char *err, size_t 
     case OPT_IDLE:
         if (!parse_count(arg, 0, CONNECTIONS_MAX, &o->idle))
             return fail(err, err_len, "--idle: '%s' is not a count in 0..%d", arg, CONNECTIONS_MAX);
+        return 0;
+    case OPT_RPC_METHOD:
+        if (strcmp(arg, "echo") == 0)
+            o->rpc_method = PROTO_RPC_ECHO;
+        else if (strcmp(arg, "sleep") == 0)
+            o->rpc_method = PROTO_RPC_SLEEP;
+        else
+            return fail(err, err_len, "--rpc-method: '%s' is not echo or sleep", arg);
+        return 0;
+    case OPT_RPC_SLEEP:
+        if (!parse_count(arg, 0, RPC_SLEEP_MS_MAX, &count))
+            return fail(err, err_len, "--rpc-sleep-ms: '%s' is not in 0..%d", arg, RPC_SLEEP_MS_MAX);
+        o->rpc_sleep_ms = (uint32_t)count;
         return 0;
     case OPT_PER_SOURCE:
         if (!parse_count(arg, 1, 65535, &o->per_source))

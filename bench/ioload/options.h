@@ -39,6 +39,8 @@ struct options {
     enum engine_choice engine;  /* auto: io_uring when the kernel has what it needs */
     uint8_t etx_reply[OPTIONS_ETX_REPLY_MAX];
     size_t etx_reply_len;
+    enum proto_rpc_method rpc_method; /* what every RPC request calls */
+    uint32_t rpc_sleep_ms;            /* sleep's argument */
 };
 
 enum options_outcome { OPTIONS_RUN, OPTIONS_HELP };

@@ -21,6 +21,7 @@ const char *proto_name(enum proto_kind kind)
     case PROTO_ECHO: return "echo";
     case PROTO_ETX: return "etx";
     case PROTO_WS: return "ws";
+    case PROTO_RPC: return "rpc";
     }
     return "?";
 }
@@ -77,6 +78,76 @@ static int build_stream(struct proto *p, const struct proto_config *c)
     return 0;
 }
 
+/* msgpack, written by hand: ioload links nothing of ioserve's, msgpack-c included, so the
+ * server's encoding is checked against an independent one. */
+static uint8_t *put_bin_head(uint8_t *out, size_t len)
+{
+    if (len < 0x100) {
+        *out++ = 0xc4;
+    } else if (len < 0x10000) {
+        *out++ = 0xc5;
+        *out++ = (uint8_t)(len >> 8);
+    } else {
+        *out++ = 0xc6;
+        *out++ = (uint8_t)(len >> 24);
+        *out++ = (uint8_t)(len >> 16);
+        *out++ = (uint8_t)(len >> 8);
+    }
+    *out++ = (uint8_t)len;
+    return out;
+}
+
+static uint8_t *put_uint(uint8_t *out, uint32_t v)
+{
+    if (v < 0x80) {
+        *out++ = (uint8_t)v;
+    } else if (v < 0x10000) {
+        *out++ = 0xcd;
+        *out++ = (uint8_t)(v >> 8);
+        *out++ = (uint8_t)v;
+    } else {
+        *out++ = 0xce;
+        for (int shift = 24; shift >= 0; shift -= 8)
+            *out++ = (uint8_t)(v >> shift);
+    }
+    return out;
+}
+
+/* Every request is [0, 0, method, params] and every answer [1, 0, nil, result]: all requests
+ * alike (one send buffer of `depth` copies), so answers arriving out of order still compare
+ * byte for byte with the one expected. */
+static int build_rpc(struct proto *p, const struct proto_config *c)
+{
+    bool echo = c->rpc_method == PROTO_RPC_ECHO;
+    size_t params = echo ? 5 + c->size : 5;
+    p->request = malloc(16 + params);
+    p->expect = malloc(16 + params);
+    if (!p->request || !p->expect)
+        return -ENOMEM;
+    static const uint8_t echo_call[] = {0x94, 0x00, 0x00, 0xa4, 'e', 'c', 'h', 'o', 0x91};
+    static const uint8_t sleep_call[] = {0x94, 0x00, 0x00, 0xa5, 's', 'l', 'e', 'e', 'p', 0x91};
+    static const uint8_t answer[] = {0x94, 0x01, 0x00, 0xc0};
+    uint8_t *req = p->request, *exp = p->expect;
+    memcpy(exp, answer, sizeof(answer));
+    exp += sizeof(answer);
+    if (echo) {
+        memcpy(req, echo_call, sizeof(echo_call));
+        req = put_bin_head(req + sizeof(echo_call), c->size);
+        fill_message(req, c->size);
+        exp = put_bin_head(exp, c->size);
+        memcpy(exp, req, c->size);
+        req += c->size;
+        exp += c->size;
+    } else {
+        memcpy(req, sleep_call, sizeof(sleep_call));
+        req = put_uint(req + sizeof(sleep_call), c->rpc_sleep_ms);
+        *exp++ = 0xc0; /* sleep answers nil */
+    }
+    p->request_len = (size_t)(req - p->request);
+    p->expect_len = (size_t)(exp - p->expect);
+    return 0;
+}
+
 static int build_ws(struct proto *p, const struct proto_config *c)
 {
     char upgrade_format[256];
@@ -107,6 +178,7 @@ int proto_init(struct proto *p, const struct proto_config *config)
         rc = config->size && config->etx_reply_len ? build_stream(p, config) : -EINVAL;
         break;
     case PROTO_WS: rc = config->size ? build_ws(p, config) : -EINVAL; break;
+    case PROTO_RPC: rc = config->size ? build_rpc(p, config) : -EINVAL; break;
     default: rc = -EINVAL; break;
     }
     if (rc < 0)
@@ -156,7 +228,7 @@ static void parse_http(struct http_response *r, const uint8_t *data, size_t len,
     }
 }
 
-/* Echo and ETX: the answer is a fixed byte string, compared as it streams in. */
+/* Echo, ETX and RPC: the answer is a fixed byte string, compared as it streams in. */
 static void parse_stream(const struct proto *p, uint64_t *offset, const uint8_t *data,
                          size_t len, struct proto_result *result)
 {
@@ -216,6 +288,7 @@ void proto_parse(const struct proto *p, union proto_state *state, const uint8_t 
         break;
     case PROTO_ECHO:
     case PROTO_ETX:
+    case PROTO_RPC:
         parse_stream(p, &state->stream.offset, data, len, result);
         break;
     case PROTO_WS:

@@ -16,7 +16,10 @@
 #include "http_response.h"
 #include "ws_frames.h"
 
-enum proto_kind { PROTO_HTTP, PROTO_ECHO, PROTO_ETX, PROTO_WS };
+enum proto_kind { PROTO_HTTP, PROTO_ECHO, PROTO_ETX, PROTO_WS, PROTO_RPC };
+
+/* msgpack-rpc: which method every request calls. */
+enum proto_rpc_method { PROTO_RPC_ECHO, PROTO_RPC_SLEEP };
 
 struct proto_config {
     enum proto_kind kind;
@@ -25,6 +28,8 @@ struct proto_config {
     size_t size;                  /* echo/ETX/WebSocket message bytes */
     const uint8_t *etx_reply;     /* the bytes the ETX server answers each message with */
     size_t etx_reply_len;
+    enum proto_rpc_method rpc_method; /* echo(a bin of `size` bytes) or sleep(rpc_sleep_ms) */
+    uint32_t rpc_sleep_ms;
 };
 
 struct proto {
@@ -33,7 +38,7 @@ struct proto {
     size_t request_len;
     uint8_t *hello;               /* NULL when requests may flow as soon as TCP connects */
     size_t hello_len;
-    uint8_t *expect;              /* echo/ETX: the exact answer; WebSocket: the echoed payload */
+    uint8_t *expect;              /* echo/ETX/RPC: the exact answer; WebSocket: the echoed payload */
     size_t expect_len;
 };
 
