@@ -672,6 +672,15 @@ static void test_smuggling_refused(void **state)
         {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
         {"GET / HTTP/1.1\r\n\r\n", 400},
         {"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        /* An empty Transfer-Encoding is no framing at all (llhttp 9.4.3 refuses it too). */
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \r\nContent-Length: 3\r\n\r\nabc", 400},
+        /* An empty field name (llhttp 9.2.0 refuses it too), in the head or a trailer. */
+        {"GET / HTTP/1.1\r\nHost: h\r\n: v\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n: v\r\n\r\n", 400},
+        /* A LF alone in a field line or in chunk framing. */
+        {"GET / HTTP/1.1\r\nHost: h\r\nX: a\nY: b\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;a=b\nabc\r\n0\r\n\r\n", 400},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int got = status_of(cases[i].in, NULL);
@@ -697,6 +706,14 @@ static void test_malformed_400_and_versions_505(void **state)
         {"GET / HTTP/1.1\r\nHost: h\r\nX: a\x01z\r\n\r\n", 0, 400},
         {"GET /a\0b HTTP/1.1\r\nHost: h\r\n\r\n", 24, 400},
         {"GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n", 30, 400},
+        /* llhttp 8.1 (not strict) let TAB, FF and 8-bit bytes into the target. */
+        {"GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", 0, 400},
+        {"GET /a\fb HTTP/1.1\r\nHost: h\r\n\r\n", 0, 400},
+        {"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", 0, 400},
+        /* A quoted-pair in a chunk extension's quoted value: llhttp 8.1 refuses it (9.1.3 reads
+         * it); refusing a rare valid input is safe, the request never reaches a handler. */
+        {"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;a=\"x\\\"y\"\r\nabc\r\n0\r\n\r\n",
+         0, 400},
         {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 0, 505},
         {"GET / HTTP/1.2\r\nHost: h\r\n\r\n", 0, 505},
         {"GET / HTTP/0.9\r\n\r\n", 0, 505},
@@ -712,6 +729,17 @@ static void test_malformed_400_and_versions_505(void **state)
             free(t);
         }
     }
+}
+
+/* RFC 9112 2.2 lets a recipient take a LF alone as a line end; llhttp 8.1 does so after the
+ * request line and for the empty line ending the head (nowhere else: see the smuggling cases). */
+static void test_lf_alone_ends_request_line_and_head(void **state)
+{
+    transcript *t = parse_every_cut("GET /a HTTP/1.1\nHost: h\r\n\nGET /b HTTP/1.0\n\n", NULL);
+    assert_int_equal(t->status, 0);
+    assert_string_equal(t->text, "GET /a ? 1.1 ka=1 cl=0 ch=0 |Host=h| body=\n"
+                                 "GET /b ? 1.0 ka=0 cl=0 ch=0 | body=\n");
+    free(t);
 }
 
 static void test_error_is_sticky(void **state)
@@ -744,6 +772,10 @@ static void test_keep_alive_rules(void **state)
         {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 1},
         {"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", 1},
         {"GET / HTTP/1.0\r\nConnection: close\r\n\r\n", 0},
+        /* llhttp 8.1 reads these as keep-alive (fixed upstream in 9.4.2). */
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\t\r\n\r\n", 0},
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\t, close\r\n\r\n", 0},
+        {"GET / HTTP/1.0\r\nConnection: keep-alive, close\t\r\n\r\n", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         transcript *t = parse_all_ways(cases[i].in, NULL);
@@ -876,6 +908,7 @@ int main(void)
         cmocka_unit_test(test_chunked_body_limit_413),
         cmocka_unit_test(test_smuggling_refused),
         cmocka_unit_test(test_malformed_400_and_versions_505),
+        cmocka_unit_test(test_lf_alone_ends_request_line_and_head),
         cmocka_unit_test(test_error_is_sticky),
         cmocka_unit_test(test_keep_alive_rules),
         cmocka_unit_test(test_expect_continue),

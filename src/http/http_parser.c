@@ -183,7 +183,9 @@ static int on_header_field(llhttp_t *llh, const char *at, size_t len)
             return rc;
         p->span = HTTP_SPAN_FIELD;
         p->field_start = p->arena_len;
+        p->name_len = 0;
     }
+    p->name_len += (uint32_t)len;
     gap_start(p, at + len); /* the last piece ends at the colon */
     int rc = count_head(p, len);
     if (rc || p->head_done) /* trailers are counted, not kept */
@@ -194,6 +196,8 @@ static int on_header_field(llhttp_t *llh, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *llh)
 {
     http_parser *p = parser_of(llh);
+    if (!p->name_len) /* ": v": llhttp 8.1 takes an empty name (RFC 9110 5.1: 1*tchar) */
+        return refuse(p, 400, "empty header field name");
     return p->head_done ? 0 : arena_put(p, "", 1);
 }
 
@@ -270,12 +274,13 @@ static bool only_chunked(const char *value)
 }
 
 /* Checks llhttp leaves to its user: Host (RFC 9112 3.2: its count and form), Transfer-Encoding
- * in HTTP/1.0 and codings besides chunked (RFC 9112 6.1), and the body limit. */
+ * in HTTP/1.0 and codings besides chunked (RFC 9112 6.1), "Connection: close", and the body
+ * limit. */
 static int check_head(http_parser *p)
 {
     const http_request *req = &p->req;
     uint32_t hosts = 0;
-    bool te = false, te_other = false, host_bad = false;
+    bool te = false, te_other = false, host_bad = false, conn_close = false;
     for (uint32_t i = 0; i < req->header_count; i++) {
         const http_header *h = &req->headers[i];
         if (name_is(h, "host", 4)) {
@@ -284,8 +289,12 @@ static int check_head(http_parser *p)
         } else if (name_is(h, "transfer-encoding", 17)) {
             te = true;
             te_other |= !only_chunked(h->value);
+        } else if (name_is(h, "connection", 10)) {
+            conn_close |= http_header_has_token(h->value, "close");
         }
     }
+    /* llhttp 8.1 misses "close" followed by a TAB: the client would be kept while it left. */
+    p->req.keep_alive &= !conn_close;
     if (req->version_major != 1 || req->version_minor > 1)
         return refuse(p, 505, "HTTP version not supported");
     if (hosts > 1 || (hosts == 0 && req->version_minor == 1))
@@ -316,7 +325,7 @@ static int on_headers_complete(llhttp_t *llh)
     req->chunked = (llh->flags & F_CHUNKED) != 0;
     req->content_length = (llh->flags & F_CONTENT_LENGTH) ? llh->content_length : 0;
     req->keep_alive = llhttp_should_keep_alive(llh);
-    int rc = check_head(p);
+    int rc = check_head(p); /* may say close where llhttp did not */
     if (rc)
         return rc;
     const char *expect = http_request_header(req, "expect");
@@ -392,7 +401,7 @@ static int on_message_complete(llhttp_t *llh)
     http_parser *p = parser_of(llh);
     p->in_request = false;
     p->complete = true;
-    p->req.keep_alive = llhttp_should_keep_alive(llh);
+    p->req.keep_alive &= llhttp_should_keep_alive(llh);
     if (p->req.chunked)
         p->req.content_length = p->body_bytes;
     return HPE_PAUSED;

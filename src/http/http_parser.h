@@ -104,6 +104,7 @@ typedef struct http_parser {
     uint32_t fields;      /* header and trailer fields, against max_headers */
     uint32_t ext_bytes;   /* chunk extension bytes of the request, against max_header_bytes */
     uint32_t field_start; /* arena offset of the field being collected */
+    uint32_t name_len;    /* its name's bytes so far (trailers are not in the arena) */
     uint32_t value_start;
     uint64_t body_bytes;
     const char *feed_end; /* the end of the bytes llhttp is running over */
