@@ -8,15 +8,18 @@
 
 #define IPV6_TEXT_MAX 46 /* INET6_ADDRSTRLEN */
 
-static bool is_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
 /* RFC 3986 unreserved / sub-delims: what a reg-name is made of, besides escapes. */
 static bool is_reg_name_char(char c)
 {
-    return is_alnum(c) || (c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    switch (c) {
+    case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'':
+    case '(': case ')': case '*': case '+': case ',': case ';': case '=':
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* The length of the reg-name at s (up to ':' or the end), or -1 when a byte does not belong. */
