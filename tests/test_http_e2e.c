@@ -3,8 +3,9 @@
  * usage: test_http_e2e IOSERVE_PATH uring|epoll-lt|epoll-et
  * One server (started once for the group, port 0) serves a temporary document root holding a
  * page, a subdirectory, a directory named like a host, dotfiles (.env, .git/config,
- * .well-known/), a 16 MiB file of a known pattern and a symlink that leads out of the root.  Short limits (--max-body 1024, --header-timeout-ms 400, --keepalive-timeout-ms 600)
- * keep the timeout tests quick.  Every bad input is checked for its status, for the close that
+ * .well-known/), a 16 MiB file of a known pattern and a symlink that leads out of the root.
+ * Short limits (--max-body 1024, --header-timeout-ms 400, --keepalive-timeout-ms 600) keep the
+ * timeout tests quick.  Every bad input is checked for its status, for the close that
  * follows, and for a bystander connection that keeps being served.
  */
 #include <errno.h>
@@ -690,7 +691,8 @@ static void test_obs_fold_refused(void **state)
                         "3\r\nabc\r\n0\r\n\r\n",
                         400);
     expect_refused_text("GET /plaintext HTTP/1.1\r\nHost: t\r\nX-A: a\r\n\tb\r\n\r\n", 400);
-    expect_refused_text("POST /echo HTTP/1.1\r\nHost: t\r\nX-A: a\r\n Content-Length: 3\r\n\r\nabc", 400);
+    expect_refused_text("POST /echo HTTP/1.1\r\nHost: t\r\nX-A: a\r\n Content-Length: 3\r\n\r\nabc",
+                        400);
 }
 
 /* Bare CR, whitespace in or before a field name, TAB in the target: llhttp's strict mode. */
@@ -711,8 +713,8 @@ static void test_chunk_extensions(void **state)
     int fd = connect_server();
     for (size_t i = 0; i < sizeof(firsts) / sizeof(firsts[0]); i++) {
         char request[256];
-        snprintf(request, sizeof(request), CHUNKED_ECHO "%s\r\nhello!\r\n3;x=y;z\r\n:-)\r\n0;e=f;g\r\n\r\n",
-                 firsts[i]);
+        snprintf(request, sizeof(request),
+                 CHUNKED_ECHO "%s\r\nhello!\r\n3;x=y;z\r\n:-)\r\n0;e=f;g\r\n\r\n", firsts[i]);
         send_text(fd, request);
         response r;
         read_response(fd, &r, false);

@@ -10,7 +10,8 @@
  * work; its Location is the path with runs of '/' collapsed (http_path_dir_location), never a
  * "//host" that a browser would take for another site.  Dotfiles (http_path_is_hidden: ".env",
  * ".git/config"; not ".well-known/") are 404 unless serve_dotfiles.  Refused paths, symlinks
- * out of the root and unreadable or special files are 403; missing ones 404.  The handler must run on an http_conn connection (http_conn.h).
+ * out of the root and unreadable or special files are 403; missing ones 404.  The handler
+ * must run on an http_conn connection (http_conn.h).
  * An http_files belongs to one loop: it keeps finished request jobs for the next requests, so
  * a warm server allocates nothing per file request, and that list is not locked.
  */
