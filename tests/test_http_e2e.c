@@ -744,6 +744,18 @@ static void test_chunk_extensions(void **state)
     expect_refused(request, n, 400);
 }
 
+/* Leading zeros in a chunk size are read without any callback: bounded all the same. */
+static void test_chunk_size_padding(void **state)
+{
+    enum { PAD = 100000 };
+    static char request[PAD + 256];
+    size_t n = (size_t)sprintf(request, CHUNKED_ECHO);
+    memset(request + n, '0', PAD);
+    n += PAD;
+    n += (size_t)sprintf(request + n, "5\r\nhello\r\n0\r\n\r\n");
+    expect_refused(request, n, 400);
+}
+
 /* Host: uri-host [":" port], exactly one in HTTP/1.1. */
 static void test_invalid_host(void **state)
 {
@@ -909,6 +921,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_obs_fold_refused),
         cmocka_unit_test(test_bare_cr_and_loose_bytes_refused),
         cmocka_unit_test(test_chunk_extensions),
+        cmocka_unit_test(test_chunk_size_padding),
         cmocka_unit_test(test_invalid_host),
         cmocka_unit_test(test_dir_redirect_not_network_path),
         cmocka_unit_test(test_dotfiles),

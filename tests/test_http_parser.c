@@ -377,6 +377,43 @@ static void test_chunk_extension_limit(void **state)
     assert_int_equal(status_of(in, &limits), 400);
 }
 
+/* Padding llhttp skips without a callback -- leading zeros of a chunk size, whitespace before
+ * a value, blank lines before a request -- is bounded like the rest: 400 past the budget of
+ * head, extensions and chunk framing; honest framing, even of many tiny chunks, stays well in. */
+static void test_padding_bounded(void **state)
+{
+    http_limits limits = {.max_request_line = 64, .max_header_bytes = 64};
+    const char *head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+    enum { PAD = 6000 };
+    static char in[PAD + 4096];
+    size_t n = (size_t)sprintf(in, "%s", head);
+    memset(in + n, '0', PAD);
+    n += PAD;
+    strcpy(in + n, "5\r\nhello\r\n0\r\n\r\n");
+    assert_int_equal(status_of(in, &limits), 400);
+    n = (size_t)sprintf(in, "%s", head);
+    memset(in + n, '0', PAD);
+    n += PAD;
+    strcpy(in + n, "0\r\n\r\n");
+    assert_int_equal(status_of(in, &limits), 400);
+    n = (size_t)sprintf(in, "GET / HTTP/1.1\r\nHost:");
+    memset(in + n, ' ', PAD);
+    strcpy(in + n + PAD, "h\r\n\r\n");
+    assert_int_equal(status_of(in, &limits), 400);
+    memset(in, '\n', PAD);
+    strcpy(in + PAD, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_int_equal(status_of(in, &limits), 400);
+    /* 600 one-byte chunks: 3 KB of framing for 600 bytes of body. */
+    n = (size_t)sprintf(in, "%s", head);
+    for (int i = 0; i < 600; i++)
+        n += (size_t)sprintf(in + n, "1\r\nx\r\n");
+    strcpy(in + n, "0\r\n\r\n");
+    transcript *t = parse_all_ways(in, &limits);
+    assert_int_equal(t->status, 0);
+    assert_int_equal(t->body_len, 600);
+    free(t);
+}
+
 /* llhttp 8.1 skipped the two bytes after chunk data, whatever they were. */
 static void test_chunk_data_needs_crlf(void **state)
 {
@@ -893,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_chunked_with_extensions_and_trailers),
         cmocka_unit_test(test_chunk_extensions_any_number),
         cmocka_unit_test(test_chunk_extension_limit),
+        cmocka_unit_test(test_padding_bounded),
         cmocka_unit_test(test_chunk_data_needs_crlf),
         cmocka_unit_test(test_bare_cr_refused),
         cmocka_unit_test(test_host_validated),

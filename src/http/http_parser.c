@@ -10,6 +10,8 @@
 #include "http/http_text.h"
 
 #define FIELD_OVERHEAD 4u /* ": " and CRLF: what a field costs beyond its name and value */
+#define PADDING_SLACK 4096u /* blank lines before a request, whitespace around values */
+#define PADDING_PER_CHUNK 64u /* a chunk's size line and CRLFs: 16 hex digits and 4 bytes */
 
 http_limits http_limits_resolve(const http_limits *limits)
 {
@@ -339,6 +341,7 @@ static int on_headers_complete(llhttp_t *llh)
 static int on_chunk_header(llhttp_t *llh)
 {
     http_parser *p = parser_of(llh);
+    p->chunks++;
     /* llhttp_t.content_length holds this chunk's size: refuse before reading it. */
     if (llh->content_length > p->limits.max_body - p->body_bytes)
         return refuse(p, 413, "body too large");
@@ -431,7 +434,8 @@ static void reset_request(http_parser *p)
 {
     p->arena_len = 0;
     p->line_bytes = p->head_bytes = p->fields = p->ext_bytes = 0;
-    p->body_bytes = 0;
+    p->body_bytes = p->request_bytes = 0;
+    p->chunks = 0;
     p->span = HTTP_SPAN_NONE;
     p->head_done = p->complete = p->gap_open = p->ext_semicolon = false;
     p->path_at = p->query_at = HTTP_PARSER_NO_OFFSET;
@@ -505,6 +509,22 @@ static void give_back_semicolon(http_parser *p)
     execute(p, &semicolon, &semicolon + 1);
 }
 
+/* Bytes that are neither head nor body data -- what llhttp skips without a callback: leading
+ * zeros of a chunk size, whitespace before a value, blank lines before a request -- would be
+ * unbounded (CVE-2024-22019's class).  So a request's bytes are counted per slice, never per
+ * byte, against what its head, extensions and chunk framing may take. */
+static bool padded(http_parser *p, size_t used)
+{
+    const http_limits *l = &p->limits;
+    p->request_bytes += used;
+    uint64_t allowed = (uint64_t)l->max_request_line + 2ull * l->max_header_bytes +
+                       PADDING_SLACK + (uint64_t)PADDING_PER_CHUNK * p->chunks;
+    if (p->request_bytes - p->body_bytes <= allowed)
+        return false;
+    refuse(p, 400, "too many bytes besides the head and body");
+    return true;
+}
+
 http_parse_result http_parser_feed(http_parser *p, const char *data, size_t len, size_t *consumed)
 {
     *consumed = 0;
@@ -523,12 +543,12 @@ http_parse_result http_parser_feed(http_parser *p, const char *data, size_t len,
     }
     if (err == HPE_OK) {
         *consumed = len;
-        return HTTP_PARSE_MORE;
+        return padded(p, len) ? HTTP_PARSE_ERROR : HTTP_PARSE_MORE;
     }
     const char *stop = llhttp_get_error_pos(&p->llh);
     *consumed = stop ? (size_t)(stop - data) : len;
     if (err == HPE_PAUSED && p->complete)
-        return HTTP_PARSE_DONE;
+        return padded(p, *consumed) ? HTTP_PARSE_ERROR : HTTP_PARSE_DONE;
     if (!p->error_status) {
         p->error_status = status_for(err);
         p->error_reason = err == HPE_PAUSED_UPGRADE ? "bytes after an upgrade request"

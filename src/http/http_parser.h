@@ -23,7 +23,9 @@
  *        framing, an obs-fold (a field line starting with SP or HTAB, RFC 9112 5.2), in any
  *        field or trailer; an HTTP/1.1 request without exactly one Host, or a Host that is not
  *        uri-host [":" port] (RFC 9112 3.2, http_host.h); more than max_header_bytes of chunk
- *        extensions in one request, all chunks together (CVE-2024-22019)
+ *        extensions in one request, all chunks together (CVE-2024-22019); more bytes besides
+ *        head and body data (padding such as leading zeros in a chunk size) than the head,
+ *        extension and chunk-framing budgets allow
  *   501  a transfer coding besides chunked ("gzip, chunked"): we could not decode the body
  *   505  a version other than HTTP/1.0 and HTTP/1.1
  * Chunk extensions, any number per chunk, quoted or not, are read and ignored (RFC 9112
@@ -107,6 +109,8 @@ typedef struct http_parser {
     uint32_t name_len;    /* its name's bytes so far (trailers are not in the arena) */
     uint32_t value_start;
     uint64_t body_bytes;
+    uint64_t request_bytes; /* all bytes of the request so far, counted per slice */
+    uint32_t chunks;
     const char *feed_end; /* the end of the bytes llhttp is running over */
     const char *gap_from; /* bytes llhttp skipped inside the current field, not yet looked at */
     uint8_t span;         /* enum http_span */
