@@ -219,7 +219,10 @@ static int take_switch(struct parse *p, const char *flag)
         p->out->probe = true;
     else if (strcmp(flag, "--sqpoll") == 0)
         p->out->sqpoll = true;
-    else if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0)
+    else if (strcmp(flag, "--serve-dotfiles") == 0) {
+        p->out->serve_dotfiles = true;
+        p->http_flag_given = "--serve-dotfiles";
+    } else if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0)
         p->out->help = true;
     else if (flag[0] == '-')
         return bad(p, flag, NULL, "unknown option");
@@ -239,7 +242,8 @@ static int take_arg(struct parse *p, char *arg, char *next)
     memcpy(flag, arg, flag_len);
     flag[flag_len] = '\0';
     if (!takes_value(flag)) {
-        if (eq && (strcmp(flag, "--probe") == 0 || strcmp(flag, "--help") == 0 || strcmp(flag, "--sqpoll") == 0))
+        if (eq && (strcmp(flag, "--probe") == 0 || strcmp(flag, "--help") == 0 ||
+                   strcmp(flag, "--sqpoll") == 0 || strcmp(flag, "--serve-dotfiles") == 0))
             return bad(p, flag, NULL, "takes no value");
         return take_switch(p, eq ? arg : flag) < 0 ? -EINVAL : 1;
     }
@@ -327,6 +331,8 @@ void cli_usage(FILE *out)
           "  --shutdown-timeout-ms N  SIGINT/SIGTERM: stop accepting, let requests in flight finish,\n"
           "                          close what is still open after N ms (default 10000)\n"
           "  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"
+          "  --serve-dotfiles        http: also serve names starting with '.' (.env, .git/); without\n"
+          "                          it they are 404, except /.well-known/\n"
           "  --max-body N            http: refuse request bodies over N bytes with 413 (default 1048576)\n"
           "  --header-timeout-ms N   http: 408 for a request head not complete within N ms (default 10000)\n"
           "  --keepalive-timeout-ms N  http: close a connection idle for N ms (default 15000)\n"

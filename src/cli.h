@@ -49,6 +49,7 @@ typedef struct cli_options {
     uint64_t shutdown_timeout_ms; /* SIGINT/SIGTERM: connections left open then are closed */
     /* http: 0 or NULL for each means its default */
     const char *root;              /* serve static files from this directory */
+    bool serve_dotfiles;           /* also files and directories whose name starts with '.' */
     uint64_t max_body;             /* request bodies over this are 413 */
     uint64_t header_timeout_ms;    /* a request head not complete by then is 408 */
     uint64_t keepalive_timeout_ms; /* an idle connection closes after this */

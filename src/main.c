@@ -45,6 +45,7 @@ static int http_stack_init(struct http_stack *h, const cli_options *opt)
         fprintf(stderr, "ioserve: cannot set up HTTP routes: %s\n", strerror(-err));
         return -1;
     }
+    h->files.serve_dotfiles = opt->serve_dotfiles;
     if (opt->root && (err = http_files_open(&h->files, opt->root)) < 0) {
         fprintf(stderr, "ioserve: --root %s: %s\n", opt->root, strerror(-err));
         return -1;

@@ -101,6 +101,10 @@ static void test_http_flags_need_http(void **state)
                        "--max-body: applies to --protocol http only");
     expect_usage_error((const char *[]){ioserve_path, "--header-timeout-ms", "x", NULL},
                        "expected a whole number");
+    expect_usage_error((const char *[]){ioserve_path, "--protocol=echo", "--serve-dotfiles", NULL},
+                       "--serve-dotfiles: applies to --protocol http only");
+    expect_usage_error((const char *[]){ioserve_path, "--serve-dotfiles=yes", NULL},
+                       "--serve-dotfiles: takes no value");
 }
 
 static void test_rpc_flags_need_rpc(void **state)
@@ -124,6 +128,7 @@ static void test_help(void **state)
     assert_non_null(strstr(o->out, "usage: ioserve"));
     assert_non_null(strstr(o->out, "--ack-delay-ms"));
     assert_non_null(strstr(o->out, "--rpc-max-message"));
+    assert_non_null(strstr(o->out, "--serve-dotfiles"));
     free(o);
 }
 

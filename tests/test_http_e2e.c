@@ -2,9 +2,10 @@
  *
  * usage: test_http_e2e IOSERVE_PATH uring|epoll-lt|epoll-et|poll|select
  * One server (started once for the group, port 0) serves a temporary document root holding a
- * page, a subdirectory, a 16 MiB file of a known pattern and a symlink that leads out of the
- * root.  Short limits (--max-body 1024, --header-timeout-ms 400, --keepalive-timeout-ms 600)
- * keep the timeout tests quick.  Every bad input is checked for its status, for the close that
+ * page, a subdirectory, a directory named like a host, dotfiles (.env, .git/config,
+ * .well-known/), a 16 MiB file of a known pattern and a symlink that leads out of the root.
+ * Short limits (--max-body 1024, --header-timeout-ms 400, --keepalive-timeout-ms 600) keep the
+ * timeout tests quick.  Every bad input is checked for its status, for the close that
  * follows, and for a bystander connection that keeps being served.
  */
 #include <errno.h>
@@ -69,6 +70,19 @@ static void make_root(void)
     assert_int_equal(mkdir(path, 0755), 0);
     snprintf(path, sizeof(path), "%s/sub/index.html", root_dir);
     write_file(path, "<p>sub</p>\n", 11);
+    snprintf(path, sizeof(path), "%s/example.com", root_dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    static const char *const dirs[] = {".git", ".well-known"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/%s", root_dir, dirs[i]);
+        assert_int_equal(mkdir(path, 0755), 0);
+    }
+    snprintf(path, sizeof(path), "%s/.env", root_dir);
+    write_file(path, "DOTSECRET", 9);
+    snprintf(path, sizeof(path), "%s/.git/config", root_dir);
+    write_file(path, "DOTSECRET", 9);
+    snprintf(path, sizeof(path), "%s/.well-known/security.txt", root_dir);
+    write_file(path, "Contact: x", 10);
     char *big = malloc(BIG_FILE_BYTES);
     assert_non_null(big);
     tnet_pattern_fill(big, BIG_FILE_BYTES, 0);
@@ -85,7 +99,8 @@ static void make_root(void)
 static void remove_root(void)
 {
     static const char *const names[] = {"index.html", "a.txt", "sub/index.html", "sub", "big.bin",
-                                        "leak.txt", NULL};
+                                        "leak.txt", "example.com", ".env", ".git/config", ".git",
+                                        ".well-known/security.txt", ".well-known", NULL};
     char path[160];
     for (const char *const *n = names; *n; n++) {
         snprintf(path, sizeof(path), "%s/%s", root_dir, *n);
@@ -97,7 +112,8 @@ static void remove_root(void)
 
 /* ---- the server ---- */
 
-static int start_server(ioserve_proc *p, bool with_root)
+/* extra: one more flag, or NULL. */
+static int start_server(ioserve_proc *p, bool with_root, const char *extra)
 {
     const char *argv[20] = {ioserve_path};
     size_t n = 1;
@@ -110,6 +126,8 @@ static int start_server(ioserve_proc *p, bool with_root)
     argv[n++] = "--max-body=1024";
     argv[n++] = "--header-timeout-ms=400";
     argv[n++] = "--keepalive-timeout-ms=600";
+    if (extra)
+        argv[n++] = extra;
     argv[n] = NULL;
     p->err_fd = -1;
     int err = proc_start(p, argv, START_TIMEOUT_MS);
@@ -131,7 +149,7 @@ static void stop_server(ioserve_proc *p)
 static int group_setup(void **state)
 {
     make_root();
-    return start_server(&server, true);
+    return start_server(&server, true, NULL);
 }
 
 /* Releases only: cmocka ignores a failing group teardown, so the group's final check (the
@@ -545,7 +563,7 @@ static void test_method_not_allowed(void **state)
 static void test_no_root_says_hello(void **state)
 {
     ioserve_proc plain = {.err_fd = -1};
-    assert_int_equal(start_server(&plain, false), 0);
+    assert_int_equal(start_server(&plain, false, NULL), 0);
     int fd = tnet_connect(plain.port);
     assert_true(fd >= 0);
     send_text(fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -650,6 +668,180 @@ static void test_too_large(void **state)
     expect_refused(request, n, 413);
 }
 
+/* ---- llhttp 8.1's gaps (docs/http.md) ---- */
+
+#define CHUNKED_ECHO "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+static void expect_refused_text(const char *request, int status)
+{
+    expect_refused(request, strlen(request), status);
+}
+
+/* llhttp 8.1 skipped the two bytes after chunk data: "helloXX" read as "hello". */
+static void test_chunk_data_needs_crlf(void **state)
+{
+    expect_refused_text(CHUNKED_ECHO "5\r\nhelloXX0\r\n\r\n", 400);
+    expect_refused_text(CHUNKED_ECHO "5\r\nhello\n0\r\n\r\n", 400);
+}
+
+/* obs-fold, in framing fields or any other: 400 and close. */
+static void test_obs_fold_refused(void **state)
+{
+    expect_refused_text("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length:\r\n 3\r\n\r\nabc", 400);
+    expect_refused_text("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:\r\n chunked\r\n\r\n"
+                        "3\r\nabc\r\n0\r\n\r\n",
+                        400);
+    expect_refused_text("GET /plaintext HTTP/1.1\r\nHost: t\r\nX-A: a\r\n\tb\r\n\r\n", 400);
+    expect_refused_text("POST /echo HTTP/1.1\r\nHost: t\r\nX-A: a\r\n Content-Length: 3\r\n\r\nabc",
+                        400);
+}
+
+/* Bare CR, whitespace in or before a field name, TAB in the target: llhttp's strict mode. */
+static void test_bare_cr_and_loose_bytes_refused(void **state)
+{
+    expect_refused_text("POST /echo HTTP/1.1\r\nHost: t\r\nx:\rTransfer-Encoding: chunked\r\n\r\n"
+                        "0\r\n\r\n",
+                        400);
+    expect_refused_text(CHUNKED_ECHO "5\rXhello\r\n0\r\n\r\n", 400);
+    expect_refused_text("GET /plaintext HTTP/1.1\r\nHost : t\r\n\r\n", 400);
+    expect_refused_text("GET /plain\ttext HTTP/1.1\r\nHost: t\r\n\r\n", 400);
+}
+
+/* Any number of chunk extensions is read and ignored; too many extension bytes is 400. */
+static void test_chunk_extensions(void **state)
+{
+    static const char *const firsts[] = {"6;a=b;c=d", "6;a=b;c=\"q d\"", "6;a;b=\"x\";c=1;d"};
+    int fd = connect_server();
+    for (size_t i = 0; i < sizeof(firsts) / sizeof(firsts[0]); i++) {
+        char request[256];
+        snprintf(request, sizeof(request),
+                 CHUNKED_ECHO "%s\r\nhello!\r\n3;x=y;z\r\n:-)\r\n0;e=f;g\r\n\r\n", firsts[i]);
+        send_text(fd, request);
+        response r;
+        read_response(fd, &r, false);
+        if (r.status != 200)
+            fail_msg("%s: %d", firsts[i], r.status);
+        assert_string_equal(r.body, "hello!:-)");
+        response_free(&r);
+    }
+    expect_plaintext(fd);
+    close(fd);
+    /* Over the bound (the head's, 16 KiB, per request): whole in one chunk, or spread. */
+    enum { EXT = 20000 };
+    static char request[EXT + 512];
+    size_t n = (size_t)sprintf(request, CHUNKED_ECHO "1;");
+    memset(request + n, 'e', EXT);
+    n += EXT;
+    n += (size_t)sprintf(request + n, "\r\nx\r\n0\r\n\r\n");
+    expect_refused(request, n, 400);
+    n = (size_t)sprintf(request, CHUNKED_ECHO);
+    for (int i = 0; i < 40; i++) {
+        n += (size_t)sprintf(request + n, "1;");
+        memset(request + n, 'e', 500);
+        n += 500;
+        n += (size_t)sprintf(request + n, "\r\nx\r\n");
+    }
+    n += (size_t)sprintf(request + n, "0\r\n\r\n");
+    expect_refused(request, n, 400);
+}
+
+/* Leading zeros in a chunk size are read without any callback: bounded all the same. */
+static void test_chunk_size_padding(void **state)
+{
+    enum { PAD = 100000 };
+    static char request[PAD + 256];
+    size_t n = (size_t)sprintf(request, CHUNKED_ECHO);
+    memset(request + n, '0', PAD);
+    n += PAD;
+    n += (size_t)sprintf(request + n, "5\r\nhello\r\n0\r\n\r\n");
+    expect_refused(request, n, 400);
+}
+
+/* Host: uri-host [":" port], exactly one in HTTP/1.1. */
+static void test_invalid_host(void **state)
+{
+    expect_refused_text("GET /plaintext HTTP/1.1\r\nHost: a/b\r\n\r\n", 400);
+    expect_refused_text("GET /plaintext HTTP/1.1\r\nHost: user@t\r\n\r\n", 400);
+    expect_refused_text("GET /plaintext HTTP/1.1\r\nHost: t:80x\r\n\r\n", 400);
+    expect_refused_text("GET /plaintext HTTP/1.1\r\nHost: t\r\nHost: t\r\n\r\n", 400);
+    expect_refused_text("GET /plaintext HTTP/1.1\r\n\r\n", 400);
+    int fd;
+    response r;
+    exchange("GET /plaintext HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", &r, false, &fd);
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    close(fd);
+}
+
+/* A directory asked for with "//name" is redirected to "/name/", never to "//name/": a
+ * browser reads a Location starting with "//" as another host. */
+static void test_dir_redirect_not_network_path(void **state)
+{
+    static const struct {
+        const char *target, *location;
+    } cases[] = {
+        {"//example.com", "/example.com/"},
+        {"///example.com?a=1", "/example.com/?a=1"},
+        {"/example.com", "/example.com/"},
+        {"//sub", "/sub/"},
+    };
+    int fd = connect_server();
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char request[256];
+        snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", cases[i].target);
+        send_text(fd, request);
+        response r;
+        read_response(fd, &r, false);
+        assert_int_equal(r.status, 301);
+        expect_header(&r, "Location", cases[i].location);
+        response_free(&r);
+    }
+    close(fd);
+}
+
+static int status_of_get(int fd, const char *path, response *r)
+{
+    char request[256];
+    snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    send_text(fd, request);
+    read_response(fd, r, false);
+    return r->status;
+}
+
+/* Dotfiles are 404 unless --serve-dotfiles; /.well-known/ is always served. */
+static void test_dotfiles(void **state)
+{
+    static const char *const hidden[] = {"/.env", "/.git/config", "/.git/", "/sub/../.env", "/.git"};
+    int fd = connect_server();
+    response r;
+    for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++) {
+        int status = status_of_get(fd, hidden[i], &r);
+        if (status != 404 && status != 403)
+            fail_msg("%s: %d", hidden[i], status);
+        assert_null(strstr(r.body, "DOTSECRET"));
+        response_free(&r);
+    }
+    assert_int_equal(status_of_get(fd, "/.env", &r), 404);
+    response_free(&r);
+    assert_int_equal(status_of_get(fd, "/.well-known/security.txt", &r), 200);
+    assert_string_equal(r.body, "Contact: x");
+    response_free(&r);
+    close(fd);
+
+    ioserve_proc open_server = {.err_fd = -1};
+    assert_int_equal(start_server(&open_server, true, "--serve-dotfiles"), 0);
+    fd = tnet_connect(open_server.port);
+    assert_true(fd >= 0);
+    assert_int_equal(status_of_get(fd, "/.env", &r), 200);
+    assert_string_equal(r.body, "DOTSECRET");
+    response_free(&r);
+    assert_int_equal(status_of_get(fd, "/.git/config", &r), 200);
+    response_free(&r);
+    close(fd);
+    stop_server(&open_server);
+    proc_kill(&open_server);
+}
+
 /* Slowloris: a head trickling in gets 408 once --header-timeout-ms has passed since its start. */
 static void test_slow_header_408(void **state)
 {
@@ -733,6 +925,14 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_websocket_refused),
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_chunk_data_needs_crlf),
+        cmocka_unit_test(test_obs_fold_refused),
+        cmocka_unit_test(test_bare_cr_and_loose_bytes_refused),
+        cmocka_unit_test(test_chunk_extensions),
+        cmocka_unit_test(test_chunk_size_padding),
+        cmocka_unit_test(test_invalid_host),
+        cmocka_unit_test(test_dir_redirect_not_network_path),
+        cmocka_unit_test(test_dotfiles),
         cmocka_unit_test(test_slow_header_408),
         cmocka_unit_test(test_slow_body_408),
         cmocka_unit_test(test_keepalive_idle_close),

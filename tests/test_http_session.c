@@ -247,6 +247,12 @@ static void test_error_statuses(void **state)
                  NULL, 400);
     expect_error("POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", NULL, 501);
     expect_error("GET / HTTP/2.0\r\nHost: h\r\n\r\n", NULL, 505);
+    /* llhttp 8.1's gaps (docs/http.md): chunk data without CRLF, obs-fold, a bad Host. */
+    expect_error("POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5\r\nhelloXX0\r\n\r\n",
+                 NULL, 400);
+    expect_error("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n 3\r\n\r\nabc", NULL, 400);
+    expect_error("GET /r/1 HTTP/1.1\r\nHost: a/b\r\n\r\n", NULL, 400);
 }
 
 static void test_answered_then_error(void **state)
@@ -343,6 +349,14 @@ static void test_connection_close_and_http10(void **state)
     assert_string_equal(f->sink.out, want);
     assert_int_equal(f->closes, 1);
     assert_int_equal(http_session_state(&f->s), HTTP_SESSION_CLOSING);
+    destroy(f);
+
+    /* "close" then a TAB, which llhttp 8.1 reads as keep-alive. */
+    f = make(NULL);
+    feed_str(f, "GET /r/1 HTTP/1.1\r\nHost: h\r\nConnection: close\t\r\n\r\n"
+                "GET /r/2 HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_string_equal(f->sink.out, want);
+    assert_int_equal(f->closes, 1);
     destroy(f);
 
     f = make(NULL);

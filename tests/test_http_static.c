@@ -116,6 +116,55 @@ static void test_path_too_long(void **state)
     assert_int_equal(http_path_resolve("/a", out, 0), -ENAMETOOLONG);
 }
 
+/* Dotfiles are hidden by default (the handler answers 404); /.well-known/ is not. */
+static void test_path_dotfiles_hidden(void **state)
+{
+    static const char *const hidden[] = {
+        "/.env", "/.git/config", "/a/.htpasswd", "/a/b/.ssh/id_rsa", "/...", "/..a/b",
+        "/.well-known/.secret", "/a/.well-known/x", "/.well-knownx", "/.git/",
+    };
+    static const char *const shown[] = {
+        "/", "/a.txt", "/a/b.c", "/.well-known/x", "/.well-known/", "/.well-known",
+        "/.well-known/acme-challenge/t", "/a./b", "/a/b..", "/./a",
+    };
+    char rel[256];
+    for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++) {
+        assert_true(http_path_resolve(hidden[i], rel, sizeof(rel)) >= 0);
+        if (!http_path_is_hidden(rel))
+            fail_msg("%s (%s) not hidden", hidden[i], rel);
+    }
+    for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+        assert_true(http_path_resolve(shown[i], rel, sizeof(rel)) >= 0);
+        if (http_path_is_hidden(rel))
+            fail_msg("%s (%s) hidden", shown[i], rel);
+    }
+}
+
+/* A directory's redirect never becomes a network-path reference ("//host/"). */
+static void test_dir_location(void **state)
+{
+    static const struct {
+        const char *path, *query, *want;
+    } cases[] = {
+        {"/sub", "", "/sub/"},
+        {"/sub", "a=1", "/sub/?a=1"},
+        {"//example.com", "", "/example.com/"},
+        {"///example.com//x", "", "/example.com/x/"},
+        {"/a//b", "q", "/a/b/?q"},
+        {"/my%20dir", "", "/my%20dir/"},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int n = http_path_dir_location(cases[i].path, cases[i].query, out, sizeof(out));
+        assert_int_equal(n, strlen(cases[i].want));
+        assert_string_equal(out, cases[i].want);
+        assert_false(out[0] == '/' && out[1] == '/');
+    }
+    assert_int_equal(http_path_dir_location("/abcdef", "", out, 8), -ENAMETOOLONG);
+    assert_int_equal(http_path_dir_location("/abcdef", "", out, 9), 8);
+    assert_int_equal(http_path_dir_location("/a", "xyz", out, 7), -ENAMETOOLONG);
+}
+
 /* --- content types --- */
 
 static void test_mime(void **state)
@@ -436,6 +485,8 @@ int main(void)
         cmocka_unit_test(test_path_traversal_refused),
         cmocka_unit_test(test_path_malformed),
         cmocka_unit_test(test_path_too_long),
+        cmocka_unit_test(test_path_dotfiles_hidden),
+        cmocka_unit_test(test_dir_location),
         cmocka_unit_test(test_mime),
         cmocka_unit_test(test_etag),
         cmocka_unit_test(test_if_none_match_lists),

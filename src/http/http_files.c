@@ -126,9 +126,7 @@ static void answer_redirect(struct file_job *job)
 {
     char location[PATH_MAX + 2];
     const http_request *req = job->req;
-    int n = snprintf(location, sizeof(location), "%s/%s%s", req->path, req->query[0] ? "?" : "",
-                     req->query);
-    if (n < 0 || (size_t)n >= sizeof(location) ||
+    if (http_path_dir_location(req->path, req->query, location, sizeof(location)) < 0 ||
         http_res_header(job->res, "Location", location) < 0)
         http_res_error(job->res, 404);
     else
@@ -222,9 +220,11 @@ int http_files_handler(http_request *req, http_response *res, void *arg)
         return -ENOMEM;
     job->files = files;
     int n = http_path_resolve(req->path, job->rel, sizeof(job->rel));
+    if (n >= 0 && !files->serve_dotfiles && http_path_is_hidden(job->rel))
+        n = -ENOENT; /* as if absent: whether .git exists is nobody's business */
     if (n < 0) {
         job_put(files, job);
-        return http_res_error(res, n == -EINVAL ? 400 : n == -ENAMETOOLONG ? 404 : 403);
+        return http_res_error(res, n == -EINVAL ? 400 : status_for_errno(n));
     }
     job->how = (struct open_how){
         .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, /* a FIFO must not block */

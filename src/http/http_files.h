@@ -7,13 +7,18 @@
  * http_static_plan_for() says (200/206/304/416, ETag, Last-Modified, Content-Type).  The body is
  * a file range in the connection's queue (io_sendfile: memory stays bounded).  A directory
  * named without its trailing '/' is redirected (301) to it, so its index.html's relative links
- * work.  Refused paths, symlinks out of the root and unreadable or special files are 403;
- * missing ones 404.  The handler must run on an http_conn connection (http_conn.h).
+ * work; its Location is the path with runs of '/' collapsed (http_path_dir_location), never a
+ * "//host" that a browser would take for another site.  Dotfiles (http_path_is_hidden: ".env",
+ * ".git/config"; not ".well-known/") are 404 unless serve_dotfiles.  Refused paths, symlinks
+ * out of the root and unreadable or special files are 403; missing ones 404.  The handler
+ * must run on an http_conn connection (http_conn.h).
  * An http_files belongs to one loop: it keeps finished request jobs for the next requests, so
  * a warm server allocates nothing per file request, and that list is not locked.
  */
 #ifndef IOSERVE_HTTP_FILES_H
 #define IOSERVE_HTTP_FILES_H
+
+#include <stdbool.h>
 
 #include "http/http_router.h"
 
@@ -21,6 +26,7 @@ struct file_job;
 
 typedef struct http_files {
     int root_fd;            /* an O_PATH directory fd */
+    bool serve_dotfiles;    /* --serve-dotfiles */
     struct file_job *spare; /* finished jobs, reused before any calloc */
     unsigned spare_count;
 } http_files;

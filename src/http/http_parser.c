@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/http_host.h"
 #include "http/http_text.h"
 
 #define FIELD_OVERHEAD 4u /* ": " and CRLF: what a field costs beyond its name and value */
+#define PADDING_SLACK 4096u /* blank lines before a request, whitespace around values */
+#define PADDING_PER_CHUNK 64u /* a chunk's size line and CRLFs: 16 hex digits and 4 bytes */
 
 http_limits http_limits_resolve(const http_limits *limits)
 {
@@ -145,6 +148,29 @@ static int on_url_complete(llhttp_t *llh)
     return 0;
 }
 
+/* obs-fold (RFC 9112 5.2): llhttp 8.1 reads a line starting with SP or HTAB as more of the
+ * field above it, even Content-Length or Transfer-Encoding; we refuse it.  Its only trace is
+ * in the few bytes llhttp skips inside one field -- from the colon to the value, and between
+ * two pieces of a value -- so those are looked at, never the rest of the head.  A LF there may
+ * only be the gap's last byte (an empty value: the next line starts after it), and between two
+ * pieces of a value (a value split across slices) there may be nothing at all. */
+static void gap_start(http_parser *p, const char *from)
+{
+    p->gap_open = true;
+    p->gap_from = from;
+    p->gap_bytes = p->gap_lf = p->gap_fold = false;
+}
+
+static void gap_scan(http_parser *p, const char *to)
+{
+    for (const char *c = p->gap_from; c < to; c++) {
+        p->gap_fold |= p->gap_lf;
+        p->gap_lf |= *c == '\n';
+    }
+    p->gap_bytes |= to > p->gap_from;
+    p->gap_from = to;
+}
+
 static int on_header_field(llhttp_t *llh, const char *at, size_t len)
 {
     http_parser *p = parser_of(llh);
@@ -159,11 +185,10 @@ static int on_header_field(llhttp_t *llh, const char *at, size_t len)
             return rc;
         p->span = HTTP_SPAN_FIELD;
         p->field_start = p->arena_len;
+        p->name_len = 0;
     }
-    /* llhttp 8.1 lets a space through inside a field name ("Bad Name"); RFC 9110 does not. */
-    for (size_t i = 0; i < len; i++)
-        if (!http_is_tchar(at[i]))
-            return refuse(p, 400, "invalid header field name");
+    p->name_len += (uint32_t)len;
+    gap_start(p, at + len); /* the last piece ends at the colon */
     int rc = count_head(p, len);
     if (rc || p->head_done) /* trailers are counted, not kept */
         return rc;
@@ -173,12 +198,18 @@ static int on_header_field(llhttp_t *llh, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *llh)
 {
     http_parser *p = parser_of(llh);
+    if (!p->name_len) /* ": v": llhttp 8.1 takes an empty name (RFC 9110 5.1: 1*tchar) */
+        return refuse(p, 400, "empty header field name");
     return p->head_done ? 0 : arena_put(p, "", 1);
 }
 
 static int on_header_value(llhttp_t *llh, const char *at, size_t len)
 {
     http_parser *p = parser_of(llh);
+    gap_scan(p, at);
+    if (p->span == HTTP_SPAN_VALUE ? p->gap_bytes : p->gap_fold)
+        return refuse(p, 400, "obs-fold: a field line starts with whitespace");
+    gap_start(p, at + len);
     if (p->span != HTTP_SPAN_VALUE) {
         p->span = HTTP_SPAN_VALUE;
         p->value_start = p->arena_len;
@@ -195,6 +226,7 @@ static int on_header_value_complete(llhttp_t *llh)
     if (p->span != HTTP_SPAN_VALUE)
         p->value_start = p->arena_len; /* an empty value gets no span */
     p->span = HTTP_SPAN_NONE;
+    p->gap_open = false;
     if (p->head_done)
         return 0;
     /* llhttp drops leading whitespace and keeps trailing whitespace. */
@@ -243,26 +275,34 @@ static bool only_chunked(const char *value)
     return true;
 }
 
-/* Checks llhttp leaves to its user: Host (RFC 9112 3.2), Transfer-Encoding in HTTP/1.0 and
- * codings besides chunked (RFC 9112 6.1), and the body limit. */
+/* Checks llhttp leaves to its user: Host (RFC 9112 3.2: its count and form), Transfer-Encoding
+ * in HTTP/1.0 and codings besides chunked (RFC 9112 6.1), "Connection: close", and the body
+ * limit. */
 static int check_head(http_parser *p)
 {
     const http_request *req = &p->req;
     uint32_t hosts = 0;
-    bool te = false, te_other = false;
+    bool te = false, te_other = false, host_bad = false, conn_close = false;
     for (uint32_t i = 0; i < req->header_count; i++) {
         const http_header *h = &req->headers[i];
-        if (name_is(h, "host", 4))
+        if (name_is(h, "host", 4)) {
             hosts++;
-        else if (name_is(h, "transfer-encoding", 17)) {
+            host_bad |= !http_host_valid(h->value, h->value_len);
+        } else if (name_is(h, "transfer-encoding", 17)) {
             te = true;
             te_other |= !only_chunked(h->value);
+        } else if (name_is(h, "connection", 10)) {
+            conn_close |= http_header_has_token(h->value, "close");
         }
     }
+    /* llhttp 8.1 misses "close" followed by a TAB: the client would be kept while it left. */
+    p->req.keep_alive &= !conn_close;
     if (req->version_major != 1 || req->version_minor > 1)
         return refuse(p, 505, "HTTP version not supported");
     if (hosts > 1 || (hosts == 0 && req->version_minor == 1))
         return refuse(p, 400, "HTTP/1.1 needs exactly one Host");
+    if (host_bad)
+        return refuse(p, 400, "invalid Host");
     if (te && req->version_minor == 0)
         return refuse(p, 400, "Transfer-Encoding in HTTP/1.0");
     if (te && !req->chunked)
@@ -287,7 +327,7 @@ static int on_headers_complete(llhttp_t *llh)
     req->chunked = (llh->flags & F_CHUNKED) != 0;
     req->content_length = (llh->flags & F_CONTENT_LENGTH) ? llh->content_length : 0;
     req->keep_alive = llhttp_should_keep_alive(llh);
-    int rc = check_head(p);
+    int rc = check_head(p); /* may say close where llhttp did not */
     if (rc)
         return rc;
     const char *expect = http_request_header(req, "expect");
@@ -301,20 +341,51 @@ static int on_headers_complete(llhttp_t *llh)
 static int on_chunk_header(llhttp_t *llh)
 {
     http_parser *p = parser_of(llh);
-    p->ext_bytes = 0;
+    p->chunks++;
     /* llhttp_t.content_length holds this chunk's size: refuse before reading it. */
     if (llh->content_length > p->limits.max_body - p->body_bytes)
         return refuse(p, 413, "body too large");
     return 0;
 }
 
-static int on_chunk_extension(llhttp_t *llh, const char *at, size_t len)
+/* Extensions are read and ignored, but bounded per request: otherwise a client could send
+ * endless bytes that no body limit counts (CVE-2024-22019). */
+static int count_ext(http_parser *p, size_t len)
 {
-    http_parser *p = parser_of(llh);
     if (len > p->limits.max_header_bytes - p->ext_bytes)
         return refuse(p, 400, "chunk extensions too long");
     p->ext_bytes += (uint32_t)len;
     return 0;
+}
+
+static int on_chunk_extension_name(llhttp_t *llh, const char *at, size_t len)
+{
+    return count_ext(parser_of(llh), len);
+}
+
+/* A completed name or value also cost its ';' or '=': ";;;;" is not free either. */
+static int on_chunk_extension_name_complete(llhttp_t *llh)
+{
+    return count_ext(parser_of(llh), 1);
+}
+
+/* llhttp 8.1 swallows the ';' after an unquoted value and then wants ';' or CR: "3;a=1;b=2"
+ * would be refused.  An unquoted value is a token (a quoted one's last piece ends with its
+ * '"'); when one ends at ';', the completion below pauses llhttp so that the feed hands the
+ * ';' back to it. */
+static int on_chunk_extension_value(llhttp_t *llh, const char *at, size_t len)
+{
+    http_parser *p = parser_of(llh);
+    const char *end = at + len;
+    p->ext_semicolon = end < p->feed_end && *end == ';' && !(len && end[-1] == '"');
+    return count_ext(p, len);
+}
+
+static int on_chunk_extension_value_complete(llhttp_t *llh)
+{
+    http_parser *p = parser_of(llh);
+    int rc = count_ext(p, 1);
+    return rc ? rc : p->ext_semicolon ? HPE_PAUSED : 0;
 }
 
 static int on_body(llhttp_t *llh, const char *at, size_t len)
@@ -333,7 +404,7 @@ static int on_message_complete(llhttp_t *llh)
     http_parser *p = parser_of(llh);
     p->in_request = false;
     p->complete = true;
-    p->req.keep_alive = llhttp_should_keep_alive(llh);
+    p->req.keep_alive &= llhttp_should_keep_alive(llh);
     if (p->req.chunked)
         p->req.content_length = p->body_bytes;
     return HPE_PAUSED;
@@ -346,8 +417,10 @@ static const llhttp_settings_t settings = {
     .on_version = on_version,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
-    .on_chunk_extension_name = on_chunk_extension,
-    .on_chunk_extension_value = on_chunk_extension,
+    .on_chunk_extension_name = on_chunk_extension_name,
+    .on_chunk_extension_value = on_chunk_extension_value,
+    .on_chunk_extension_name_complete = on_chunk_extension_name_complete,
+    .on_chunk_extension_value_complete = on_chunk_extension_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -361,9 +434,10 @@ static void reset_request(http_parser *p)
 {
     p->arena_len = 0;
     p->line_bytes = p->head_bytes = p->fields = p->ext_bytes = 0;
-    p->body_bytes = 0;
+    p->body_bytes = p->request_bytes = 0;
+    p->chunks = 0;
     p->span = HTTP_SPAN_NONE;
-    p->head_done = p->complete = false;
+    p->head_done = p->complete = p->gap_open = p->ext_semicolon = false;
     p->path_at = p->query_at = HTTP_PARSER_NO_OFFSET;
     p->req = (http_request){.path = "/", .query = "", .headers = p->headers, .body = ""};
 }
@@ -412,6 +486,45 @@ static int status_for(llhttp_errno_t err)
     return err == HPE_INVALID_VERSION ? 505 : 400;
 }
 
+/* llhttp over [from, end), with the end known to the callbacks; a field's gap still open at
+ * the end is looked at before these bytes go (the next slice continues it). */
+static llhttp_errno_t execute(http_parser *p, const char *from, const char *end)
+{
+    p->feed_end = end;
+    if (p->gap_open)
+        p->gap_from = from;
+    llhttp_errno_t err = llhttp_execute(&p->llh, from, (size_t)(end - from));
+    if (p->gap_open && err == HPE_OK)
+        gap_scan(p, end);
+    return err;
+}
+
+/* llhttp paused right after swallowing the ';' (on_chunk_extension_value): it now waits for
+ * ';' or CR, and gets the ';'. */
+static void give_back_semicolon(http_parser *p)
+{
+    static const char semicolon = ';';
+    p->ext_semicolon = false;
+    llhttp_resume(&p->llh);
+    execute(p, &semicolon, &semicolon + 1);
+}
+
+/* Bytes that are neither head nor body data -- what llhttp skips without a callback: leading
+ * zeros of a chunk size, whitespace before a value, blank lines before a request -- would be
+ * unbounded (CVE-2024-22019's class).  So a request's bytes are counted per slice, never per
+ * byte, against what its head, extensions and chunk framing may take. */
+static bool padded(http_parser *p, size_t used)
+{
+    const http_limits *l = &p->limits;
+    p->request_bytes += used;
+    uint64_t allowed = (uint64_t)l->max_request_line + 2ull * l->max_header_bytes +
+                       PADDING_SLACK + (uint64_t)PADDING_PER_CHUNK * p->chunks;
+    if (p->request_bytes - p->body_bytes <= allowed)
+        return false;
+    refuse(p, 400, "too many bytes besides the head and body");
+    return true;
+}
+
 http_parse_result http_parser_feed(http_parser *p, const char *data, size_t len, size_t *consumed)
 {
     *consumed = 0;
@@ -421,15 +534,21 @@ http_parse_result http_parser_feed(http_parser *p, const char *data, size_t len,
         return HTTP_PARSE_DONE;
     if (len == 0)
         return HTTP_PARSE_MORE;
-    llhttp_errno_t err = llhttp_execute(&p->llh, data, len);
+    const char *end = data + len;
+    llhttp_errno_t err = execute(p, data, end);
+    while (err == HPE_PAUSED && p->ext_semicolon) {
+        const char *rest = llhttp_get_error_pos(&p->llh);
+        give_back_semicolon(p);
+        err = execute(p, rest, end);
+    }
     if (err == HPE_OK) {
         *consumed = len;
-        return HTTP_PARSE_MORE;
+        return padded(p, len) ? HTTP_PARSE_ERROR : HTTP_PARSE_MORE;
     }
     const char *stop = llhttp_get_error_pos(&p->llh);
     *consumed = stop ? (size_t)(stop - data) : len;
     if (err == HPE_PAUSED && p->complete)
-        return HTTP_PARSE_DONE;
+        return padded(p, *consumed) ? HTTP_PARSE_ERROR : HTTP_PARSE_DONE;
     if (!p->error_status) {
         p->error_status = status_for(err);
         p->error_reason = err == HPE_PAUSED_UPGRADE ? "bytes after an upgrade request"

@@ -19,11 +19,18 @@
  *   400  malformed, or framing that could smuggle a request: Content-Length together with
  *        Transfer-Encoding, a second Content-Length (llhttp refuses even an equal one), a
  *        Transfer-Encoding whose last coding is not chunked, Transfer-Encoding in HTTP/1.0,
- *        bare LF in chunk framing; an HTTP/1.1 request without exactly one Host (RFC 9112
- *        3.2); more than max_header_bytes of chunk extensions in one chunk
+ *        chunk data not followed by CRLF, a bare CR anywhere in the framing, bare LF in chunk
+ *        framing, an obs-fold (a field line starting with SP or HTAB, RFC 9112 5.2), in any
+ *        field or trailer; an HTTP/1.1 request without exactly one Host, or a Host that is not
+ *        uri-host [":" port] (RFC 9112 3.2, http_host.h); more than max_header_bytes of chunk
+ *        extensions in one request, all chunks together (CVE-2024-22019); more bytes besides
+ *        head and body data (padding such as leading zeros in a chunk size) than the head,
+ *        extension and chunk-framing budgets allow
  *   501  a transfer coding besides chunked ("gzip, chunked"): we could not decode the body
  *   505  a version other than HTTP/1.0 and HTTP/1.1
- * llhttp 8.1 also refuses two extensions on one chunk ("3;a=1;b=2"): 400.
+ * Chunk extensions, any number per chunk, quoted or not, are read and ignored (RFC 9112
+ * 7.1.1); llhttp 8.1 loses the ';' after an unquoted value, and the parser gives it back.
+ * llhttp runs in its strict mode (meson.build); docs/http.md lists what this file adds to it.
  */
 #ifndef IOSERVE_HTTP_PARSER_H
 #define IOSERVE_HTTP_PARSER_H
@@ -97,11 +104,21 @@ typedef struct http_parser {
     uint32_t line_bytes;  /* counted against max_request_line */
     uint32_t head_bytes;  /* counted against max_header_bytes */
     uint32_t fields;      /* header and trailer fields, against max_headers */
-    uint32_t ext_bytes;   /* chunk extension bytes of the current chunk */
+    uint32_t ext_bytes;   /* chunk extension bytes of the request, against max_header_bytes */
     uint32_t field_start; /* arena offset of the field being collected */
+    uint32_t name_len;    /* its name's bytes so far (trailers are not in the arena) */
     uint32_t value_start;
     uint64_t body_bytes;
+    uint64_t request_bytes; /* all bytes of the request so far, counted per slice */
+    uint32_t chunks;
+    const char *feed_end; /* the end of the bytes llhttp is running over */
+    const char *gap_from; /* bytes llhttp skipped inside the current field, not yet looked at */
     uint8_t span;         /* enum http_span */
+    bool gap_open;        /* between a field's colon and the end of its value */
+    bool gap_bytes;       /* the gap so far: any byte, a LF, a byte after a LF */
+    bool gap_lf;
+    bool gap_fold;
+    bool ext_semicolon;   /* an unquoted extension value ended at ';': give llhttp the ';' */
     bool in_request;      /* a request's first byte arrived and its last did not */
     bool head_done;       /* header fields from now on are trailers */
     bool complete;        /* HTTP_PARSE_DONE given, http_parser_next() not yet called */

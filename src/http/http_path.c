@@ -111,3 +111,35 @@ int http_path_resolve(const char *path, char *out, size_t out_size)
     out[n] = '\0';
     return (int)n;
 }
+
+bool http_path_is_hidden(const char *rel)
+{
+    static const char well_known[] = ".well-known";
+    size_t skip = sizeof(well_known) - 1;
+    if (strncmp(rel, well_known, skip) == 0 && (rel[skip] == '/' || rel[skip] == '\0'))
+        rel += skip;
+    for (const char *seg = rel; seg; seg = strchr(seg, '/')) {
+        seg += *seg == '/';
+        if (*seg == '.')
+            return true;
+    }
+    return false;
+}
+
+int http_path_dir_location(const char *path, const char *query, char *out, size_t out_size)
+{
+    size_t n = 0;
+    for (const char *c = path; *c; c++) {
+        if (*c == '/' && n && out[n - 1] == '/')
+            continue;
+        if (append(out, out_size, &n, c, 1))
+            return -ENAMETOOLONG;
+    }
+    if ((!n || out[n - 1] != '/') && append(out, out_size, &n, "/", 1))
+        return -ENAMETOOLONG;
+    if (*query && (append(out, out_size, &n, "?", 1) ||
+                   append(out, out_size, &n, query, strlen(query))))
+        return -ENAMETOOLONG;
+    out[n] = '\0';
+    return (int)n;
+}

@@ -17,11 +17,23 @@
 #ifndef IOSERVE_HTTP_PATH_H
 #define IOSERVE_HTTP_PATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define HTTP_INDEX_FILE "index.html"
 
 /* Returns the length written to out (NUL-terminated), or -errno as above. */
 int http_path_resolve(const char *path, char *out, size_t out_size);
+
+/* Whether a resolved path names a dotfile: a segment starting with '.' (".env", ".git/config",
+ * "a/.htpasswd") -- except a first segment ".well-known" (RFC 8615), whose own files may still
+ * not be dotfiles.  Such paths are not served unless asked for (--serve-dotfiles). */
+bool http_path_is_hidden(const char *rel);
+
+/* The Location that sends a request for a directory to the directory itself: the request's
+ * path with each run of '/' made one '/', then '/', then "?query" when there is one.  Built
+ * so, it can never start with "//", which a browser would read as another host ("GET
+ * //evil.example" must not redirect there).  Returns the length, or -ENAMETOOLONG. */
+int http_path_dir_location(const char *path, const char *query, char *out, size_t out_size);
 
 #endif

@@ -6,8 +6,8 @@
  *    an absolute-form target "http://host/p?q" gives "/p").  query: what followed '?', ""
  *    when nothing did.  A fragment is never part of either.
  *  - headers: in arrival order, names as the client spelled them, values without surrounding
- *    whitespace (an obsolete line fold reads as spaces).  Trailers of a chunked body are not
- *    included: they arrive after the handler's routing decision could use them.
+ *    whitespace (an obs-fold never gets here: it is refused).  Trailers of a chunked body are
+ *    not included: they arrive after the handler's routing decision could use them.
  *  - body: the whole body (chunk framing removed), at most --max-body bytes, followed by a NUL
  *    that body_len does not count (handy for text; binary bodies use body_len); "" when none.
  * Lookups by header name are case-insensitive, as HTTP field names are.
