@@ -586,14 +586,12 @@ static void idle_connections_are_held_silent(void **state)
     struct outcome o;
     run_ioload(ioload_of(state), p->port, &o, "-n", "40", "-c", "2", "--idle", "10", "--conns-per-source", "4",
                NULL);
-    uint64_t sources = p->sources;
-    unsigned requests = p->requests;
-    peer_stop(p);
+    struct peer_seen seen = peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 40);
-    assert_int_equal(requests, 40);
+    assert_int_equal(seen.requests, 40);
     assert_non_null(strstr(o.out, "\"idle\":{\"connections\":10,\"lost\":0}"));
-    assert_int_equal(sources, (1u << 1) | (1u << 2) | (1u << 3));
+    assert_int_equal(seen.sources, (1u << 1) | (1u << 2) | (1u << 3));
 }
 
 static void http_json_has_every_field(void **state)
@@ -804,12 +802,11 @@ static void rpc_echo_is_verified(void **state)
     struct outcome o;
     run_ioload(ioload_of(state), p->port, &o, "-p", "rpc", "-s", "300", "-n", "100", "-c", "2",
                "--depth", "4", NULL);
-    unsigned seen = p->requests;
-    peer_stop(p);
+    struct peer_seen seen = peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 100);
     assert_int_equal((int)json_number(&o, "total"), 0);
-    assert_int_equal(seen, 100);
+    assert_int_equal(seen.requests, 100);
 }
 
 /* sleep(300), a 16-bit argument, answers nil; a bin of 40,000 bytes needs a 16-bit length. */
@@ -823,12 +820,11 @@ static void rpc_sleep_and_large_echo_are_counted(void **state)
     assert_int_equal((int)json_number(&o, "requests"), 20);
     assert_int_equal((int)json_number(&o, "total"), 0);
     run_ioload(ioload_of(state), p->port, &o, "-p", "rpc", "-s", "40000", "-n", "10", "-c", "1", NULL);
-    unsigned seen = p->requests;
-    peer_stop(p);
+    struct peer_seen seen = peer_stop(p);
     assert_exit(&o, 0);
     assert_int_equal((int)json_number(&o, "requests"), 10);
     assert_int_equal((int)json_number(&o, "total"), 0);
-    assert_int_equal(seen, 30);
+    assert_int_equal(seen.requests, 30);
 }
 
 /* An echo server sends the request itself back: not the response, so each is a mismatch. */

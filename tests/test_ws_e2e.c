@@ -391,7 +391,7 @@ int main(int argc, char **argv)
         loop_config = (io_loop_config){.backend = IO_BACKEND_SELECT};
         /* 1000 clients and this process's own fds come within a few of FD_SETSIZE, select's
          * wall (test_server shows those beyond it refused): 900 leave a margin. */
-        setenv("WS_CONCURRENT", "900", 1);
+        setenv("WS_CONCURRENT", "900", 0); /* unless the caller sized it */
     } else {
         fprintf(stderr, "usage: %s uring|epoll|poll|select PATH/ws_client.py\n", argv[0]);
         return 2;

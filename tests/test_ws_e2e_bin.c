@@ -119,7 +119,7 @@ int main(int argc, char **argv)
     /* 1000 clients and the server's own fds pass FD_SETSIZE, select's wall (test_server shows
      * those refused): select gets 900 concurrent clients. */
     if (strcmp(backend, "select") == 0)
-        setenv("WS_CONCURRENT", "900", 1);
+        setenv("WS_CONCURRENT", "900", 0); /* unless the caller sized it */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_upgrade),
