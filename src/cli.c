@@ -16,6 +16,7 @@ static const struct choice epoll_modes[] = {{"lt", IO_EPOLL_LT}, {"et", IO_EPOLL
 static const struct choice accept_modes[] = {
     {"reuseport", CLI_ACCEPT_REUSEPORT}, {"dispatch", CLI_ACCEPT_DISPATCH}, {NULL, 0}};
 static const struct choice ack_modes[] = {{"timer", CLI_ACK_TIMER}, {"worker", CLI_ACK_WORKER}, {NULL, 0}};
+static const struct choice etx_acks[] = {{"ack", CLI_ETX_ACK}, {"ack-etx", CLI_ETX_ACK_ETX}, {NULL, 0}};
 static const struct choice protocols[] = {
     {"http", CLI_PROTOCOL_HTTP}, {"echo", CLI_PROTOCOL_ECHO}, {"etx", CLI_PROTOCOL_ETX}, {NULL, 0}};
 
@@ -25,6 +26,7 @@ struct parse {
     bool epoll_mode_given;
     bool ack_delay_given;
     bool ack_mode_given;
+    bool etx_ack_given;
     bool workers_given;
     const char *http_flag_given; /* the last http-only flag seen, to refuse it for echo/etx */
     char *err;
@@ -142,6 +144,12 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         p->ack_mode_given = true;
         return err;
     }
+    if (strcmp(flag, "--etx-ack") == 0) {
+        err = pick(p, flag, value, etx_acks, &choice);
+        o->etx_ack = (enum cli_etx_ack)choice;
+        p->etx_ack_given = true;
+        return err;
+    }
     if (strcmp(flag, "--workers") == 0) {
         err = number(p, flag, value, CLI_MAX_THREADS, &n);
         if (err == 0 && n == 0)
@@ -187,7 +195,7 @@ static bool takes_value(const char *flag)
                                         "--ack-delay-ms", "--max-conns", "--root", "--max-body",
                                         "--header-timeout-ms", "--keepalive-timeout-ms",
                                         "--ws-max-message", "--ws-ping-ms", "--threads", "--accept",
-                                        "--ack-mode", "--workers",
+                                        "--ack-mode", "--etx-ack", "--workers",
                                         "--shutdown-timeout-ms", "--sqpoll-cpu", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
@@ -245,6 +253,8 @@ static int check_together(struct parse *p)
         return bad(p, "--ack-delay-ms", NULL, "applies to --protocol etx only");
     if (p->ack_mode_given && o->protocol != CLI_PROTOCOL_ETX)
         return bad(p, "--ack-mode", NULL, "applies to --protocol etx only");
+    if (p->etx_ack_given && o->protocol != CLI_PROTOCOL_ETX)
+        return bad(p, "--etx-ack", NULL, "applies to --protocol etx only");
     if (p->workers_given && o->ack_mode != CLI_ACK_WORKER)
         return bad(p, "--workers", NULL, "applies to --ack-mode worker only");
     if (p->http_flag_given && o->protocol != CLI_PROTOCOL_HTTP)
@@ -289,6 +299,8 @@ void cli_usage(FILE *out)
           "  --epoll-mode M          lt (level-triggered) or et (edge-triggered) (default lt)\n"
           "  --protocol P            http, echo or etx (default http)\n"
           "  --ack-delay-ms N        etx: answer each message N ms after it arrived (default 0)\n"
+          "  --etx-ack A             etx: ack (the three bytes the protocol specifies) or ack-etx\n"
+          "                          (an extension: \"ack\" ended by 0x03 like a message) (default ack)\n"
           "  --ack-mode M            etx: timer (the delay is a loop timer) or worker (a blocking sleep\n"
           "                          on a worker thread, the ack posted back to the loop) (default timer)\n"
           "  --workers N             threads of the worker pool for --ack-mode worker (default 4)\n"

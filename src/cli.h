@@ -32,6 +32,7 @@
 enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX };
 enum cli_accept { CLI_ACCEPT_REUSEPORT, CLI_ACCEPT_DISPATCH };
 enum cli_ack_mode { CLI_ACK_TIMER, CLI_ACK_WORKER };
+enum cli_etx_ack { CLI_ETX_ACK, CLI_ETX_ACK_ETX }; /* "ack" as specified, or "ack" 0x03 */
 
 typedef struct cli_options {
     net_addr listen;
@@ -39,6 +40,7 @@ typedef struct cli_options {
     enum io_epoll_mode epoll_mode;
     enum cli_protocol protocol;
     uint64_t ack_delay_ms;
+    enum cli_etx_ack etx_ack;   /* etx: the acknowledgement's bytes */
     enum cli_ack_mode ack_mode; /* etx: the delay as a loop timer, or a worker's blocking sleep */
     uint32_t workers;           /* threads of the worker pool (ack mode worker) */
     uint32_t max_conns; /* 0: no limit */

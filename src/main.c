@@ -120,6 +120,7 @@ static int choose_protocol(const cli_options *opt, server_config *cfg, struct et
         cfg->proto = &echo_proto;
         return 0;
     case CLI_PROTOCOL_ETX:
+        etx->ack_framed = opt->etx_ack == CLI_ETX_ACK_ETX;
         etx->ack_delay_ms = opt->ack_delay_ms;
         if (opt->ack_mode == CLI_ACK_WORKER) {
             int err = worker_pool_create(&etx->workers, opt->workers);
