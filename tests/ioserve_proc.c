@@ -111,14 +111,17 @@ int proc_run(const char *const argv[], int timeout_ms, proc_output *o)
     return reap(pid, deadline, &o->status);
 }
 
-/* The port in "... on 127.0.0.1:PORT, ..." of the start-up line. */
+/* The port in the start-up line "... on 127.0.0.1:PORT ...": ioserve's, or a baseline's
+ * "NAME: listening on 127.0.0.1:PORT (...)". */
 static int parse_start_line(ioserve_proc *p)
 {
-    const char *line = strstr(p->err, "ioserve: ");
-    const char *at = line ? strstr(line, " on 127.0.0.1:") : NULL;
+    const char *at = strstr(p->err, " on 127.0.0.1:");
     const char *end = at ? strchr(at, '\n') : NULL;
     if (!end)
         return -EAGAIN;
+    const char *line = at;
+    while (line > p->err && line[-1] != '\n')
+        line--;
     size_t len = (size_t)(end - line);
     if (len >= sizeof(p->start_line))
         len = sizeof(p->start_line) - 1;
@@ -164,6 +167,21 @@ int proc_start(ioserve_proc *p, const char *const argv[], int timeout_ms)
             return 0;
     }
     return -ETIMEDOUT;
+}
+
+int proc_wait_err(ioserve_proc *p, const char *text, int timeout_ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    while (!strstr(p->err, text)) {
+        struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
+        if (p->err_fd < 0 || remaining_ms(deadline) <= 0)
+            return -ETIMEDOUT;
+        if (poll(&pfd, 1, remaining_ms(deadline)) > 0 && drain(p->err_fd, p->err, &p->err_len) == 0) {
+            close(p->err_fd);
+            p->err_fd = -1;
+        }
+    }
+    return 0;
 }
 
 int proc_stop(ioserve_proc *p, int sig, int timeout_ms, int *status)
