@@ -170,6 +170,13 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         o->threads = (uint32_t)n;
         return err;
     }
+    if (strcmp(flag, "--processes") == 0) {
+        err = number(p, flag, value, CLI_MAX_PROCESSES, &n);
+        if (err == 0 && n == 0)
+            return bad(p, flag, value, "at least one process");
+        o->processes = (uint32_t)n;
+        return err;
+    }
     if (strcmp(flag, "--shutdown-timeout-ms") == 0) {
         err = number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->shutdown_timeout_ms);
         if (err == 0 && o->shutdown_timeout_ms == 0)
@@ -194,7 +201,7 @@ static bool takes_value(const char *flag)
     static const char *const flags[] = {"--listen", "--backend", "--epoll-mode", "--protocol",
                                         "--ack-delay-ms", "--max-conns", "--root", "--max-body",
                                         "--header-timeout-ms", "--keepalive-timeout-ms",
-                                        "--ws-max-message", "--ws-ping-ms", "--threads", "--accept",
+                                        "--ws-max-message", "--ws-ping-ms", "--threads", "--accept", "--processes",
                                         "--ack-mode", "--etx-ack", "--workers",
                                         "--shutdown-timeout-ms", "--sqpoll-cpu", NULL};
     for (const char *const *f = flags; *f; f++)
@@ -304,11 +311,15 @@ void cli_usage(FILE *out)
           "  --ack-mode M            etx: timer (the delay is a loop timer) or worker (a blocking sleep\n"
           "                          on a worker thread, the ack posted back to the loop) (default timer)\n"
           "  --workers N             threads of the worker pool for --ack-mode worker (default 4)\n"
-          "  --max-conns N           close new connections beyond N open ones (default 0: no limit)\n"
+          "  --max-conns N           close new connections beyond N open ones (default 0: no limit;\n"
+          "                          with --processes, per worker process)\n"
           "  --threads N             N loops, one per thread, each with its own SO_REUSEPORT listener\n"
-          "                          (default: the CPUs this process may run on)\n"
+          "                          (default: the CPUs this process may run on; 1 with --processes)\n"
           "  --accept M              reuseport (a listener per thread) or dispatch (thread 0 accepts\n"
           "                          and deals connections round-robin) (default reuseport)\n"
+          "  --processes N           a supervisor forks N worker processes sharing one listener, each\n"
+          "                          with --threads loops (default 1 each); a worker that dies is\n"
+          "                          replaced; SIGHUP replaces them all (default: one process)\n"
           "  --shutdown-timeout-ms N  SIGINT/SIGTERM: stop accepting, let requests in flight finish,\n"
           "                          close what is still open after N ms (default 10000)\n"
           "  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"

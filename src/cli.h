@@ -25,6 +25,7 @@
 #define CLI_DEFAULT_WS_PING_MS 30000u
 #define CLI_MAX_THREADS 1024u
 #define CLI_DEFAULT_WORKERS 4u
+#define CLI_MAX_PROCESSES 256u /* SUPERVISOR_MAX_WORKERS */
 /* How long an idle SQPOLL thread spins before it sleeps and submissions need a wake-up call. */
 #define CLI_SQPOLL_IDLE_MS 1000
 #define CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
@@ -44,7 +45,9 @@ typedef struct cli_options {
     enum cli_ack_mode ack_mode; /* etx: the delay as a loop timer, or a worker's blocking sleep */
     uint32_t workers;           /* threads of the worker pool (ack mode worker) */
     uint32_t max_conns; /* 0: no limit */
-    uint32_t threads;   /* loops, one per thread (0: as many as the CPUs this process may use) */
+    uint32_t threads;   /* loops, one per thread (0: as many as the CPUs this process may use,
+                         * or one per worker process with --processes) */
+    uint32_t processes; /* worker processes under a supervisor (0: none, one process serves) */
     enum cli_accept accept; /* reuseport: a listener per loop; dispatch: loop 0 deals fds */
     uint64_t shutdown_timeout_ms; /* SIGINT/SIGTERM: connections left open then are closed */
     /* http: 0 or NULL for each means its default */

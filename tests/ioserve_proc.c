@@ -169,10 +169,13 @@ int proc_start(ioserve_proc *p, const char *const argv[], int timeout_ms)
     return -ETIMEDOUT;
 }
 
-int proc_wait_err(ioserve_proc *p, const char *text, int timeout_ms)
+long proc_wait_err(ioserve_proc *p, size_t from, const char *text, int timeout_ms)
 {
     uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-    while (!strstr(p->err, text)) {
+    for (;;) {
+        const char *at = from <= p->err_len ? strstr(p->err + from, text) : NULL;
+        if (at)
+            return (long)(at - p->err);
         struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
         if (p->err_fd < 0 || remaining_ms(deadline) <= 0)
             return -ETIMEDOUT;
@@ -181,7 +184,6 @@ int proc_wait_err(ioserve_proc *p, const char *text, int timeout_ms)
             p->err_fd = -1;
         }
     }
-    return 0;
 }
 
 int proc_stop(ioserve_proc *p, int sig, int timeout_ms, int *status)

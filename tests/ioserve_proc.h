@@ -36,8 +36,9 @@ typedef struct ioserve_proc {
 /* argv ends with NULL; argv[0] is the program's path. */
 int proc_run(const char *const argv[], int timeout_ms, proc_output *out);
 int proc_start(ioserve_proc *p, const char *const argv[], int timeout_ms);
-/* 0 once text is in p->err (read on as needed), -ETIMEDOUT if not within timeout_ms. */
-int proc_wait_err(ioserve_proc *p, const char *text, int timeout_ms);
+/* The offset of text in p->err at or after offset from, reading the server's stderr on as
+ * needed; -ETIMEDOUT if it does not appear within timeout_ms. */
+long proc_wait_err(ioserve_proc *p, size_t from, const char *text, int timeout_ms);
 /* Send sig, wait for the exit: 0 with *status set, or -errno. */
 int proc_stop(ioserve_proc *p, int sig, int timeout_ms, int *status);
 void proc_kill(ioserve_proc *p);
