@@ -37,6 +37,9 @@ OPEN_LOOP_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et", "n
 OPEN_LOOP_TICK_US = 100
 # Counted under strace in the http-d1 cells only: SQPOLL's syscalls per request.
 SQPOLL_STRACE = ["ioserve-uring-sqpoll"]
+# --threads 2 against --processes 2 (one loop each), per backend, on the same HTTP load.
+PROCESS_SERVERS = ["ioserve-uring-threads2", "ioserve-uring-processes2",
+                   "ioserve-epoll-et-threads2", "ioserve-epoll-et-processes2"]
 
 
 def _http(depth, **extra):
@@ -46,6 +49,10 @@ def _http(depth, **extra):
 def _open_loop():
     return {"id": "http-d1-open", "protocol": "http", "depth": 1, "open_loop_of": OPEN_LOOP_OF,
             "tick_us": OPEN_LOOP_TICK_US, "servers": OPEN_LOOP_SERVERS}
+
+
+def _processes_cell():
+    return {"id": "http-d1-procs", "protocol": "http", "depth": 1, "servers": PROCESS_SERVERS}
 
 
 def workloads(mode):
@@ -64,6 +71,7 @@ def workloads(mode):
             ({"id": "echo-128", "protocol": "echo", "size": 128}, [100, 1000], [100]),
             ({"id": "etx-64", "protocol": "etx", "size": 64}, [100], [100]),
             ({"id": "ws-128", "protocol": "ws", "size": 128}, [100], [100]),
+            (_processes_cell(), [128], []),
             (_open_loop(), [OPEN_LOOP_OF[1]], []),
         ]
     return [
@@ -73,6 +81,7 @@ def workloads(mode):
         ({"id": "echo-16k", "protocol": "echo", "size": 16384}, [1, 100, 1000], [100]),
         ({"id": "etx-64", "protocol": "etx", "size": 64}, [1, 100, 1000], [100]),
         ({"id": "ws-128", "protocol": "ws", "size": 128}, [1, 100, 1000], [100]),
+        (_processes_cell(), [128, 1000], []),
         (_open_loop(), [OPEN_LOOP_OF[1]], []),
     ]
 
@@ -216,10 +225,10 @@ def _strace(server, paths, workload, conns, seconds, warmup):
 
 
 def _servers_for(wanted, workload):
-    """The servers a workload runs: those it names when it names any, and strace-only servers
-    only where it asks for them."""
+    """The servers a workload runs: those it names when it names any (named-only servers run
+    nowhere else), and strace-only servers only where it asks for them."""
     names = workload.get("servers")
-    return [s for s in wanted if (names is None or s.name in names) and
+    return [s for s in wanted if (s.name in names if names is not None else not s.named_only) and
             (not s.strace_only or s.name in workload.get("strace_only", []))]
 
 

@@ -26,6 +26,8 @@ STYLE = {
     "baseline-blocking": ("#7f7f7f", 1),
     "baseline-prefork": ("#8c564b", 2), "baseline-threads": ("#2ca02c", 3),
     "baseline-pool": ("#bcbd22", 4), "nginx": ("#000000", 9), "h2o": ("#ff7f0e", 11),
+    "ioserve-uring-threads2": ("#ff7f7f", 7), "ioserve-uring-processes2": ("#8b0000", 7),
+    "ioserve-epoll-et-threads2": ("#7fdfef", 13), "ioserve-epoll-et-processes2": ("#0b6f7f", 13),
 }
 
 

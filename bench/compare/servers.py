@@ -28,7 +28,8 @@ SQPOLL_CPU = "1"
 class Server:
     """One server of the matrix: a name, the protocols it speaks, a command-line builder."""
 
-    def __init__(self, name, kind, protocols, build_cmd, needs=None, strace_only=False):
+    def __init__(self, name, kind, protocols, build_cmd, needs=None, strace_only=False,
+                 named_only=False):
         self.name = name
         self.kind = kind                # "ioserve", "baseline", "external": for the report
         self.protocols = protocols      # protocol words this server can serve
@@ -37,6 +38,8 @@ class Server:
         # Only its system calls are counted, in the cells whose workload names it: a server
         # whose CPU time is not its own (SQPOLL's kernel thread spins) has no CPU/request.
         self.strace_only = strace_only
+        # Runs only in the workloads that name it ("servers"): a variant made for one comparison.
+        self.named_only = named_only
 
     def missing(self, paths):
         for exe in self.needs_paths(paths):
@@ -134,6 +137,17 @@ SERVERS = [
            _ioserve("epoll", "--epoll-mode", "lt"), ["ioserve"]),
     Server("ioserve-epoll-et", "ioserve", ["http", "echo", "etx", "ws"],
            _ioserve("epoll", "--epoll-mode", "et"), ["ioserve"]),
+    # One process with two loops against two worker processes of one loop each, on the same load
+    # (compare.py's "http-d1-procs" cell): what separate address spaces cost, or save.
+    Server("ioserve-uring-threads2", "ioserve", ["http"], _ioserve("uring", "--threads", "2"),
+           ["ioserve"], named_only=True),
+    Server("ioserve-uring-processes2", "ioserve", ["http"],
+           _ioserve("uring", "--processes", "2", "--threads", "1"), ["ioserve"], named_only=True),
+    Server("ioserve-epoll-et-threads2", "ioserve", ["http"],
+           _ioserve("epoll", "--epoll-mode", "et", "--threads", "2"), ["ioserve"], named_only=True),
+    Server("ioserve-epoll-et-processes2", "ioserve", ["http"],
+           _ioserve("epoll", "--epoll-mode", "et", "--processes", "2", "--threads", "1"), ["ioserve"],
+           named_only=True),
     Server("baseline-epoll", "baseline", ["http", "echo"], _baseline("epoll"), ["baselines"]),
     Server("baseline-uring", "baseline", ["http", "echo"], _baseline("uring"), ["baselines"]),
     Server("baseline-blocking", "baseline", ["http", "echo", "etx"], _baseline("blocking"),
