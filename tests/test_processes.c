@@ -5,7 +5,9 @@
  * the other serves on, a new worker with a new pid replaces it, every request after that
  * succeeds); connections queued while both workers are stopped survive the death of one (the
  * listener is the supervisor's, not the worker's); quick crashes in a row back off; SIGTERM
- * drains every worker and the supervisor exits 0; bad --processes values are usage errors.
+ * drains every worker and the supervisor exits 0; SIGHUP replaces every worker while the old
+ * ones drain, SIGINT stops them; a worker that cannot start fails the start; bad --processes
+ * values are usage errors.
  * Which worker owns a connection is read from /proc (the socket's inode in its fd table).
  */
 #include <dirent.h>
@@ -338,6 +340,58 @@ static void test_sigterm_drains_every_worker(void **state)
     assert_true(fd < 0);
 }
 
+/* SIGHUP: a new worker in each slot, while the old ones finish what they owe and exit 0. */
+static void test_sighup_replaces_every_worker(void **state)
+{
+    ioserve_proc *p = *state;
+    pid_t pids[2];
+    start_workers(p, pids, "--ack-delay-ms", "300");
+    int fd = connect_to(p);
+    assert_int_equal(tnet_write_all(fd, "owed\x03", 5, IO_TIMEOUT_MS), 0);
+    assert_int_equal(kill(p->pid, SIGHUP), 0);
+    long at = proc_wait_err(p, 0, "SIGHUP: replacing the workers", RESTART_TIMEOUT_MS);
+    assert_true(at >= 0);
+    pid_t fresh[2];
+    for (unsigned slot = 0; slot < 2; slot++) {
+        char serves[64];
+        snprintf(serves, sizeof(serves), "(slot %u) serves", slot);
+        long line = proc_wait_err(p, (size_t)at, serves, RESTART_TIMEOUT_MS);
+        assert_true(line >= 0);
+        while (line > 0 && p->err[line - 1] != '\n')
+            line--;
+        assert_int_equal(sscanf(p->err + line, "ioserve: worker %d", &fresh[slot]), 1);
+        assert_true(fresh[slot] != pids[0] && fresh[slot] != pids[1]);
+    }
+    char ack[3]; /* the old worker drains: the ack it owed still arrives, then it closes */
+    assert_int_equal(tnet_read_full(fd, ack, sizeof(ack), IO_TIMEOUT_MS), 3);
+    assert_memory_equal(ack, "ack", 3);
+    assert_int_equal(tnet_expect_eof(fd, IO_TIMEOUT_MS), 0);
+    close(fd);
+    for (int i = 0; i < 2; i++) { /* the old generation is gone, the new one serves */
+        uint64_t deadline = tnet_now_ms() + STOP_TIMEOUT_MS;
+        while (kill(pids[i], 0) == 0 && tnet_now_ms() < deadline)
+            usleep(10000);
+        assert_int_equal(kill(pids[i], 0), -1);
+    }
+    assert_int_equal(one_client(p->port), 0);
+    assert_null(strstr(p->err, "crash"));
+    expect_clean_exit(p, SIGINT, STOP_TIMEOUT_MS);
+}
+
+/* A worker that cannot start makes the whole server fail to start: exit 1, and why. */
+static void test_workers_that_cannot_start(void **state)
+{
+    (void)state;
+    const char *argv[] = {ioserve_path, "--processes", "2", "--root", "/nonexistent/ioserve-test",
+                          "--listen", "127.0.0.1:0", NULL};
+    static proc_output out; /* large: off the stack */
+    assert_int_equal(proc_run(argv, START_TIMEOUT_MS, &out), 0);
+    assert_true(WIFEXITED(out.status));
+    assert_int_equal(WEXITSTATUS(out.status), 1);
+    assert_non_null(strstr(out.err, "--root /nonexistent/ioserve-test"));
+    assert_non_null(strstr(out.err, "before it served; stopping"));
+}
+
 static void expect_usage_error(const char *value, const char *says)
 {
     const char *argv[] = {ioserve_path, "--processes", value, NULL};
@@ -388,6 +442,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_queued_connections_survive_a_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_loop_backs_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_drains_every_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_replaces_every_worker, setup, teardown),
+        cmocka_unit_test(test_workers_that_cannot_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
