@@ -249,10 +249,10 @@ static void worker_ended(struct supervisor *s, struct worker *w, int status)
     describe_end(status, how, sizeof(how));
     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (gone.retiring || s->stopping) {
-        if (!clean) {
-            fprintf(stderr, "ioserve: worker %d (slot %u) %s while stopping\n", gone.pid, gone.slot, how);
-            s->status = 1;
-        }
+        if (!clean)
+            fprintf(stderr, "ioserve: worker %d (slot %u) %s while draining\n", gone.pid, gone.slot, how);
+        if (!clean && s->stopping)
+            s->status = 1; /* it did not drain */
         return;
     }
     if (!s->started && !gone.ready) {
