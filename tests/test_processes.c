@@ -99,24 +99,44 @@ static int one_client(uint16_t port)
 
 /* ---- who owns a connection ---- */
 
-/* The inode of the server's socket for the client fd: /proc/net/tcp has the server side with
- * local port = the server's, remote port = the client's. */
-static unsigned long server_side_inode(int client_fd, uint16_t server_port)
+/* The server's socket for the client fd, from /proc/net/tcp (local port = the server's, remote
+ * port = the client's): its inode (0 if not found) and the bytes it holds unread. */
+static unsigned long server_side(int client_fd, uint16_t server_port, unsigned *unread)
 {
     struct sockaddr_in me;
     socklen_t len = sizeof(me);
     assert_int_equal(getsockname(client_fd, (struct sockaddr *)&me, &len), 0);
-    unsigned client_port = ntohs(me.sin_port), local, remote;
+    unsigned client_port = ntohs(me.sin_port), local, remote, rx;
     unsigned long inode, found = 0;
     char line[512];
     FILE *f = fopen("/proc/net/tcp", "r");
     assert_non_null(f);
-    while (!found && fgets(line, sizeof(line), f))
-        if (sscanf(line, " %*d: %*x:%x %*x:%x %*x %*s %*s %*s %*u %*u %lu", &local, &remote, &inode) == 3 &&
-            local == server_port && remote == client_port)
+    while (!found && fgets(line, sizeof(line), f)) {
+        if (sscanf(line, " %*d: %*x:%x %*x:%x %*x %*x:%x %*s %*s %*u %*u %lu", &local, &remote, &rx, &inode) == 4 &&
+            local == server_port && remote == client_port) {
             found = inode;
+            if (unread)
+                *unread = rx;
+        }
+    }
     fclose(f);
     return found;
+}
+
+static unsigned long server_side_inode(int client_fd, uint16_t server_port)
+{
+    return server_side(client_fd, server_port, NULL);
+}
+
+/* Until a worker has read everything the client sent (bounded): a connection whose message is
+ * still unread is idle to a stopping server, which closes it at once. */
+static void wait_read_by_server(int client_fd, uint16_t server_port)
+{
+    unsigned unread = 1;
+    uint64_t deadline = tnet_now_ms() + IO_TIMEOUT_MS;
+    while ((!server_side(client_fd, server_port, &unread) || unread) && tnet_now_ms() < deadline)
+        usleep(2000);
+    assert_int_equal(unread, 0);
 }
 
 static bool holds_socket(pid_t pid, unsigned long inode)
@@ -227,6 +247,7 @@ static void test_kill_one_worker_under_load(void **state)
         count[held_by[i]]++;
     }
     print_message("held connections: %d on worker %d, %d on worker %d\n", count[0], pids[0], count[1], pids[1]);
+    assert_true(count[0] > 0 && count[1] > 0); /* the kernel's hash: all on one is 1 in 2^15 */
 
     struct loader l = {.port = p->port};
     assert_int_equal(pthread_create(&l.thread, NULL, load, &l), 0);
@@ -323,6 +344,7 @@ static void test_sigterm_drains_every_worker(void **state)
         assert_true(who == 0 || who == 1);
         on[who]++;
         assert_int_equal(tnet_write_all(fds[i], "last\x03", 5, IO_TIMEOUT_MS), 0);
+        wait_read_by_server(fds[i], p->port);
     }
     print_message("in flight at SIGTERM: %d on worker %d, %d on worker %d\n", on[0], pids[0], on[1], pids[1]);
     assert_int_equal(kill(p->pid, SIGTERM), 0);
@@ -348,6 +370,7 @@ static void test_sighup_replaces_every_worker(void **state)
     start_workers(p, pids, "--ack-delay-ms", "300");
     int fd = connect_to(p);
     assert_int_equal(tnet_write_all(fd, "owed\x03", 5, IO_TIMEOUT_MS), 0);
+    wait_read_by_server(fd, p->port);
     assert_int_equal(kill(p->pid, SIGHUP), 0);
     long at = proc_wait_err(p, 0, "SIGHUP: replacing the workers", RESTART_TIMEOUT_MS);
     assert_true(at >= 0);
