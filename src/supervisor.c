@@ -145,20 +145,23 @@ static uint64_t restart_delay_ms(struct slot *slot, uint64_t lived_ms)
     return delay < SUPERVISOR_BACKOFF_MAX_MS ? delay : SUPERVISOR_BACKOFF_MAX_MS;
 }
 
+/* A new worker in slot now, or a later try when fork fails. */
+static void start_worker(struct supervisor *s, unsigned slot)
+{
+    s->slots[slot].restart_due = false;
+    int err = spawn(s, slot);
+    if (err < 0) {
+        fprintf(stderr, "ioserve: cannot start a worker for slot %u: %s; trying again\n", slot, strerror(-err));
+        schedule_restart(s, slot, restart_delay_ms(&s->slots[slot], 0));
+    }
+}
+
 static void start_due(struct supervisor *s)
 {
     uint64_t now = now_ms();
-    for (unsigned i = 0; i < s->cfg->workers && !s->stopping; i++) {
-        struct slot *slot = &s->slots[i];
-        if (!slot->restart_due || slot->restart_at_ms > now)
-            continue;
-        slot->restart_due = false;
-        int err = spawn(s, i);
-        if (err < 0) {
-            fprintf(stderr, "ioserve: cannot start a worker for slot %u: %s; trying again\n", i, strerror(-err));
-            schedule_restart(s, i, restart_delay_ms(slot, 0));
-        }
-    }
+    for (unsigned i = 0; i < s->cfg->workers && !s->stopping; i++)
+        if (s->slots[i].restart_due && s->slots[i].restart_at_ms <= now)
+            start_worker(s, i);
 }
 
 /* Milliseconds until the next restart is due, or -1 (poll's forever). */
@@ -218,14 +221,8 @@ static void replace_all(struct supervisor *s)
     for (unsigned i = 0; i < 2 * s->cfg->workers; i++)
         if (s->workers[i].pid > 0)
             s->workers[i].retiring = true;
-    for (unsigned slot = 0; slot < s->cfg->workers; slot++) {
-        s->slots[slot].restart_due = false;
-        int err = spawn(s, slot);
-        if (err < 0) {
-            fprintf(stderr, "ioserve: cannot start a worker for slot %u: %s; trying again\n", slot, strerror(-err));
-            schedule_restart(s, slot, SUPERVISOR_BACKOFF_MIN_MS);
-        }
-    }
+    for (unsigned slot = 0; slot < s->cfg->workers; slot++)
+        start_worker(s, slot);
     for (unsigned i = 0; i < 2 * s->cfg->workers; i++)
         if (s->workers[i].pid > 0 && s->workers[i].retiring)
             kill(s->workers[i].pid, SIGTERM);
