@@ -229,6 +229,7 @@ class OpenLoopAndStrace(unittest.TestCase):
                 for s in compare.servers.SERVERS if s.name in compare.PROCESS_SERVERS}
         self.assertEqual(argv["ioserve-uring-processes2"][-4:], ["--processes", "2", "--threads", "1"])
         self.assertEqual(argv["ioserve-uring-threads2"][-2:], ["--threads", "2"])
+        self.assertIn("--processes 2", report._describe(compare._processes_cell()))
 
     def test_open_loop_passes_rate_and_tick_to_ioload(self):
         wl = dict(compare._open_loop(), rate=12345.4)

@@ -52,7 +52,8 @@ def _open_loop():
 
 
 def _processes_cell():
-    return {"id": "http-d1-procs", "protocol": "http", "depth": 1, "servers": PROCESS_SERVERS}
+    return {"id": "http-d1-procs", "protocol": "http", "depth": 1, "servers": PROCESS_SERVERS,
+            "note": "two loops, as --threads 2 in one process or --processes 2 (one loop each)"}
 
 
 def workloads(mode):

@@ -294,7 +294,8 @@ def _describe(w):
                 "requests due within %d µs sent together" % (
                     w["rate"], w["open_loop_of"][0], w["open_loop_of"][1], w["tick_us"]))
     if w["protocol"] == "http":
-        return "HTTP GET /plaintext, pipelining depth %d" % w.get("depth", 1)
+        text = "HTTP GET /plaintext, pipelining depth %d" % w.get("depth", 1)
+        return text + ("; " + w["note"] if w.get("note") else "")
     names = {"echo": "echo", "etx": "ETX", "ws": "WebSocket echo"}
     return "%s, %d-byte messages" % (names[w["protocol"]], w["size"])
 
