@@ -17,6 +17,7 @@ static const struct choice epoll_modes[] = {{"lt", IO_EPOLL_LT}, {"et", IO_EPOLL
 static const struct choice accept_modes[] = {
     {"reuseport", CLI_ACCEPT_REUSEPORT}, {"dispatch", CLI_ACCEPT_DISPATCH}, {NULL, 0}};
 static const struct choice ack_modes[] = {{"timer", CLI_ACK_TIMER}, {"worker", CLI_ACK_WORKER}, {NULL, 0}};
+static const struct choice etx_acks[] = {{"ack", CLI_ETX_ACK}, {"ack-etx", CLI_ETX_ACK_ETX}, {NULL, 0}};
 static const struct choice protocols[] = {
     {"http", CLI_PROTOCOL_HTTP}, {"echo", CLI_PROTOCOL_ECHO}, {"etx", CLI_PROTOCOL_ETX},
     {"rpc", CLI_PROTOCOL_RPC}, {NULL, 0}};
@@ -27,6 +28,7 @@ struct parse {
     bool epoll_mode_given;
     bool ack_delay_given;
     bool ack_mode_given;
+    bool etx_ack_given;
     bool workers_given;
     const char *http_flag_given; /* the last http-only flag seen, to refuse it for echo/etx */
     const char *rpc_flag_given;  /* the same for the rpc-only flags */
@@ -160,6 +162,12 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         p->ack_mode_given = true;
         return err;
     }
+    if (strcmp(flag, "--etx-ack") == 0) {
+        err = pick(p, flag, value, etx_acks, &choice);
+        o->etx_ack = (enum cli_etx_ack)choice;
+        p->etx_ack_given = true;
+        return err;
+    }
     if (strcmp(flag, "--workers") == 0) {
         err = number(p, flag, value, CLI_MAX_THREADS, &n);
         if (err == 0 && n == 0)
@@ -178,6 +186,13 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         if (err == 0 && n == 0)
             return bad(p, flag, value, "at least one thread");
         o->threads = (uint32_t)n;
+        return err;
+    }
+    if (strcmp(flag, "--processes") == 0) {
+        err = number(p, flag, value, CLI_MAX_PROCESSES, &n);
+        if (err == 0 && n == 0)
+            return bad(p, flag, value, "at least one process");
+        o->processes = (uint32_t)n;
         return err;
     }
     if (strcmp(flag, "--shutdown-timeout-ms") == 0) {
@@ -204,8 +219,9 @@ static bool takes_value(const char *flag)
     static const char *const flags[] = {"--listen", "--backend", "--epoll-mode", "--protocol",
                                         "--ack-delay-ms", "--max-conns", "--root", "--max-body",
                                         "--header-timeout-ms", "--keepalive-timeout-ms",
-                                        "--ws-max-message", "--ws-ping-ms", "--threads", "--accept",
-                                        "--ack-mode", "--workers", "--rpc-max-message", "--rpc-max-inflight",
+                                        "--ws-max-message", "--ws-ping-ms", "--threads", "--accept", "--processes",
+                                        "--ack-mode", "--etx-ack", "--workers", "--rpc-max-message",
+                                        "--rpc-max-inflight",
                                         "--shutdown-timeout-ms", "--sqpoll-cpu", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
@@ -267,6 +283,8 @@ static int check_together(struct parse *p)
         return bad(p, "--ack-delay-ms", NULL, "applies to --protocol etx only");
     if (p->ack_mode_given && o->protocol != CLI_PROTOCOL_ETX)
         return bad(p, "--ack-mode", NULL, "applies to --protocol etx only");
+    if (p->etx_ack_given && o->protocol != CLI_PROTOCOL_ETX)
+        return bad(p, "--etx-ack", NULL, "applies to --protocol etx only");
     if (p->workers_given && o->ack_mode != CLI_ACK_WORKER && o->protocol != CLI_PROTOCOL_RPC)
         return bad(p, "--workers", NULL, "applies to --ack-mode worker and --protocol rpc only");
     if (p->rpc_flag_given && o->protocol != CLI_PROTOCOL_RPC)
@@ -315,6 +333,8 @@ void cli_usage(FILE *out)
           "  --epoll-mode M          lt (level-triggered) or et (edge-triggered) (default lt)\n"
           "  --protocol P            http, echo, etx or rpc (msgpack-rpc, see docs/rpc.md) (default http)\n"
           "  --ack-delay-ms N        etx: answer each message N ms after it arrived (default 0)\n"
+          "  --etx-ack A             etx: ack (the three bytes the protocol specifies) or ack-etx\n"
+          "                          (an extension: \"ack\" ended by 0x03 like a message) (default ack)\n"
           "  --ack-mode M            etx: timer (the delay is a loop timer) or worker (a blocking sleep\n"
           "                          on a worker thread, the ack posted back to the loop) (default timer)\n"
           "  --workers N             threads of the worker pool for --ack-mode worker and for rpc's\n"
@@ -323,11 +343,16 @@ void cli_usage(FILE *out)
           "                          (default 1048576)\n"
           "  --rpc-max-inflight N    rpc: worker calls out per connection before it stops reading\n"
           "                          (default 128)\n"
-          "  --max-conns N           close new connections beyond N open ones (default 0: no limit)\n"
+          "  --max-conns N           close new connections beyond N open ones (default 0: no limit;\n"
+          "                          with --processes, per worker process)\n"
           "  --threads N             N loops, one per thread, each with its own SO_REUSEPORT listener\n"
-          "                          (default: the CPUs this process may run on)\n"
+          "                          (default: the CPUs this process may run on; 1 with --processes)\n"
           "  --accept M              reuseport (a listener per thread) or dispatch (thread 0 accepts\n"
           "                          and deals connections round-robin) (default reuseport)\n"
+          "  --processes N           a supervisor forks N worker processes, each with --threads loops\n"
+          "                          (default 1 each) on SO_REUSEPORT listeners the supervisor opened\n"
+          "                          and keeps; a worker that dies is replaced; SIGHUP replaces them\n"
+          "                          all (default: one process, no supervisor)\n"
           "  --shutdown-timeout-ms N  SIGINT/SIGTERM: stop accepting, let requests in flight finish,\n"
           "                          close what is still open after N ms (default 10000)\n"
           "  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"

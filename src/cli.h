@@ -25,6 +25,7 @@
 #define CLI_DEFAULT_WS_PING_MS 30000u
 #define CLI_MAX_THREADS 1024u
 #define CLI_DEFAULT_WORKERS 4u
+#define CLI_MAX_PROCESSES 256u /* SUPERVISOR_MAX_WORKERS */
 /* How long an idle SQPOLL thread spins before it sleeps and submissions need a wake-up call. */
 #define CLI_SQPOLL_IDLE_MS 1000
 #define CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
@@ -34,6 +35,7 @@
 enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX, CLI_PROTOCOL_RPC };
 enum cli_accept { CLI_ACCEPT_REUSEPORT, CLI_ACCEPT_DISPATCH };
 enum cli_ack_mode { CLI_ACK_TIMER, CLI_ACK_WORKER };
+enum cli_etx_ack { CLI_ETX_ACK, CLI_ETX_ACK_ETX }; /* "ack" as specified, or "ack" 0x03 */
 
 typedef struct cli_options {
     net_addr listen;
@@ -41,10 +43,13 @@ typedef struct cli_options {
     enum io_epoll_mode epoll_mode;
     enum cli_protocol protocol;
     uint64_t ack_delay_ms;
+    enum cli_etx_ack etx_ack;   /* etx: the acknowledgement's bytes */
     enum cli_ack_mode ack_mode; /* etx: the delay as a loop timer, or a worker's blocking sleep */
     uint32_t workers;           /* threads of the worker pool (etx ack mode worker, rpc) */
     uint32_t max_conns; /* 0: no limit */
-    uint32_t threads;   /* loops, one per thread (0: as many as the CPUs this process may use) */
+    uint32_t threads;   /* loops, one per thread (0: as many as the CPUs this process may use,
+                         * or one per worker process with --processes) */
+    uint32_t processes; /* worker processes under a supervisor (0: none, one process serves) */
     enum cli_accept accept; /* reuseport: a listener per loop; dispatch: loop 0 deals fds */
     uint64_t shutdown_timeout_ms; /* SIGINT/SIGTERM: connections left open then are closed */
     /* http: 0 or NULL for each means its default */

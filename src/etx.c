@@ -32,6 +32,14 @@ struct etx_state {
     bool close_when_acked;        /* goodbye or EOF: close once every ack has left */
 };
 
+/* One acknowledgement, in the form the server was asked for; conn_write's result. */
+static int send_ack(conn *c, const struct etx_state *st)
+{
+    if (st->cfg->ack_framed)
+        return conn_write(c, ETX_ACK_FRAMED, sizeof(ETX_ACK_FRAMED) - 1);
+    return conn_write(c, ETX_ACK, sizeof(ETX_ACK) - 1);
+}
+
 static int etx_open(conn *c, void *arg)
 {
     struct etx_state *st = calloc(1, sizeof(*st));
@@ -119,7 +127,7 @@ static void ack_job_done(io_loop *loop, io_post *post)
         conn_cork(c);
         st->jobs--;
         /* -EPIPE: the connection is closing already and takes no more acks. */
-        if (conn_write(c, ETX_ACK, sizeof(ETX_ACK) - 1) == -ENOMEM)
+        if (send_ack(c, st) == -ENOMEM)
             conn_abort(c);
         else
             etx_settle(c, st);
@@ -155,7 +163,7 @@ static void etx_timer(conn *c)
     struct etx_state *st = conn_state(c);
     uint64_t now = io_loop_now_ns(conn_loop(c));
     while (st->due_count && st->due[st->due_first] <= now) {
-        conn_write(c, ETX_ACK, sizeof(ETX_ACK) - 1);
+        send_ack(c, st);
         st->due_first = (st->due_first + 1) % st->due_cap;
         st->due_count--;
     }
@@ -198,7 +206,7 @@ static bool message_done(conn *c, struct etx_state *st)
     }
     int err = st->cfg->workers      ? ack_by_worker(c, st)
               : st->cfg->ack_delay_ms ? ack_later(c, st)
-                                      : conn_write(c, ETX_ACK, sizeof(ETX_ACK) - 1);
+                                      : send_ack(c, st);
     if (err < 0) {
         conn_abort(c);
         return false;

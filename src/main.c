@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "http/http_builtin.h"
@@ -15,6 +16,7 @@
 #include "rpc/rpc_builtin.h"
 #include "rpc/rpc_conn.h"
 #include "server.h"
+#include "supervisor.h"
 #include "worker_pool.h"
 #include "ws/ws_bus.h"
 
@@ -161,6 +163,7 @@ static int choose_protocol(const cli_options *opt, server_config *cfg, worker_po
         cfg->proto = &echo_proto;
         return 0;
     case CLI_PROTOCOL_ETX:
+        etx->ack_framed = opt->etx_ack == CLI_ETX_ACK_ETX;
         etx->ack_delay_ms = opt->ack_delay_ms;
         etx->workers = workers;
         cfg->proto = &etx_proto;
@@ -195,8 +198,9 @@ static unsigned default_threads(void)
     return n < 1 ? 1 : n > (int)SERVER_MAX_THREADS ? SERVER_MAX_THREADS : (unsigned)n;
 }
 
-/* workers (or NULL) post to the loops: they end after the loops stop, before the loops go. */
-static int run_server(const server_config *cfg, worker_pool *workers)
+/* workers (or NULL) post to the loops: they end after the loops stop, before the loops go.
+ * process: this is a worker process of a supervisor (supervisor.h), or NULL. */
+static int run_server(const server_config *cfg, worker_pool *workers, const supervisor_worker *process)
 {
     server *s;
     char text[512];
@@ -206,7 +210,13 @@ static int run_server(const server_config *cfg, worker_pool *workers)
         return 1;
     }
     server_describe(s, text, sizeof(text));
-    fprintf(stderr, "ioserve: %s\n", text);
+    if (process) {
+        fprintf(stderr, "ioserve: %s; worker process %u of %u (pid %d)\n", text, process->slot + 1, process->count,
+                getpid());
+        supervisor_worker_ready(process);
+    } else {
+        fprintf(stderr, "ioserve: %s\n", text);
+    }
 
     int err = server_run(s);
     conn_set_stats stats = server_stats(s);
@@ -221,7 +231,8 @@ static int run_server(const server_config *cfg, worker_pool *workers)
     return 0;
 }
 
-static int serve(const cli_options *opt)
+/* One process serving: alone, or as a worker of the supervisor (process set). */
+static int serve(const cli_options *opt, const supervisor_worker *process)
 {
     struct etx_config etx = {0};
     struct rpc_stack rpc = {0};
@@ -231,8 +242,10 @@ static int serve(const cli_options *opt)
         .loop = {.backend = opt->backend, .epoll_mode = opt->epoll_mode,
                  .sqpoll = opt->sqpoll ? CLI_SQPOLL_IDLE_MS : 0, .sqpoll_cpu = opt->sqpoll_cpu},
         .listen = opt->listen,
+        .listener_fds = process ? process->listen_fds : NULL,
+        .listener_count = process ? process->listen_count : 0,
         .max_conns = opt->max_conns,
-        .threads = opt->threads ? opt->threads : default_threads(),
+        .threads = opt->threads ? opt->threads : process ? 1 : default_threads(),
         .accept = opt->accept == CLI_ACCEPT_DISPATCH ? SERVER_ACCEPT_DISPATCH : SERVER_ACCEPT_REUSEPORT,
         .shutdown_timeout_ms = opt->shutdown_timeout_ms,
     };
@@ -243,10 +256,55 @@ static int serve(const cli_options *opt)
         worker_pool_destroy(workers);
         status = 1;
     } else {
-        status = run_server(&cfg, workers); /* it ends the workers */
+        status = run_server(&cfg, workers, process); /* it ends the workers */
     }
     http_stacks_fini(&http);
     rpc_registry_destroy(rpc.methods);
+    return status;
+}
+
+static int serve_as_worker(void *arg, const supervisor_worker *process)
+{
+    return serve(arg, process);
+}
+
+/* --processes: every listener is opened here, once, and outlives the workers (supervisor.h):
+ * one SO_REUSEPORT socket per accepting loop of each worker, the kernel spreading connections
+ * over all of them as it does over --threads' listeners. */
+static int open_listeners(const cli_options *opt, int *fds, unsigned count)
+{
+    net_addr addr = opt->listen;
+    for (unsigned i = 0; i < count; i++) {
+        fds[i] = net_listen(&addr, NET_REUSEPORT);
+        int err = fds[i] < 0 ? fds[i] : i == 0 ? net_addr_local(fds[0], &addr) : 0; /* port 0: the one given */
+        if (err < 0) {
+            char text[NET_ADDR_TEXT_MAX], why[128];
+            fprintf(stderr, "ioserve: cannot listen on %s: %s\n", net_addr_format(&opt->listen, text, sizeof(text)),
+                    net_strerror(err, why, sizeof(why)));
+            for (unsigned j = 0; j <= i; j++)
+                if (fds[j] >= 0)
+                    close(fds[j]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int supervise(const cli_options *opt)
+{
+    unsigned per_worker = opt->accept == CLI_ACCEPT_DISPATCH ? 1 : opt->threads ? opt->threads : 1;
+    unsigned count = opt->processes * per_worker;
+    int *fds = calloc(count, sizeof(*fds));
+    if (!fds || open_listeners(opt, fds, count) < 0) {
+        if (!fds)
+            fprintf(stderr, "ioserve: out of memory for %u listeners\n", count);
+        free(fds);
+        return 1;
+    }
+    supervisor_config cfg = {.workers = opt->processes, .listen_fds = fds, .per_worker = per_worker,
+                             .work = serve_as_worker, .arg = (void *)opt};
+    int status = supervisor_run(&cfg);
+    free(fds);
     return status;
 }
 
@@ -264,5 +322,7 @@ int main(int argc, char **argv)
     }
     if (opt.probe)
         return probe_report(stdout) < 0 ? 1 : 0;
-    return serve(&opt);
+    if (opt.processes)
+        return supervise(&opt);
+    return serve(&opt, NULL);
 }

@@ -7,6 +7,7 @@
 #ifndef IOSERVE_PROTO_H
 #define IOSERVE_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,17 +41,19 @@ struct proto {
 /* Every byte received is sent back. */
 extern const struct proto echo_proto;
 
-/* ETX: a client message ends with the byte 0x03 and is answered with ETX_ACK ("ack" framed the
- * same way, so a client reads replies as it writes messages).  The message "goodbye" is not
- * answered: the connection closes once the acks before it are sent.  A message longer than
- * ETX_MAX_MESSAGE closes the connection.  on_open's arg is a const struct etx_config *, which
- * must outlive the connections. */
-#define ETX_ACK "ack\x03"
+/* ETX: a client message ends with the byte 0x03 and is answered with the three bytes ETX_ACK,
+ * as the protocol specifies (or, as an extension, with ETX_ACK_FRAMED: "ack" ended by 0x03 like
+ * a message).  The message "goodbye" is not answered: the connection closes once the acks
+ * before it are sent.  A message longer than ETX_MAX_MESSAGE closes the connection.  on_open's
+ * arg is a const struct etx_config *, which must outlive the connections. */
+#define ETX_ACK "ack"
+#define ETX_ACK_FRAMED "ack\x03"
 #define ETX_MAX_MESSAGE (64u * 1024u)
 
 struct worker_pool;
 
 struct etx_config {
+    bool ack_framed;       /* answer ETX_ACK_FRAMED instead of ETX_ACK */
     uint64_t ack_delay_ms; /* each ack leaves this long after its message arrived (0: at once) */
     /* NULL: the delay is a loop timer.  Else each message's delay is a blocking sleep on one of
      * these worker threads (worker_pool.h), and its ack leaves when the worker posts back. */

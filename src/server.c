@@ -59,6 +59,7 @@ struct server {
     void (*on_loop)(void *arg, unsigned index, io_loop *loop);
     void *on_loop_arg;
     net_addr bound;
+    bool adopting;        /* the loops serve the config's listener_fds, not ones they bind */
     unsigned nloops;
     struct server_loop *loops;
     int signal_fd;
@@ -155,7 +156,11 @@ static void start_accepting(struct server_loop *l)
             return;
         }
     }
-    if (io_accept(l->loop, &l->accept_op, l->listen_fd, IO_MULTISHOT, on_accept, l) == 0) {
+    /* A handed-over listener outlives this process: a multishot accept would let the kernel take
+     * every queued connection into this process's ring, even as it dies; one at a time, a
+     * crash takes at most the one being accepted, and the rest wait for the next worker. */
+    unsigned flags = l->s->adopting ? 0 : IO_MULTISHOT;
+    if (io_accept(l->loop, &l->accept_op, l->listen_fd, flags, on_accept, l) == 0) {
         l->accept_armed = true;
         return;
     }
@@ -374,8 +379,8 @@ static int loop_setup(struct server_loop *l, const net_addr *addr)
     err = conn_set_create(&l->conns, l->loop, &set_cfg);
     if (err < 0)
         return fail(l->why, sizeof(l->why), err, "cannot set up connections");
-    if (s->accept_mode == SERVER_ACCEPT_DISPATCH && l->index > 0)
-        return 0; /* loop 0 accepts for everyone */
+    if ((s->accept_mode == SERVER_ACCEPT_DISPATCH && l->index > 0) || s->adopting)
+        return 0; /* loop 0 accepts for everyone, or the listener was handed over */
     l->listen_fd = net_listen(addr, s->nloops > 1 ? NET_REUSEPORT : 0);
     if (l->listen_fd < 0) {
         char text[NET_ADDR_TEXT_MAX];
@@ -466,7 +471,6 @@ static int server_setup(server *s, const server_config *cfg, char *why, size_t w
         struct server_loop *l = &s->loops[i];
         l->s = s;
         l->index = i;
-        l->listen_fd = -1;
         l->proto_arg = cfg->proto_args ? cfg->proto_args[i] : cfg->proto_arg;
         l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (l->wake_fd < 0)
@@ -493,20 +497,25 @@ static int server_setup(server *s, const server_config *cfg, char *why, size_t w
 int server_create(server **out, const server_config *cfg, char *why, size_t why_len)
 {
     unsigned n = cfg->threads ? cfg->threads : 1;
-    if (n > SERVER_MAX_THREADS)
-        return fail(why, why_len, -EINVAL, "threads");
-    server *s = calloc(1, sizeof(*s));
-    struct server_loop *loops = calloc(n, sizeof(*loops));
-    if (!s || !loops) {
+    unsigned accepting = cfg->accept == SERVER_ACCEPT_DISPATCH ? 1 : n;
+    bool fits = n <= SERVER_MAX_THREADS && (cfg->listener_count == 0 || cfg->listener_count == accepting);
+    server *s = fits ? calloc(1, sizeof(*s)) : NULL;
+    struct server_loop *loops = s ? calloc(n, sizeof(*loops)) : NULL;
+    if (!loops) {
+        for (unsigned i = 0; i < cfg->listener_count; i++)
+            close(cfg->listener_fds[i]); /* owned whatever the outcome */
         free(s);
-        free(loops);
-        return fail(why, why_len, -ENOMEM, "server");
+        return fits ? fail(why, why_len, -ENOMEM, "server")
+                    : fail(why, why_len, -EINVAL, "threads or listeners handed over");
     }
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
         loops[i].wake_fd = -1;
+        loops[i].listen_fd = i < cfg->listener_count ? cfg->listener_fds[i] : -1;
+    }
     s->loops = loops;
     s->nloops = n;
     s->signal_fd = -1;
+    s->adopting = cfg->listener_count > 0;
     s->proto = cfg->proto;
     s->accept_mode = cfg->accept;
     s->loop_cfg = cfg->loop;
@@ -576,6 +585,9 @@ void server_destroy(server *s)
             close(s->loops[i].wake_fd);
     if (s->signal_fd >= 0)
         close(s->signal_fd);
+    for (unsigned i = 1; i < s->nloops; i++) /* handed over to threads that never ran */
+        if (!s->loops[i].thread_started && s->loops[i].listen_fd >= 0)
+            close(s->loops[i].listen_fd);
     if (s->signals_blocked)
         pthread_sigmask(SIG_SETMASK, &s->old_mask, NULL);
     pthread_cond_destroy(&s->cond);
@@ -620,6 +632,7 @@ void server_describe(const server *s, char *line, size_t len)
     bool named = strncmp(describe, name, name_len) == 0 && describe[name_len] == ':';
     const char *accepting = s->nloops == 1                              ? ""
                             : s->accept_mode == SERVER_ACCEPT_DISPATCH ? " (loop 0 accepts and deals round-robin)"
+                            : s->adopting                              ? " (an inherited SO_REUSEPORT listener each)"
                                                                        : " (a SO_REUSEPORT listener each)";
     snprintf(line, len, "%s on %s, backend %s%s%s; %u thread%s%s", s->proto->name,
              net_addr_format(&s->bound, addr, sizeof(addr)), named ? "" : name, named ? "" : ": ", describe,

@@ -3,7 +3,8 @@
  * server_create() blocks SIGINT and SIGTERM (every thread it starts inherits the mask) and
  * ignores SIGPIPE, sets up loop 0 on the calling thread and starts threads 1..N-1, each with
  * its own loop (ring or epoll instance), connection set and SO_REUSEPORT listener on the same
- * address: the kernel spreads connections over the listeners.  With SERVER_ACCEPT_DISPATCH only
+ * address: the kernel spreads connections over the listeners (or the listeners handed over in
+ * the config, one per accepting loop).  With SERVER_ACCEPT_DISPATCH only
  * loop 0 listens and hands each accepted fd to the next loop in turn (io_loop_post).  Either
  * way a connection lives on one loop for its whole life.  Loop 0 reads the signals through a signalfd and wakes every loop
  * through its own eventfd.  server_run() runs loop 0 until every loop has stopped.
@@ -19,6 +20,7 @@
 #ifndef IOSERVE_SERVER_H
 #define IOSERVE_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +42,14 @@ enum server_accept {
 typedef struct server_config {
     io_loop_config loop;
     net_addr listen;
+    /* Optional: listening sockets opened before, by the supervising process (supervisor.h),
+     * served instead of binding `listen`: listener_fds[i] for loop i, one per accepting loop
+     * (threads, or 1 with SERVER_ACCEPT_DISPATCH).  The server owns them from server_create()
+     * on, whatever its result; each loop closes its own when it stops accepting (the socket
+     * lives on while another process holds it).  Each is accepted from one connection at a
+     * time, so that a crash of this process takes at most one queued connection per loop. */
+    const int *listener_fds;
+    unsigned listener_count;   /* 0: bind `listen` */
     const struct proto *proto;
     void *proto_arg;           /* given to proto->on_open; must outlive the server */
     void *const *proto_args;   /* when set: proto_args[i] for loop i instead (per-loop state) */

@@ -112,28 +112,35 @@ int proc_run(const char *const argv[], int timeout_ms, proc_output *o)
     return reap(pid, deadline, &o->status);
 }
 
-/* The port in "... on ADDR:PORT, ..." of the start-up line (ADDR may be [v6]). */
+/* The first complete line of stderr with " on ADDR:PORT" in it (ADDR numeric, [v6] too):
+ * ioserve's "ioserve: PROTO on ADDR:PORT, backend ...", or a baseline's "NAME: listening on
+ * 127.0.0.1:PORT (...)".  Stores the line and the port. */
 static int parse_start_line(ioserve_proc *p)
 {
-    const char *line = strstr(p->err, "ioserve: ");
-    const char *at = line ? strstr(line, " on ") : NULL;
-    const char *end = at ? strchr(at, '\n') : NULL;
-    const char *comma = at ? strchr(at, ',') : NULL;
-    if (!end || !comma || comma > end)
-        return -EAGAIN;
-    size_t len = (size_t)(end - line);
-    if (len >= sizeof(p->start_line))
-        len = sizeof(p->start_line) - 1;
-    memcpy(p->start_line, line, len);
-    p->start_line[len] = '\0';
-    const char *colon = comma;
-    while (colon > at && *colon != ':')
-        colon--;
-    long port = strtol(colon + 1, NULL, 10);
-    if (colon == at || port <= 0 || port > 65535)
-        return -EPROTO;
-    p->port = (uint16_t)port;
-    return 0;
+    for (const char *line = p->err; *line;) {
+        const char *end = strchr(line, '\n');
+        if (!end)
+            return -EAGAIN;
+        const char *at = strstr(line, " on ");
+        if (at && at < end && (at[4] == '[' || (at[4] >= '0' && at[4] <= '9'))) {
+            const char *stop = at + 4 + strcspn(at + 4, ", \n");
+            const char *colon = stop;
+            while (colon > at && *colon != ':')
+                colon--;
+            long port = strtol(colon + 1, NULL, 10);
+            if (colon == at || port <= 0 || port > 65535)
+                return -EPROTO;
+            size_t len = (size_t)(end - line);
+            if (len >= sizeof(p->start_line))
+                len = sizeof(p->start_line) - 1;
+            memcpy(p->start_line, line, len);
+            p->start_line[len] = '\0';
+            p->port = (uint16_t)port;
+            return 0;
+        }
+        line = end + 1;
+    }
+    return -EAGAIN;
 }
 
 static bool has_listen_flag(const char *const argv[])
@@ -179,6 +186,23 @@ int proc_start(ioserve_proc *p, const char *const argv[], int timeout_ms)
             return 0;
     }
     return -ETIMEDOUT;
+}
+
+long proc_wait_err(ioserve_proc *p, size_t from, const char *text, int timeout_ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        const char *at = from <= p->err_len ? strstr(p->err + from, text) : NULL;
+        if (at)
+            return (long)(at - p->err);
+        struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
+        if (p->err_fd < 0 || remaining_ms(deadline) <= 0)
+            return -ETIMEDOUT;
+        if (poll(&pfd, 1, remaining_ms(deadline)) > 0 && drain(p->err_fd, p->err, &p->err_len) == 0) {
+            close(p->err_fd);
+            p->err_fd = -1;
+        }
+    }
 }
 
 int proc_stop(ioserve_proc *p, int sig, int timeout_ms, int *status)

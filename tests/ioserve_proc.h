@@ -2,8 +2,10 @@
  *
  * proc_run() runs a command to its end and keeps its stdout and stderr.  proc_start() starts a
  * server with `--listen 127.0.0.1:0` added (unless argv has its own --listen), reads its stderr
- * until the start-up line ("ioserve: PROTO on ADDR:PORT, backend ...") and stores the port the
- * kernel chose, so tests never race for a free port.  proc_stop() signals it and collects its exit status and
+ * until the start-up line ("ioserve: PROTO on ADDR:PORT, backend ...", or a baseline's "NAME:
+ * listening on 127.0.0.1:PORT") and stores the port the kernel chose, so tests never race for
+ * a free port.  proc_wait_err() reads the server's stderr on until some text appears in it.
+ * proc_stop() signals it and collects its exit status and
  * the rest of its stderr.  Every wait is bounded; failures return -errno (-ETIMEDOUT when a
  * bound ran out, -ECHILD when the server exited before its start-up line).  proc_kill() is for
  * teardown: it kills and reaps whatever is still running.
@@ -35,6 +37,9 @@ typedef struct ioserve_proc {
 /* argv ends with NULL; argv[0] is the program's path. */
 int proc_run(const char *const argv[], int timeout_ms, proc_output *out);
 int proc_start(ioserve_proc *p, const char *const argv[], int timeout_ms);
+/* The offset of text in p->err at or after offset from, reading the server's stderr on as
+ * needed; -ETIMEDOUT if it does not appear within timeout_ms. */
+long proc_wait_err(ioserve_proc *p, size_t from, const char *text, int timeout_ms);
 /* Send sig, wait for the exit: 0 with *status set, or -errno. */
 int proc_stop(ioserve_proc *p, int sig, int timeout_ms, int *status);
 void proc_kill(ioserve_proc *p);

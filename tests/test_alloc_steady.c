@@ -340,7 +340,7 @@ static scenario websocket = {.protocol = "http", .websocket = true, .request = w
 static scenario echo = {.protocol = "echo", .request = echo_message, .request_len = sizeof(echo_message),
                         .kind = ANSWER_BYTES, .answer = echo_message, .answer_len = sizeof(echo_message)};
 static scenario etx = {.protocol = "etx", .request = "one message\x03", .kind = ANSWER_BYTES,
-                       .answer = "ack\x03"};
+                       .answer = "ack"};
 
 /* The requests that are built rather than written out: the pipelined batch, the 128-byte
  * echo message, a masked text frame and its unmasked echo. */

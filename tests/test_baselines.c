@@ -279,11 +279,11 @@ static void test_etx_split_messages(void **state)
     send_text(fd, "hel");
     sleep_ms(20);
     send_text(fd, "lo\x03");
-    expect_text(fd, "ack\x03");
+    expect_text(fd, "ack");
     send_text(fd, "terminator apart");
     sleep_ms(20);
     send_text(fd, "\x03");
-    expect_text(fd, "ack\x03");
+    expect_text(fd, "ack");
     send_text(fd, "good");
     sleep_ms(20);
     send_text(fd, "bye\x03");
@@ -295,9 +295,9 @@ static void test_etx_many_in_one_write(void **state)
 {
     int fd = connect_server(*state);
     send_text(fd, "a\x03" "bb\x03" "\x03" "goodbyes\x03" "goodby\x03");
-    expect_text(fd, "ack\x03" "ack\x03" "ack\x03" "ack\x03" "ack\x03");
+    expect_text(fd, "ackackackackack");
     send_text(fd, "last\x03" "goodbye\x03" "never answered\x03");
-    expect_text(fd, "ack\x03");
+    expect_text(fd, "ack");
     assert_int_equal(tnet_expect_eof(fd, IO_TIMEOUT_MS), 0);
     close(fd);
 }
@@ -310,14 +310,14 @@ static void *etx_client(void *arg)
     if (fd < 0)
         return (void *)0;
     bool ok = true;
-    char ack[4];
+    char ack[3]; /* exactly the protocol's acknowledgement */
     for (int round = 0; round < 5 && ok; round++) {
         const char *msg = round == 2 ? "split " : "message\x03";
         ok = tnet_write_all(fd, msg, strlen(msg), IO_TIMEOUT_MS) == 0;
         if (ok && round == 2)
             ok = tnet_write_all(fd, "in two\x03", 7, IO_TIMEOUT_MS) == 0;
         ok = ok && tnet_read_full(fd, ack, sizeof ack, IO_TIMEOUT_MS) == (ssize_t)sizeof ack &&
-             memcmp(ack, "ack\x03", sizeof ack) == 0;
+             memcmp(ack, "ack", sizeof ack) == 0;
     }
     ok = ok && tnet_write_all(fd, "goodbye\x03", 8, IO_TIMEOUT_MS) == 0 && tnet_expect_eof(fd, IO_TIMEOUT_MS) == 0;
     close(fd);
@@ -334,11 +334,11 @@ static void test_etx_ack_delay(void **state)
     int fd = connect_server(*state);
     uint64_t start = tnet_now_ms();
     send_text(fd, "slow\x03");
-    expect_text(fd, "ack\x03");
+    expect_text(fd, "ack");
     assert_true(tnet_now_ms() - start >= 50);
     start = tnet_now_ms();
     send_text(fd, "one\x03two\x03");
-    expect_text(fd, "ack\x03" "ack\x03");
+    expect_text(fd, "ackack");
     assert_true(tnet_now_ms() - start >= 100);
     close(fd);
 }

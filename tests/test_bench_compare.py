@@ -219,6 +219,19 @@ class OpenLoopAndStrace(unittest.TestCase):
                       names(compare._http(1, strace_only=compare.SQPOLL_STRACE)))
         self.assertNotIn("ioserve-uring-sqpoll", names(compare._http(16)))
 
+    def test_processes_cell_runs_its_variants_and_only_there(self):
+        def names(workload):
+            return [s.name for s in compare._servers_for(compare.servers.SERVERS, workload)]
+        self.assertEqual(names(compare._processes_cell()), compare.PROCESS_SERVERS)
+        for workload, _, _ in compare.workloads("full"):
+            if workload["id"] != "http-d1-procs":
+                self.assertFalse(set(names(workload)) & set(compare.PROCESS_SERVERS), workload["id"])
+        argv = {s.name: s.build_cmd({"ioserve": "ioserve"}, "http", 8080, 128, "/tmp")
+                for s in compare.servers.SERVERS if s.name in compare.PROCESS_SERVERS}
+        self.assertEqual(argv["ioserve-uring-processes2"][-4:], ["--processes", "2", "--threads", "1"])
+        self.assertEqual(argv["ioserve-uring-threads2"][-2:], ["--threads", "2"])
+        self.assertIn("--processes 2", report._describe(compare._processes_cell()))
+
     def test_open_loop_passes_rate_and_tick_to_ioload(self):
         wl = dict(compare._open_loop(), rate=12345.4)
         argv = measure.ioload_argv({"ioload": "ioload"}, wl, 8080, 128, 1.0, 0.2)

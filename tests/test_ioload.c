@@ -54,7 +54,7 @@ enum peer_mode {
     PEER_HTTP_10_EOF,   /* HTTP/1.0 after a 100 Continue, body ends at close, then closes */
     PEER_ECHO,
     PEER_ECHO_CORRUPT,  /* echoes with the first byte of every read flipped */
-    PEER_ETX,           /* "ack\x03" for every 0x03 */
+    PEER_ETX,           /* "ack" for every 0x03 */
     PEER_WS,            /* upgrade, then echo each frame unmasked */
     PEER_RPC,           /* msgpack-rpc: echo(x) answers x, any other method nil */
 };
@@ -171,7 +171,7 @@ static void on_stream(struct peer *p, struct peer_client *c)
         for (size_t i = 0; i < c->have && c->fd >= 0; i++) {
             if (c->buf[i] == 0x03) {
                 p->requests++;
-                send_text(c, "ack\x03", 4);
+                send_text(c, "ack", 3);
             }
         }
     } else {
@@ -774,7 +774,7 @@ static void etx_reply_flag_sets_the_expected_answer(void **state)
 {
     struct peer *p = peer_start(PEER_ETX);
     struct outcome o;
-    run_ioload(ioload_of(state), p->port, &o, "-p", "etx", "--etx-reply", "nak\\x03", "-n",
+    run_ioload(ioload_of(state), p->port, &o, "-p", "etx", "--etx-reply", "nak", "-n",
                "3", "-c", "1", "--timeout-ms", "100", NULL);
     peer_stop(p);
     assert_exit(&o, 0);

@@ -28,8 +28,8 @@
 #define IO_TIMEOUT_MS 5000
 #define START_TIMEOUT_MS 5000
 #define STOP_TIMEOUT_MS 5000
-#define ACK "ack\x03"
-#define ACK_LEN 4
+#define ACK "ack" /* the protocol's acknowledgement: three bytes, nothing after them */
+#define ACK_LEN 3
 
 /* Set once in main from argv, read-only afterwards. */
 static const char *ioserve_path;
@@ -379,6 +379,48 @@ static void test_etx_delay_concurrent(void **state)
     server_stop(p);
 }
 
+/* A client written to the protocol: it reads exactly three bytes per message and compares them
+ * with "ack"; nothing else may arrive before goodbye closes the connection.  Many at once, each
+ * message sent only after the previous ack. */
+static void test_etx_protocol_client(void **state)
+{
+    enum { CLIENTS = 20, MESSAGES = 5 };
+    ioserve_proc *p = *state;
+    server_start(p, "etx", NULL, NULL);
+    int fds[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++)
+        fds[i] = connect_to(p);
+    for (int m = 0; m < MESSAGES; m++) {
+        for (int i = 0; i < CLIENTS; i++)
+            send_text(fds[i], "a message\x03");
+        for (int i = 0; i < CLIENTS; i++) {
+            char ack[ACK_LEN];
+            assert_int_equal(tnet_read_full(fds[i], ack, sizeof(ack), IO_TIMEOUT_MS), ACK_LEN);
+            assert_memory_equal(ack, "ack", ACK_LEN);
+        }
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        send_text(fds[i], "goodbye\x03");
+        assert_int_equal(tnet_expect_eof(fds[i], IO_TIMEOUT_MS), 0); /* -EPROTO: a stray byte */
+        close(fds[i]);
+    }
+    server_stop(p);
+}
+
+/* --etx-ack ack-etx, the extension: each ack is framed like a message. */
+static void test_etx_ack_framed(void **state)
+{
+    ioserve_proc *p = *state;
+    server_start(p, "etx", "--etx-ack", "ack-etx");
+    int fd = connect_to(p);
+    send_text(fd, "one\x03two\x03");
+    expect_text(fd, "ack\x03" "ack\x03");
+    send_text(fd, "goodbye\x03");
+    expect_closed(fd);
+    close(fd);
+    server_stop(p);
+}
+
 /* With a delay, goodbye waits for the acks before it, then closes. */
 static void test_etx_delay_goodbye_order(void **state)
 {
@@ -414,6 +456,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_etx_oversized_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_etx_delay_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_etx_delay_goodbye_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_etx_protocol_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_etx_ack_framed, setup, teardown),
     };
     return cmocka_run_group_tests_name(argv[2], tests, NULL, NULL);
 }

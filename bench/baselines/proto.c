@@ -1,7 +1,7 @@
 /* proto.c - blocking I/O helpers, the echo and ETX protocols, and the dispatch from a
  * connection to its protocol.  Contract in baseline.h.
  *
- * ETX: a client message ends with byte 0x03 and is answered with "ack" 0x03; the message
+ * ETX: a client message ends with byte 0x03 and is answered with the three bytes "ack"; the message
  * "goodbye" closes the connection.  Messages may be split across reads and many may arrive in
  * one read; without --ack-delay-ms the acks for one read leave in one write, so a client that
  * pipelines messages costs one system call per read, not one per message. */
@@ -18,7 +18,7 @@
 #define ECHO_BUFFER 16384
 #define ETX_BUFFER 16384
 #define ETX_END '\x03'
-#define ETX_ACK "ack\x03"
+#define ETX_ACK "ack"
 #define ETX_ACK_LEN (sizeof ETX_ACK - 1)
 #define ETX_GOODBYE "goodbye"
 #define ETX_GOODBYE_LEN (sizeof ETX_GOODBYE - 1)

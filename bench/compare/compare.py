@@ -63,6 +63,11 @@ def _rpc(method):
             "rpc_sleep_ms": 0, "depth": RPC_DEPTH, "servers": RPC_SERVERS}
 
 
+# --threads 2 against --processes 2 (one loop each), per backend, on the same HTTP load.
+PROCESS_SERVERS = ["ioserve-uring-threads2", "ioserve-uring-processes2",
+                   "ioserve-epoll-et-threads2", "ioserve-epoll-et-processes2"]
+
+
 def _http(depth, **extra):
     return dict({"id": "http-d%d" % depth, "protocol": "http", "depth": depth}, **extra)
 
@@ -88,6 +93,11 @@ def _walls():
     return [(_wall(idle), [WALL_ACTIVE], []) for idle in WALL_IDLE]
 
 
+def _processes_cell():
+    return {"id": "http-d1-procs", "protocol": "http", "depth": 1, "servers": PROCESS_SERVERS,
+            "note": "two loops, as --threads 2 in one process or --processes 2 (one loop each)"}
+
+
 def workloads(mode):
     """The matrix: (workload, connection counts, counts that also get a strace run).  A
     workload may name the only servers it runs ("servers") and servers it only straces
@@ -106,6 +116,7 @@ def workloads(mode):
             ({"id": "ws-128", "protocol": "ws", "size": 128}, [100], [100]),
             (_rpc("echo"), [100], [100]),
             (_rpc("sleep"), [100], [100]),
+            (_processes_cell(), [128], []),
             (_open_loop(), [OPEN_LOOP_OF[1]], []),
         ] + _walls()
     return [
@@ -117,6 +128,7 @@ def workloads(mode):
         ({"id": "ws-128", "protocol": "ws", "size": 128}, [1, 100, 1000], [100]),
         (_rpc("echo"), [1, 100, 1000], [100]),
         (_rpc("sleep"), [1, 100, 1000], [100]),
+        (_processes_cell(), [128, 1000], []),
         (_open_loop(), [OPEN_LOOP_OF[1]], []),
     ] + _walls()
 

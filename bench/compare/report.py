@@ -28,6 +28,8 @@ STYLE = {
     "baseline-blocking": ("#7f7f7f", 1),
     "baseline-prefork": ("#8c564b", 2), "baseline-threads": ("#2ca02c", 3),
     "baseline-pool": ("#bcbd22", 4), "nginx": ("#000000", 9), "h2o": ("#ff7f0e", 11),
+    "ioserve-uring-threads2": ("#ff7f7f", 7), "ioserve-uring-processes2": ("#8b0000", 7),
+    "ioserve-epoll-et-threads2": ("#7fdfef", 13), "ioserve-epoll-et-processes2": ("#0b6f7f", 13),
 }
 
 
@@ -352,7 +354,8 @@ def _describe(w):
                 "requests due within %d µs sent together" % (
                     w["rate"], w["open_loop_of"][0], w["open_loop_of"][1], w["tick_us"]))
     if w["protocol"] == "http":
-        return "HTTP GET /plaintext, pipelining depth %d" % w.get("depth", 1)
+        text = "HTTP GET /plaintext, pipelining depth %d" % w.get("depth", 1)
+        return text + ("; " + w["note"] if w.get("note") else "")
     if w["protocol"] == "rpc" and w["rpc_method"] == "echo":
         return ("msgpack-rpc echo of a %d-byte bin, inline on the loop, %d calls in flight per "
                 "connection" % (w["size"], w.get("depth", 1)))

@@ -144,6 +144,17 @@ SERVERS = [
            only_where_named=True),
     Server("ioserve-select", "ioserve", ["http", "echo", "etx", "ws"], _ioserve("select"), ["ioserve"],
            only_where_named=True),
+    # One process with two loops against two worker processes of one loop each, on the same load
+    # (compare.py's "http-d1-procs" cell): what separate address spaces cost, or save.
+    Server("ioserve-uring-threads2", "ioserve", ["http"], _ioserve("uring", "--threads", "2"),
+           ["ioserve"], only_where_named=True),
+    Server("ioserve-uring-processes2", "ioserve", ["http"],
+           _ioserve("uring", "--processes", "2", "--threads", "1"), ["ioserve"], only_where_named=True),
+    Server("ioserve-epoll-et-threads2", "ioserve", ["http"],
+           _ioserve("epoll", "--epoll-mode", "et", "--threads", "2"), ["ioserve"], only_where_named=True),
+    Server("ioserve-epoll-et-processes2", "ioserve", ["http"],
+           _ioserve("epoll", "--epoll-mode", "et", "--processes", "2", "--threads", "1"), ["ioserve"],
+           only_where_named=True),
     Server("baseline-epoll", "baseline", ["http", "echo"], _baseline("epoll"), ["baselines"]),
     Server("baseline-uring", "baseline", ["http", "echo"], _baseline("uring"), ["baselines"]),
     Server("baseline-blocking", "baseline", ["http", "echo", "etx"], _baseline("blocking"),

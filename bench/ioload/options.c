@@ -73,7 +73,7 @@ void options_usage(FILE *out)
           "      --rpc-method M      rpc: echo (inline on the server) or sleep (on its workers)\n"
           "                          (default echo)\n"
           "      --rpc-sleep-ms N    rpc: the argument of sleep (default 0: a worker round trip)\n"
-          "      --etx-reply S       what the ETX server answers (default 'ack\\x03'; \\xHH,\n"
+          "      --etx-reply S       what the ETX server answers (default 'ack'; \\xHH,\n"
           "                          \\n, \\r, \\t, \\\\ escapes)\n"
           "      --timeout-ms N      a request unanswered this long is an error (default 2000)\n"
           "      --conns-per-source N  connections per loopback source address before the\n"
@@ -202,8 +202,8 @@ static void set_defaults(struct options *o)
     o->size = 64;
     o->timeout_ms = 2000;
     o->tick_us = TICK_US_DEFAULT;
-    memcpy(o->etx_reply, "ack\x03", 4);
-    o->etx_reply_len = 4;
+    memcpy(o->etx_reply, "ack", 3);
+    o->etx_reply_len = 3;
 }
 
 /* One flag's value.  Returns 0, or -EINVAL with the reason in err. */
