@@ -188,7 +188,8 @@ static int teardown(void **state)
 
 static void reader_start(struct fixture *f, enum ws_role role, size_t max, bool deflate)
 {
-    struct ws_reader_config cfg = {role, max, deflate ? &f->deflate : NULL};
+    struct ws_reader_config cfg = {.role = role, .max_message = max,
+                                  .deflate = deflate ? &f->deflate : NULL};
     ws_reader_init(&f->reader, &f->pool, &cfg);
 }
 
@@ -475,7 +476,7 @@ static void test_pool_exhaustion_fails_with_1011(void **state)
     struct fixture *f = *state;
     struct ws_chunk_pool tiny;
     struct ws_reader r;
-    struct ws_reader_config cfg = {WS_ROLE_SERVER, 1u << 20, NULL};
+    struct ws_reader_config cfg = {.role = WS_ROLE_SERVER, .max_message = 1u << 20};
     static uint8_t data[4 * CHUNK];
     memset(data, 'x', sizeof data);
     assert_int_equal(ws_chunk_pool_init(&tiny, CHUNK, 3, 3), 0);
@@ -624,7 +625,7 @@ static void test_compressed_size_limit(void **state)
     enum { MAX = 50000 };
     deflate_defaults(f);
     struct ws_writer w;
-    ws_writer_init(&w, &f->pool, &f->deflate, 9);
+    ws_writer_init(&w, &f->pool, &f->deflate, 9, NULL);
     static uint8_t zeros[MAX + 1];
     for (size_t len = MAX; len <= MAX + 1; len++) {
         struct ws_chain msg;
@@ -653,7 +654,7 @@ static void test_writer_uncompressed(void **state)
     struct ws_writer w;
     struct ws_chain msg;
     uint8_t header[WS_FRAME_HEADER_MAX];
-    ws_writer_init(&w, &f->pool, NULL, 6);
+    ws_writer_init(&w, &f->pool, NULL, 6, NULL);
     ws_chain_init(&msg);
     assert_int_equal(ws_chain_append(&f->pool, &msg, (const uint8_t *)"Hello", 5), 0);
     assert_int_equal(ws_writer_message(&w, WS_OP_TEXT, &msg, header), 2);
@@ -675,7 +676,7 @@ static void test_writer_compresses_like_rfc(void **state)
     uint8_t header[WS_FRAME_HEADER_MAX];
     const uint8_t again[] = {0xf2, 0x00, 0x11, 0x00, 0x00};
     deflate_defaults(f);
-    ws_writer_init(&w, &f->pool, &f->deflate, Z_DEFAULT_COMPRESSION);
+    ws_writer_init(&w, &f->pool, &f->deflate, Z_DEFAULT_COMPRESSION, NULL);
     for (int i = 0; i < 2; i++) {
         struct ws_chain msg;
         ws_chain_init(&msg);
@@ -709,8 +710,8 @@ static void round_trip(struct fixture *f, const struct ws_deflate_params *params
 
     struct ws_writer w;
     struct ws_reader r;
-    struct ws_reader_config cfg = {WS_ROLE_CLIENT, max, params};
-    ws_writer_init(&w, &f->pool, params, 1);
+    struct ws_reader_config cfg = {.role = WS_ROLE_CLIENT, .max_message = max, .deflate = params};
+    ws_writer_init(&w, &f->pool, params, 1, NULL);
     ws_reader_init(&r, &f->pool, &cfg);
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         for (int op = WS_OP_TEXT; op <= WS_OP_BINARY; op++) {

@@ -37,6 +37,12 @@ typedef struct ws_group ws_group;
 #define WS_DEFAULT_MAX_MEMORY (512u * 1024u * 1024u) /* message memory of all connections */
 #define WS_DEFAULT_MAX_QUEUED (8u * 1024u * 1024u)   /* a slow receiver's unsent output */
 #define WS_CLOSE_TIMEOUT_MS 5000u /* how long our close waits for the peer's before TCP closes */
+#define WS_DEFAULT_INFLATE_RATIO 256u /* inflated/compressed bytes, past WS_INFLATE_RATIO_FLOOR */
+#define WS_ZLIB_ALLOWANCE (512u * 1024u) /* a connection's zlib state, at most, on top of a message */
+#define WS_DEFAULT_MAX_INFLATE_MEMORY (256u * 1024u * 1024u) /* all connections of a loop */
+#define WS_DEFAULT_WINDOW_BITS 12u /* 4 KiB: the largest LZ77 window the server agrees to */
+#define WS_WINDOW_BITS_MIN 9u      /* zlib compresses with no smaller window */
+#define WS_WINDOW_BITS_MAX 15u
 
 #define WS_PING_NEVER UINT64_MAX
 
@@ -48,6 +54,13 @@ typedef struct ws_hub_config {
     size_t max_memory;  /* bytes of pooled message memory, all connections together */
     size_t max_queued;  /* unsent bytes past which a group member is dropped */
     bool no_deflate;    /* refuse permessage-deflate even to clients that offer it */
+    /* permessage-deflate's memory (ws_budget.h): past these a connection is closed, 1009 for
+     * its own limits, 1008 for holding more than its share of the loop's */
+    size_t inflate_ratio;        /* a message may inflate to this many times its wire size */
+    size_t max_inflate_per_conn; /* inflated bytes held plus zlib state, one connection
+                                    (default: max_message + WS_ZLIB_ALLOWANCE) */
+    size_t max_inflate_memory;   /* the same, all connections of the loop together */
+    unsigned window_bits;        /* the largest LZ77 window agreed to, 9-15 */
 } ws_hub_config;
 
 typedef struct ws_message {
