@@ -23,6 +23,8 @@
 #define CLI_MAX_BODY (1ull << 40)
 #define CLI_MAX_WS_MESSAGE (256ull << 20)  /* within the WebSocket message memory (websocket.h) */
 #define CLI_DEFAULT_WS_PING_MS 30000u
+#define CLI_MAX_WS_INFLATE_RATIO 1000000u
+#define CLI_MAX_WS_INFLATE_MEMORY (64ull << 30)
 #define CLI_MAX_THREADS 1024u
 #define CLI_DEFAULT_WORKERS 4u
 /* How long an idle SQPOLL thread spins before it sleeps and submissions need a wake-up call. */
@@ -52,6 +54,10 @@ typedef struct cli_options {
     uint64_t keepalive_timeout_ms; /* an idle connection closes after this */
     uint64_t ws_max_message;       /* WebSocket: larger messages are closed with 1009 */
     uint64_t ws_ping_ms;           /* WebSocket: ping after this long idle (set: 0 never) */
+    uint64_t ws_inflate_ratio;     /* WebSocket: inflated/compressed bytes per message */
+    uint64_t ws_max_inflate_per_conn; /* WebSocket: inflated bytes and zlib state, one conn */
+    uint64_t ws_max_inflate_memory;   /* WebSocket: the same, all connections of a loop */
+    uint64_t ws_window_bits;       /* WebSocket: the largest LZ77 window agreed to */
     bool sqpoll;
     int sqpoll_cpu;  /* 1 + --sqpoll-cpu, 0 when not given */
     bool probe;
