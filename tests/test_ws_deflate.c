@@ -1,6 +1,7 @@
 /* test_ws_deflate.c - permessage-deflate's inflater and deflater: RFC 7692 section 7.2.3's
  * examples, context takeover on and off, every window size (checked against a strict
- * decoder), limits against decompression bombs, and UTF-8 checked while inflating. */
+ * decoder), limits against decompression bombs (size and ratio), memory charged to a budget,
+ * and UTF-8 checked while inflating. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -567,6 +568,161 @@ static void test_pool_exhaustion(void **state)
     free(wire);
 }
 
+/* ---- budgets (ws_budget.h) and the ratio limit ---- */
+
+/* A whole message deflated with a 15-bit window at level 9 (caller frees). */
+static uint8_t *deflate_all(struct fixture *f, const uint8_t *data, size_t len, size_t *wire_len)
+{
+    struct ws_deflater def;
+    ws_deflater_init(&def, 15, false, 9, NULL);
+    assert_int_equal(ws_deflater_feed(&def, data, len, &f->pool, &f->out), 0);
+    assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
+    ws_deflater_destroy(&def);
+    uint8_t *wire = flatten(&f->out);
+    *wire_len = f->out.len;
+    ws_chain_release(&f->pool, &f->out);
+    return wire;
+}
+
+static int inflate_with(struct fixture *f, struct ws_inflater *inf, const uint8_t *wire,
+                        size_t wire_len, size_t ratio)
+{
+    struct ws_inflate_sink sink = {.pool = &f->pool, .chain = &f->out, .max_len = SIZE_MAX,
+                                   .ratio = ratio};
+    int err = ws_inflater_feed(inf, wire, wire_len, &sink);
+    return err < 0 ? err : ws_inflater_finish(inf, &sink);
+}
+
+/* Past the floor, a message may not inflate to more than ratio times the compressed bytes it
+ * used; below the floor any density passes; ratio 0 is no limit. */
+static void test_ratio_limit(void **state)
+{
+    struct fixture *f = *state;
+    enum { BIG = 4 << 20, SMALL = WS_INFLATE_RATIO_FLOOR / 2 };
+    uint8_t *zeros = calloc(1, BIG);
+    assert_non_null(zeros);
+    size_t big_len, small_len;
+    uint8_t *big = deflate_all(f, zeros, BIG, &big_len);
+    uint8_t *small = deflate_all(f, zeros, SMALL, &small_len);
+    assert_true(big_len * 256 < BIG);      /* denser than 256:1 */
+    assert_true(small_len * 256 < SMALL);
+    struct ws_inflater inf;
+
+    ws_inflater_init(&inf, 15, false, NULL);
+    assert_int_equal(inflate_with(f, &inf, big, big_len, 256), -EMSGSIZE);
+    /* refused soon after the floor, not at the end */
+    assert_true(f->out.len >= WS_INFLATE_RATIO_FLOOR);
+    assert_true(f->out.len <= WS_INFLATE_RATIO_FLOOR + 256u * 1024u);
+    ws_chain_release(&f->pool, &f->out);
+    ws_inflater_destroy(&inf);
+
+    ws_inflater_init(&inf, 15, false, NULL);
+    assert_int_equal(inflate_with(f, &inf, small, small_len, 256), 0);
+    assert_out(f, zeros, SMALL);
+    assert_int_equal(inflate_with(f, &inf, big, big_len, 0), 0);
+    assert_out(f, zeros, BIG);
+    ws_inflater_destroy(&inf);
+    free(big);
+    free(small);
+    free(zeros);
+}
+
+static void noop_evict(struct ws_account *a)
+{
+    (void)a;
+}
+
+/* Inflated bytes and zlib's state are charged; without context takeover the state is ended
+ * after every message, its blocks waiting in the loop's cache for the next one. */
+static void test_inflater_memory_charged(void **state)
+{
+    struct fixture *f = *state;
+    enum { LEN = 100000 };
+    uint8_t *text = malloc(LEN);
+    assert_non_null(text);
+    for (size_t i = 0; i < LEN; i++)
+        text[i] = (uint8_t)("abcdefgh"[i % 7] + (i / 512) % 5);
+    size_t wire_len;
+    uint8_t *wire = deflate_all(f, text, LEN, &wire_len);
+    struct ws_budget b;
+    ws_budget_init(&b, 64u << 20, 64u << 20, noop_evict);
+    struct ws_account a;
+    ws_account_init(&a, &b);
+
+    for (int reset = 0; reset <= 1; reset++) {
+        struct ws_inflater inf;
+        ws_inflater_init(&inf, 15, reset, &a);
+        for (int message = 0; message < 2; message++) {
+            assert_int_equal(inflate_with(f, &inf, wire, wire_len, 0), 0);
+            assert_int_equal(f->out.len, LEN);
+            if (reset) {
+                assert_int_equal(a.used, LEN);   /* the state went back... */
+                assert_true(b.zcache.idle_bytes > (1u << 15)); /* ...to the cache */
+            } else {
+                assert_true(a.used > LEN + (1u << 15)); /* the state (window) stays */
+            }
+            ws_account_release(&a, f->out.len);  /* the message was handed on */
+            assert_out(f, text, LEN);
+        }
+        ws_inflater_destroy(&inf);
+        assert_int_equal(a.used, 0);
+    }
+
+    /* an account that may hold 64 KiB: the message is refused there */
+    struct ws_budget tight;
+    ws_budget_init(&tight, 64u << 20, 64u * 1024u, noop_evict);
+    ws_account_init(&a, &tight);
+    struct ws_inflater inf;
+    ws_inflater_init(&inf, 15, false, &a);
+    assert_int_equal(inflate_with(f, &inf, wire, wire_len, 0), -EMSGSIZE);
+    assert_true(a.used <= 64u * 1024u);
+    assert_true(f->out.len < 64u * 1024u);
+    ws_account_release(&a, f->out.len);
+    ws_chain_release(&f->pool, &f->out);
+    ws_inflater_destroy(&inf);
+    assert_int_equal(a.used, 0);
+    ws_budget_destroy(&tight);
+    ws_budget_destroy(&b);
+    free(wire);
+    free(text);
+}
+
+/* The deflater's state is charged while it exists: kept with context takeover, ended after
+ * each message without; a smaller window makes a smaller state. */
+static void test_deflater_memory_charged(void **state)
+{
+    struct fixture *f = *state;
+    static const uint8_t text[] = "a message to compress, a message to compress";
+    struct ws_budget b;
+    ws_budget_init(&b, 64u << 20, 64u << 20, noop_evict);
+    struct ws_account a;
+    ws_account_init(&a, &b);
+    size_t held[2];
+    for (int bits = 12; bits <= 15; bits += 3) {
+        struct ws_deflater def;
+        ws_deflater_init(&def, (unsigned)bits, false, 1, &a);
+        assert_int_equal(ws_deflater_feed(&def, text, sizeof text, &f->pool, &f->out), 0);
+        assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
+        held[bits == 15] = a.used;
+        assert_true(a.used > 0);
+        ws_chain_release(&f->pool, &f->out);
+        ws_deflater_destroy(&def);
+        assert_int_equal(a.used, 0);
+    }
+    assert_true(held[0] * 4 < held[1]); /* 12 bits: well under a quarter of 15's */
+
+    struct ws_deflater def;
+    ws_deflater_init(&def, 15, true, 1, &a);
+    for (int message = 0; message < 2; message++) {
+        assert_int_equal(ws_deflater_feed(&def, text, sizeof text, &f->pool, &f->out), 0);
+        assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
+        assert_int_equal(a.used, 0);
+        ws_chain_release(&f->pool, &f->out);
+    }
+    ws_deflater_destroy(&def);
+    ws_budget_destroy(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,6 +740,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_deflate_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_utf8_checked_while_inflating, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_exhaustion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ratio_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inflater_memory_charged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deflater_memory_charged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

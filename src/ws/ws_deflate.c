@@ -123,7 +123,9 @@ static int inflate_pending(struct ws_inflater *inf, const struct ws_inflate_sink
             space = ZLIB_SLICE_MAX;
         inf->zs.next_out = out;
         inf->zs.avail_out = (uInt)space;
+        uInt in_before = inf->zs.avail_in;
         int rc = inflate(&inf->zs, Z_SYNC_FLUSH);
+        inf->message_in += in_before - inf->zs.avail_in;
         int err = sink_accept(inf, sink, out, space - inf->zs.avail_out);
         if (err < 0)
             return err;
@@ -158,7 +160,6 @@ static int inflate_bytes(struct ws_inflater *inf, const uint8_t *data, size_t le
 int ws_inflater_feed(struct ws_inflater *inf, const uint8_t *data, size_t len,
                      const struct ws_inflate_sink *sink)
 {
-    inf->message_in += len;
     return inflate_bytes(inf, data, len, sink);
 }
 

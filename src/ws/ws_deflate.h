@@ -42,7 +42,7 @@ struct ws_inflater {
     bool started;            /* zs is initialised */
     bool stream_ended;       /* the peer ended its deflate stream (a BFINAL block) */
     bool reset_per_message;  /* the peer does not use context takeover */
-    uint64_t message_in;     /* compressed bytes of the current message */
+    uint64_t message_in;     /* compressed bytes of the current message inflated so far */
     int window_bits;
     struct ws_account *account; /* charged for inflated bytes and zlib state, or NULL */
 };
