@@ -19,7 +19,7 @@ import zlib
 import websockets
 from websockets.extensions import permessage_deflate
 
-PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+PORT = 0  # the server's: from the command line, or set by a script importing this one
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 WAIT = 10.0
 
@@ -670,6 +670,7 @@ SCENARIOS = {f.__name__: f for f in (
     broadcast_100, slow_receiver, api)}
 
 if __name__ == "__main__":
+    PORT = int(sys.argv[2])
     try:
         SCENARIOS[sys.argv[1]]()
     except Exception as e:  # noqa: BLE001 -- any failure is the scenario's failure
