@@ -1,7 +1,8 @@
 /* websocket.h - the C API for WebSocket handlers (RFC 6455, RFC 7692) on an ioserve loop.
  *
- * A hub holds what the WebSocket connections of one loop share: the limits and the pool their
- * message memory comes from.  An endpoint is a path's behaviour: handlers and their argument.
+ * A hub holds what the WebSocket connections of one loop share: the limits, the pool their
+ * message memory comes from and the budget, shared fairly, for what compressed traffic holds
+ * (inflated bytes and zlib state, ws_budget.h).  An endpoint is a path's behaviour: handlers and their argument.
  * The HTTP layer hands an upgrade request to ws_conn_upgrade_to() (ws_conn.h) with the endpoint;
  * from then on the handlers see whole messages:
  *   on_open    the 101 went out; return 0, or -errno to close the connection (1011).
