@@ -300,15 +300,22 @@ def echo_sizes():
 
 
 def echo_16mb():
-    """16 MiB binary uncompressed, 16 MiB text compressed (both ways).  The text is hex, which
-    deflates about 2:1 like most real traffic; a message deflating 500:1 is what the server's
-    inflate ratio limit (--ws-inflate-ratio) refuses, a case of ws_hostile.py."""
+    """16 MiB binary uncompressed, 16 MiB text compressed (both ways).  The text is numbered
+    lines, deflating about 40:1 like repetitive real traffic (logs); a message deflating 500:1
+    is what the server's inflate ratio limit (--ws-inflate-ratio) refuses, a case of
+    ws_hostile.py."""
     async def run(compression, message):
         async with connect("/ws", compression=compression) as ws:
             await ws.send(message)
             check(await asyncio.wait_for(ws.recv(), 30) == message, "16 MiB, %s" % compression)
     asyncio.run(run(None, os.urandom(1 << 24)))
-    asyncio.run(run("deflate", os.urandom(1 << 23).hex()))
+    asyncio.run(run("deflate", numbered_lines(1 << 24)))
+
+
+def numbered_lines(size):
+    """size bytes of text that deflates about 40:1."""
+    line = "%08x " + "0123456789abcdef" * 6 + "\n"
+    return "".join(line % i for i in range(size // 106 + 1))[:size]
 
 
 def fragmented():
