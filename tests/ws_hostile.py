@@ -6,9 +6,10 @@ usage: ws_hostile.py IOSERVE_PATH uring|epoll-lt|epoll-et
 Each server runs one loop (--threads 1), so one loop-wide budget serves everyone.
   - bombs, default limits: 32 clients each send one unfinished compressed fragment, 16 KB on
     the wire that would inflate to 16 MiB; each is closed with 1009 by the inflate ratio limit;
-  - bombs, ratio limit off, --ws-max-inflate-memory 64 MiB: the same attack; the loop's budget
-    holds, attackers are closed with 1008 as others grow past them, a few may stay open with
-    what their share allows;
+  - bombs, ratio limit off, --ws-max-inflate-memory 32 MiB: each fragment inflates to 4 MiB
+    (under the per-connection budget, so that they hold it); the loop's budget holds, attackers
+    are closed with 1008 as others grow past them, a few may stay open with what their share
+    allows;
   - with default limits, a zip-bomb single message (1009); on both servers, once the attack is
     over, a well-behaved 16 MiB compressed message echoed whole (python3-websockets).
 Throughout each attack another client (deflate negotiated) gets its echo within PROBE_MAX_S after
@@ -35,7 +36,8 @@ MIB = 1 << 20
 RATIO_FLOOR = 1 * MIB
 ZLIB_STATE_MAX = 512 * 1024   # WS_ZLIB_ALLOWANCE: a connection's zlib state, at most
 SLACK = 24 * MIB              # the chunk pool's idle chunks, allocator and sanitizer overheads
-LOOP_BUDGET = 64 * MIB        # --ws-max-inflate-memory for the second server
+LOOP_BUDGET = 32 * MIB        # --ws-max-inflate-memory for the second server
+HELD_INFLATED = 4 * MIB       # what each of its attackers would hold
 
 
 def rss_kib(pid, field):
@@ -67,20 +69,21 @@ class Probe:
         self.slowest = max(self.slowest, took)
 
 
-def bomb_fragment():
-    """16 KB of deflate that inflates to 16 MiB: the first fragment of a message never ended."""
+def bomb_fragment(inflated):
+    """inflated / 1000 bytes of deflate that inflate to `inflated`: the first fragment of a
+    message never ended (16 MiB: 16 KB on the wire)."""
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    data = c.compress(b"\0" * BOMB_INFLATED) + c.flush(zlib.Z_SYNC_FLUSH)
-    check(len(data) < 20000, "the bomb is small on the wire (%d bytes)" % len(data))
+    data = c.compress(b"\0" * inflated) + c.flush(zlib.Z_SYNC_FLUSH)
+    check(len(data) < inflated // 800, "the bomb is small on the wire (%d bytes)" % len(data))
     return Raw.frame(2, data, fin=False, rsv=4)
 
 
-def attack(proc, what):
+def attack(proc, what, inflated):
     """32 attackers, the probe served after each; returns (attackers, peak RSS growth KiB)."""
     probe = Probe()
     probe.round_trip(what + ", before")
     base = rss_kib(proc.pid, "VmRSS")
-    fragment = bomb_fragment()
+    fragment = bomb_fragment(inflated)
     attackers = []
     for i in range(ATTACKERS):
         a = Raw("/ws", "permessage-deflate")
@@ -111,7 +114,7 @@ def test_ratio_limit(path, backend):
     proc, port = http_tools.start_ioserve(path, backend, ["--threads", "1"], sanitizer_env())
     ws_client.PORT = port
     try:
-        attackers, growth, probe = attack(proc, "ratio limit")
+        attackers, growth, probe = attack(proc, "ratio limit", BOMB_INFLATED)
         for i, a in enumerate(attackers):
             a.expect_close(1009, "attacker %d, past the inflate ratio" % i)
         bound = ATTACKERS * (RATIO_FLOOR + ZLIB_STATE_MAX) + SLACK
@@ -131,12 +134,12 @@ def test_loop_budget(path, backend):
     proc, port = http_tools.start_ioserve(path, backend, args, sanitizer_env())
     ws_client.PORT = port
     try:
-        attackers, growth, probe = attack(proc, "loop budget")
+        attackers, growth, probe = attack(proc, "loop budget", HELD_INFLATED)
         codes = [closed_with(a, 0.5) for a in attackers]
         still_open = codes.count(None)
         check(all(c in (None, 1008) for c in codes), "attackers closed with 1008: %r" % codes)
         # Open ones hold a share each, and the shares add up to the budget.
-        check(still_open <= LOOP_BUDGET // BOMB_INFLATED + 1,
+        check(still_open <= LOOP_BUDGET // HELD_INFLATED + 1,
               "%d attackers still hold memory: %r" % (still_open, codes))
         print("loop budget: %d attackers closed with 1008, %d still open"
               % (ATTACKERS - still_open, still_open), flush=True)
