@@ -88,7 +88,9 @@ int ws_hub_create(ws_hub **out, const ws_hub_config *cfg);
 void ws_hub_destroy(ws_hub *hub);
 struct ws_chunk_pool *ws_hub_pool(ws_hub *hub);
 
-/* Sends a whole message (a copy of data).  0, or -EPIPE once closing, -ENOMEM. */
+/* Sends a whole message (a copy of data).  0, or -EPIPE once closing, -ENOMEM; or -EMSGSIZE,
+ * -ENOBUFS when the connection's compressor is past its budget (ws_budget.h), and the
+ * connection is then failed with 1008. */
 int ws_send(ws_conn *ws, enum ws_opcode opcode, const void *data, size_t len);
 /* Sends a message held in a chain from ws_hub_pool(), taking it over (no copy). */
 int ws_send_chain(ws_conn *ws, enum ws_opcode opcode, struct ws_chain *chain);

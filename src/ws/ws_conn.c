@@ -86,6 +86,8 @@ int ws_send_chain(ws_conn *ws, enum ws_opcode opcode, struct ws_chain *chain)
     }
     uint8_t header[WS_FRAME_HEADER_MAX];
     int header_len = ws_writer_message(&ws->writer, opcode, chain, header);
+    if (header_len == -EMSGSIZE || header_len == -ENOBUFS)
+        fail(ws, WS_CLOSE_POLICY_VIOLATION); /* no budget left for its compressor: say so */
     if (header_len < 0)
         return header_len;
     return queue_frame(ws, header, (size_t)header_len, chain);
