@@ -802,6 +802,28 @@ static void test_loop_budget_shared(void **state)
     free(data);
 }
 
+/* A compressor that does not fit the connection's budget: the message is refused with the
+ * account's reason (the connection fails it with 1008), and nothing stays charged. */
+static void test_writer_compressor_budgeted(void **state)
+{
+    struct fixture *f = *state;
+    deflate_defaults(f);
+    struct ws_budget b;
+    ws_budget_init(&b, 64u << 20, 16u * 1024u, evict_reader);
+    ws_account_init(&budget_accounts[0], &b);
+    struct ws_writer w;
+    ws_writer_init(&w, &f->pool, &f->deflate, 1, &budget_accounts[0]);
+    struct ws_chain msg;
+    uint8_t header[WS_FRAME_HEADER_MAX];
+    ws_chain_init(&msg);
+    assert_int_equal(ws_chain_append(&f->pool, &msg, (const uint8_t *)"Hello", 5), 0);
+    assert_int_equal(ws_writer_message(&w, WS_OP_TEXT, &msg, header), -EMSGSIZE);
+    assert_int_equal(msg.len, 0); /* released */
+    ws_writer_destroy(&w);
+    assert_int_equal(budget_accounts[0].used, 0);
+    ws_budget_destroy(&b);
+}
+
 /* ---- the writer ---- */
 
 static void test_writer_uncompressed(void **state)
@@ -980,6 +1002,7 @@ int main(void)
         T(test_compressed_size_limit),
         T(test_inflated_bytes_budgeted),
         T(test_loop_budget_shared),
+        T(test_writer_compressor_budgeted),
         T(test_writer_uncompressed),
         T(test_writer_compresses_like_rfc),
         T(test_writer_reader_round_trips),
