@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <string.h>
 
+#include "ws/websocket.h"
+
 struct choice {
     const char *word;
     int value;
@@ -156,6 +158,25 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         o->rpc_max_inflight = (uint32_t)n;
         return err;
     }
+    if (strcmp(flag, "--ws-inflate-ratio") == 0) {
+        p->http_flag_given = "--ws-inflate-ratio";
+        return number(p, flag, value, CLI_MAX_WS_INFLATE_RATIO, &o->ws_inflate_ratio);
+    }
+    if (strcmp(flag, "--ws-max-inflate-per-conn") == 0) {
+        p->http_flag_given = "--ws-max-inflate-per-conn";
+        return number(p, flag, value, CLI_MAX_WS_INFLATE_MEMORY, &o->ws_max_inflate_per_conn);
+    }
+    if (strcmp(flag, "--ws-max-inflate-memory") == 0) {
+        p->http_flag_given = "--ws-max-inflate-memory";
+        return number(p, flag, value, CLI_MAX_WS_INFLATE_MEMORY, &o->ws_max_inflate_memory);
+    }
+    if (strcmp(flag, "--ws-window-bits") == 0) {
+        p->http_flag_given = "--ws-window-bits";
+        err = number(p, flag, value, WS_WINDOW_BITS_MAX, &o->ws_window_bits);
+        if (err == 0 && o->ws_window_bits < WS_WINDOW_BITS_MIN)
+            return bad(p, flag, value, "at least 9 (zlib compresses with no smaller window)");
+        return err;
+    }
     if (strcmp(flag, "--ack-mode") == 0) {
         err = pick(p, flag, value, ack_modes, &choice);
         o->ack_mode = (enum cli_ack_mode)choice;
@@ -219,7 +240,9 @@ static bool takes_value(const char *flag)
     static const char *const flags[] = {"--listen", "--backend", "--epoll-mode", "--protocol",
                                         "--ack-delay-ms", "--max-conns", "--root", "--max-body",
                                         "--header-timeout-ms", "--keepalive-timeout-ms",
-                                        "--ws-max-message", "--ws-ping-ms", "--threads", "--accept", "--processes",
+                                        "--ws-max-message", "--ws-ping-ms", "--ws-inflate-ratio",
+                                        "--ws-max-inflate-per-conn", "--ws-max-inflate-memory",
+                                        "--ws-window-bits", "--threads", "--accept", "--processes",
                                         "--ack-mode", "--etx-ack", "--workers", "--rpc-max-message",
                                         "--rpc-max-inflight",
                                         "--shutdown-timeout-ms", "--sqpoll-cpu", NULL};
@@ -354,8 +377,10 @@ void cli_usage(FILE *out)
           "                          and keeps; a worker that dies is replaced; SIGHUP replaces them\n"
           "                          all (default: one process, no supervisor)\n"
           "  --shutdown-timeout-ms N  SIGINT/SIGTERM: stop accepting, let requests in flight finish,\n"
-          "                          close what is still open after N ms (default 10000)\n"
-          "  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"
+          "                          close what is still open after N ms (default 10000)\n",
+          out);
+    /* The protocol-specific flags, apart: one literal stays within what C99 compilers take. */
+    fputs("  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"
           "  --serve-dotfiles        http: also serve names starting with '.' (.env, .git/); without\n"
           "                          it they are 404, except /.well-known/\n"
           "  --max-body N            http: refuse request bodies over N bytes with 413 (default 1048576)\n"
@@ -365,6 +390,15 @@ void cli_usage(FILE *out)
           "                          (default 0: 16 MiB + 1 KiB, at most 268435456)\n"
           "  --ws-ping-ms N          http: ping a WebSocket idle for N ms, drop it if still silent\n"
           "                          N ms later (default 30000; 0: never)\n"
+          "  --ws-inflate-ratio N    http: close with 1009 a compressed WebSocket message inflating to\n"
+          "                          more than N times its size, past its first MiB (default 0: 256)\n"
+          "  --ws-max-inflate-per-conn N  http: close with 1009 a WebSocket holding more than N bytes of\n"
+          "                          inflated message and zlib state (default 0: ws-max-message + 512 KiB)\n"
+          "  --ws-max-inflate-memory N  http: the same for all WebSockets of a thread together; when full,\n"
+          "                          the largest holder above its fair share closes with 1008\n"
+          "                          (default 0: 268435456)\n"
+          "  --ws-window-bits N      http: the largest permessage-deflate window agreed to, 9-15\n"
+          "                          (default 12: 4 KiB)\n"
           "  --sqpoll                io_uring: a kernel thread submits, so a busy loop makes no system\n"
           "                          calls; it spins on a CPU while busy (see docs/models.md)\n"
           "  --sqpoll-cpu N          --sqpoll: pin that kernel thread to CPU N (default: the kernel's choice)\n"

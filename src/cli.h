@@ -23,6 +23,8 @@
 #define CLI_MAX_BODY (1ull << 40)
 #define CLI_MAX_WS_MESSAGE (256ull << 20)  /* within the WebSocket message memory (websocket.h) */
 #define CLI_DEFAULT_WS_PING_MS 30000u
+#define CLI_MAX_WS_INFLATE_RATIO 1000000u
+#define CLI_MAX_WS_INFLATE_MEMORY (64ull << 30)
 #define CLI_MAX_THREADS 1024u
 #define CLI_DEFAULT_WORKERS 4u
 #define CLI_MAX_PROCESSES 256u /* SUPERVISOR_MAX_WORKERS */
@@ -63,6 +65,10 @@ typedef struct cli_options {
     /* rpc: 0 for each means its default */
     uint64_t rpc_max_message;      /* a larger message closes the connection */
     uint32_t rpc_max_inflight;     /* worker calls out per connection before reading pauses */
+    uint64_t ws_inflate_ratio;     /* WebSocket: inflated/compressed bytes per message */
+    uint64_t ws_max_inflate_per_conn; /* WebSocket: inflated bytes and zlib state, one conn */
+    uint64_t ws_max_inflate_memory;   /* WebSocket: the same, all connections of a loop */
+    uint64_t ws_window_bits;       /* WebSocket: the largest LZ77 window agreed to */
     bool sqpoll;
     int sqpoll_cpu;  /* 1 + --sqpoll-cpu, 0 when not given */
     bool probe;

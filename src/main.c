@@ -55,6 +55,10 @@ static int http_stack_init(struct http_stack *h, const cli_options *opt)
     ws_hub_config ws_cfg = {
         .max_message = (size_t)opt->ws_max_message, /* 0: the default */
         .ping_ms = opt->ws_ping_ms ? opt->ws_ping_ms : WS_PING_NEVER,
+        .inflate_ratio = (size_t)opt->ws_inflate_ratio,
+        .max_inflate_per_conn = (size_t)opt->ws_max_inflate_per_conn,
+        .max_inflate_memory = (size_t)opt->ws_max_inflate_memory,
+        .window_bits = (unsigned)opt->ws_window_bits,
     };
     err = ws_builtin_create(&h->ws, &ws_cfg);
     if (err < 0) {

@@ -42,11 +42,10 @@ def check(cond, msg):
         fail(msg)
 
 
-def start_server(path, backend, root):
-    argv = [path, "--listen", "127.0.0.1:0", "--root", root, "--max-body", "1024",
-            "--header-timeout-ms", str(HEADER_TIMEOUT_MS), "--keepalive-timeout-ms", "3000"]
-    argv += BACKENDS[backend]
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+def start_ioserve(path, backend, args, env=None):
+    """ioserve on a port the kernel picks, with args: (process, port) once it says it serves."""
+    argv = [path, "--listen", "127.0.0.1:0"] + args + BACKENDS[backend]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + IO_TIMEOUT_S
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
@@ -58,6 +57,12 @@ def start_server(path, backend, root):
             return proc, int(m.group(1))
     proc.kill()
     fail("ioserve did not start")
+
+
+def start_server(path, backend, root):
+    return start_ioserve(path, backend, ["--root", root, "--max-body", "1024",
+                                         "--header-timeout-ms", str(HEADER_TIMEOUT_MS),
+                                         "--keepalive-timeout-ms", "3000"])
 
 
 def make_root():

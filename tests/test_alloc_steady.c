@@ -11,6 +11,9 @@
  * pipelined batch) on every connection, then reads and checks every answer.  That the
  * interposer counts at all is checked on each start: ioserve allocates while it sets up.
  * New connections may allocate; only the hot path on open connections is held to zero.
+ * WebSocket runs plain and with permessage-deflate, with context takeover (the zlib streams
+ * stay from message to message) and without (they end after every message, their memory going
+ * to the loop's cache, from which the next message's streams are made: still no allocation).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +34,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "alloc_count.h"
 #include "ioserve_proc.h"
@@ -50,7 +54,7 @@
 #define CLIENT_BUF 16384
 
 #define WS_UPGRADE "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
-                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
 #define PLAINTEXT_GET "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
 #define STATIC_BODY "0123456789abcdef"
 
@@ -69,17 +73,21 @@ typedef struct client {
     int fd;
     size_t len; /* bytes read but not yet checked */
     char buf[CLIENT_BUF];
+    z_stream inflater; /* permessage-deflate answers, one stream for the connection */
+    bool inflating;
 } client;
 static ioserve_proc server;
 static client clients[CLIENTS];
 
-/* How a connection's answers are checked: as exact bytes, or as HTTP responses. */
-typedef enum answer_kind { ANSWER_BYTES, ANSWER_HTTP } answer_kind;
+/* How a connection's answers are checked: as exact bytes, as HTTP responses, or as compressed
+ * WebSocket messages inflating to the answer. */
+typedef enum answer_kind { ANSWER_BYTES, ANSWER_HTTP, ANSWER_WS_DEFLATE } answer_kind;
 
 typedef struct scenario {
     const char *protocol; /* --protocol */
     bool with_root;       /* --root root_dir */
     bool websocket;       /* upgrade each connection at /ws first */
+    const char *ws_extensions; /* the upgrade's Sec-WebSocket-Extensions, or NULL */
     const char *request;  /* what one round writes on a connection */
     size_t request_len;
     answer_kind kind;
@@ -206,8 +214,38 @@ static void read_http_response(client *c, const scenario *s)
     client_consume(c, head_len + s->answer_len);
 }
 
+/* One unfragmented compressed text frame (under 126 bytes), inflated on c's stream (so context
+ * takeover works) to s's answer. */
+static void read_ws_deflate_message(client *c, const scenario *s)
+{
+    while (c->len < 2)
+        client_fill(c);
+    assert_int_equal((unsigned char)c->buf[0], 0xc1); /* FIN, RSV1, text */
+    size_t len = (unsigned char)c->buf[1];
+    assert_true(len < 126);
+    while (c->len < 2 + len)
+        client_fill(c);
+    static const unsigned char tail[4] = {0x00, 0x00, 0xff, 0xff};
+    unsigned char in[128 + sizeof tail], out[256];
+    memcpy(in, c->buf + 2, len);
+    memcpy(in + len, tail, sizeof tail);
+    c->inflater.next_in = in;
+    c->inflater.avail_in = (uInt)(len + sizeof tail);
+    c->inflater.next_out = out;
+    c->inflater.avail_out = sizeof out;
+    assert_int_equal(inflate(&c->inflater, Z_SYNC_FLUSH), Z_OK);
+    assert_int_equal(c->inflater.avail_in, 0);
+    assert_int_equal(sizeof out - c->inflater.avail_out, s->answer_len);
+    assert_memory_equal(out, s->answer, s->answer_len);
+    client_consume(c, 2 + len);
+}
+
 static void read_answers(client *c, const scenario *s)
 {
+    if (s->kind == ANSWER_WS_DEFLATE) {
+        read_ws_deflate_message(c, s);
+        return;
+    }
     if (s->kind == ANSWER_HTTP) {
         for (size_t i = 0; i < s->answers; i++)
             read_http_response(c, s);
@@ -226,10 +264,21 @@ static void client_open(client *c, const ioserve_proc *p, const scenario *s)
     c->fd = connect_to(p);
     if (!s->websocket)
         return;
-    send_text(c->fd, WS_UPGRADE);
+    char upgrade[512];
+    snprintf(upgrade, sizeof upgrade, "%s%s%s%s\r\n", WS_UPGRADE,
+             s->ws_extensions ? "Sec-WebSocket-Extensions: " : "",
+             s->ws_extensions ? s->ws_extensions : "", s->ws_extensions ? "\r\n" : "");
+    send_text(c->fd, upgrade);
     size_t head_len = read_head(c);
     assert_memory_equal(c->buf, "HTTP/1.1 101 ", 13);
+    if (s->ws_extensions)
+        assert_non_null(memmem(c->buf, head_len, "permessage-deflate", 18));
     client_consume(c, head_len);
+    if (s->kind == ANSWER_WS_DEFLATE) {
+        memset(&c->inflater, 0, sizeof c->inflater);
+        assert_int_equal(inflateInit2(&c->inflater, -15), Z_OK);
+        c->inflating = true;
+    }
 }
 
 static void close_clients(void)
@@ -238,6 +287,9 @@ static void close_clients(void)
         if (clients[i].fd >= 0)
             close(clients[i].fd);
         clients[i].fd = -1;
+        if (clients[i].inflating)
+            inflateEnd(&clients[i].inflater);
+        clients[i].inflating = false;
     }
 }
 
@@ -305,8 +357,10 @@ static void test_steady_state(void **state)
 static int test_setup(void **state)
 {
     server.err_fd = -1;
-    for (int i = 0; i < CLIENTS; i++)
+    for (int i = 0; i < CLIENTS; i++) {
         clients[i].fd = -1;
+        clients[i].inflating = false;
+    }
     return 0;
 }
 
@@ -323,6 +377,8 @@ static char pipelined[PIPELINE_DEPTH * sizeof(PLAINTEXT_GET)];
 static char echo_message[128];
 static char ws_frame[6 + 32];
 static char ws_answer[2 + 32];
+static char ws_deflate_frame[6 + 64];
+static char ws_text[32];
 
 static scenario plaintext = {.protocol = "http", .request = PLAINTEXT_GET, .kind = ANSWER_HTTP,
                              .answer = "Hello, World!", .answers = 1};
@@ -337,10 +393,43 @@ static scenario static_file = {.protocol = "http", .with_root = true,
 static scenario websocket = {.protocol = "http", .websocket = true, .request = ws_frame,
                              .request_len = sizeof(ws_frame), .kind = ANSWER_BYTES, .answer = ws_answer,
                              .answer_len = sizeof(ws_answer)};
+static scenario websocket_deflate = {
+    .protocol = "http", .websocket = true, .ws_extensions = "permessage-deflate",
+    .request = ws_deflate_frame, .kind = ANSWER_WS_DEFLATE, .answer = ws_text,
+    .answer_len = sizeof(ws_text)};
+static scenario websocket_deflate_no_takeover = {
+    .protocol = "http", .websocket = true,
+    .ws_extensions = "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+    .request = ws_deflate_frame, .kind = ANSWER_WS_DEFLATE, .answer = ws_text,
+    .answer_len = sizeof(ws_text)};
 static scenario echo = {.protocol = "echo", .request = echo_message, .request_len = sizeof(echo_message),
                         .kind = ANSWER_BYTES, .answer = echo_message, .answer_len = sizeof(echo_message)};
 static scenario etx = {.protocol = "etx", .request = "one message\x03", .kind = ANSWER_BYTES,
                        .answer = "ack"};
+
+/* A masked compressed text frame holding ws_text, deflated on its own (so it refers to no
+ * earlier message and suits context takeover too). */
+static void build_ws_deflate_frame(const unsigned char mask[4])
+{
+    memset(ws_text, 'w', sizeof ws_text);
+    memcpy(ws_text, "a compressed WebSocket message", 30);
+    unsigned char out[64];
+    z_stream zs = {0};
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (unsigned char *)ws_text;
+    zs.avail_in = sizeof ws_text;
+    zs.next_out = out;
+    zs.avail_out = sizeof out;
+    assert_int_equal(deflate(&zs, Z_SYNC_FLUSH), Z_OK);
+    size_t len = sizeof out - zs.avail_out - 4; /* without the 00 00 FF FF tail */
+    deflateEnd(&zs);
+    ws_deflate_frame[0] = (char)0xc1; /* FIN, RSV1, text */
+    ws_deflate_frame[1] = (char)(0x80 | len);
+    memcpy(ws_deflate_frame + 2, mask, 4);
+    for (size_t i = 0; i < len; i++)
+        ws_deflate_frame[6 + i] = (char)(out[i] ^ mask[i % 4]);
+    websocket_deflate.request_len = websocket_deflate_no_takeover.request_len = 6 + len;
+}
 
 /* The requests that are built rather than written out: the pipelined batch, the 128-byte
  * echo message, a masked text frame and its unmasked echo. */
@@ -364,6 +453,7 @@ static void build_scenarios(void)
         ws_answer[2 + i] = (char)('a' + i % 26);
         ws_frame[6 + i] = (char)(ws_answer[2 + i] ^ mask[i % 4]);
     }
+    build_ws_deflate_frame(mask);
     scenario *sized[] = {&plaintext, &http_echo, &static_file, &etx};
     for (size_t i = 0; i < sizeof(sized) / sizeof(sized[0]); i++) {
         sized[i]->request_len = strlen(sized[i]->request);
@@ -403,7 +493,8 @@ int main(int argc, char **argv)
     build_scenarios();
     const struct CMUnitTest tests[] = {
         SCENARIO_TEST(plaintext), SCENARIO_TEST(plaintext_pipelined), SCENARIO_TEST(http_echo),
-        SCENARIO_TEST(static_file), SCENARIO_TEST(websocket), SCENARIO_TEST(echo), SCENARIO_TEST(etx),
+        SCENARIO_TEST(static_file), SCENARIO_TEST(websocket), SCENARIO_TEST(websocket_deflate),
+        SCENARIO_TEST(websocket_deflate_no_takeover), SCENARIO_TEST(echo), SCENARIO_TEST(etx),
     };
     return cmocka_run_group_tests_name(argv[2], tests, group_setup, group_teardown);
 }

@@ -1,6 +1,7 @@
 /* test_ws_deflate.c - permessage-deflate's inflater and deflater: RFC 7692 section 7.2.3's
  * examples, context takeover on and off, every window size (checked against a strict
- * decoder), limits against decompression bombs, and UTF-8 checked while inflating. */
+ * decoder), limits against decompression bombs (size and ratio), memory charged to a budget,
+ * and UTF-8 checked while inflating. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,7 +44,7 @@ static int teardown(void **state)
 
 static struct ws_inflate_sink sink_for(struct fixture *f, size_t max, struct ws_utf8 *utf8)
 {
-    return (struct ws_inflate_sink){&f->pool, &f->out, max, utf8};
+    return (struct ws_inflate_sink){.pool = &f->pool, .chain = &f->out, .max_len = max, .utf8 = utf8};
 }
 
 /* The chain's bytes, copied out (caller frees). */
@@ -88,7 +89,7 @@ static void test_rfc_hello(void **state)
     struct fixture *f = *state;
     for (size_t piece = 1; piece <= sizeof hello_block; piece++) {
         struct ws_inflater inf;
-        ws_inflater_init(&inf, 15, false);
+        ws_inflater_init(&inf, 15, false, NULL);
         assert_int_equal(inflate_message(&inf, f, hello_block, sizeof hello_block, piece), 0);
         assert_out(f, "Hello", 5);
         ws_inflater_destroy(&inf);
@@ -100,7 +101,7 @@ static void test_rfc_shared_window(void **state)
     struct fixture *f = *state;
     const uint8_t again[] = {0xf2, 0x00, 0x11, 0x00, 0x00}; /* refers back to the first */
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false);
+    ws_inflater_init(&inf, 15, false, NULL);
     assert_int_equal(inflate_message(&inf, f, hello_block, sizeof hello_block, 100), 0);
     assert_out(f, "Hello", 5);
     assert_int_equal(inflate_message(&inf, f, again, sizeof again, 1), 0);
@@ -108,7 +109,7 @@ static void test_rfc_shared_window(void **state)
     ws_inflater_destroy(&inf);
 
     /* the same second message without context takeover has nothing to refer to */
-    ws_inflater_init(&inf, 15, true);
+    ws_inflater_init(&inf, 15, true, NULL);
     assert_int_equal(inflate_message(&inf, f, hello_block, sizeof hello_block, 100), 0);
     assert_out(f, "Hello", 5);
     assert_int_equal(inflate_message(&inf, f, again, sizeof again, 100), -EBADMSG);
@@ -121,7 +122,7 @@ static void test_rfc_stored_block(void **state)
     struct fixture *f = *state;
     const uint8_t stored[] = {0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00};
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false);
+    ws_inflater_init(&inf, 15, false, NULL);
     assert_int_equal(inflate_message(&inf, f, stored, sizeof stored, 1), 0);
     assert_out(f, "Hello", 5);
     ws_inflater_destroy(&inf);
@@ -133,7 +134,7 @@ static void test_rfc_two_blocks(void **state)
     const uint8_t two[] = {0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff,
                            0xca, 0xc9, 0xc9, 0x07, 0x00};
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false);
+    ws_inflater_init(&inf, 15, false, NULL);
     assert_int_equal(inflate_message(&inf, f, two, sizeof two, 3), 0);
     assert_out(f, "Hello", 5);
     ws_inflater_destroy(&inf);
@@ -148,7 +149,7 @@ static void test_rfc_bfinal_block(void **state)
     const uint8_t again[] = {0xf2, 0x00, 0x11, 0x00, 0x00};
     for (size_t piece = 1; piece <= sizeof bfinal; piece++) {
         struct ws_inflater inf;
-        ws_inflater_init(&inf, 15, false);
+        ws_inflater_init(&inf, 15, false, NULL);
         assert_int_equal(inflate_message(&inf, f, bfinal, sizeof bfinal, piece), 0);
         assert_out(f, "Hello", 5);
         assert_int_equal(inflate_message(&inf, f, hello_block, sizeof hello_block, piece), 0);
@@ -159,7 +160,7 @@ static void test_rfc_bfinal_block(void **state)
     }
     /* the same without the trailing 0x00: the message ends where the stream does */
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false);
+    ws_inflater_init(&inf, 15, false, NULL);
     assert_int_equal(inflate_message(&inf, f, bfinal, sizeof bfinal - 1, 1), 0);
     assert_out(f, "Hello", 5);
     assert_int_equal(inflate_message(&inf, f, again, sizeof again, 1), 0);
@@ -172,7 +173,7 @@ static void test_empty_messages(void **state)
     struct fixture *f = *state;
     struct ws_inflater inf;
     const uint8_t empty_block[] = {0x00};
-    ws_inflater_init(&inf, 15, false);
+    ws_inflater_init(&inf, 15, false, NULL);
     /* an empty payload, then the one-byte empty block, then a real message */
     assert_int_equal(inflate_message(&inf, f, NULL, 0, 1), 0);
     assert_out(f, "", 0);
@@ -185,8 +186,8 @@ static void test_empty_messages(void **state)
     /* zlib never repeats a flush, so an empty message after another one comes out as
      * nothing at all: the deflater must still send the empty block */
     struct ws_deflater def;
-    ws_deflater_init(&def, 15, false, Z_DEFAULT_COMPRESSION);
-    ws_inflater_init(&inf, 15, false);
+    ws_deflater_init(&def, 15, false, Z_DEFAULT_COMPRESSION, NULL);
+    ws_inflater_init(&inf, 15, false, NULL);
     assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
     assert_out(f, empty_block, 1);
     for (int round = 0; round < 2; round++) {
@@ -215,7 +216,7 @@ static void test_deflater_matches_rfc(void **state)
     struct fixture *f = *state;
     const uint8_t again[] = {0xf2, 0x00, 0x11, 0x00, 0x00};
     struct ws_deflater def;
-    ws_deflater_init(&def, 15, false, Z_DEFAULT_COMPRESSION);
+    ws_deflater_init(&def, 15, false, Z_DEFAULT_COMPRESSION, NULL);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(ws_deflater_feed(&def, (const uint8_t *)"Hello", 5, &f->pool, &f->out), 0);
         assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
@@ -227,7 +228,7 @@ static void test_deflater_matches_rfc(void **state)
     ws_deflater_destroy(&def);
 
     /* server_no_context_takeover: every message stands alone */
-    ws_deflater_init(&def, 15, true, Z_DEFAULT_COMPRESSION);
+    ws_deflater_init(&def, 15, true, Z_DEFAULT_COMPRESSION, NULL);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(ws_deflater_feed(&def, (const uint8_t *)"Hello", 5, &f->pool, &f->out), 0);
         assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
@@ -313,8 +314,8 @@ static void test_every_window_size(void **state)
             struct ws_inflater inf;
             uint8_t *wire[MSGS];
             size_t wire_len[MSGS];
-            ws_deflater_init(&def, (unsigned)bits, reset, Z_DEFAULT_COMPRESSION);
-            ws_inflater_init(&inf, (unsigned)bits, reset);
+            ws_deflater_init(&def, (unsigned)bits, reset, Z_DEFAULT_COMPRESSION, NULL);
+            ws_inflater_init(&inf, (unsigned)bits, reset, NULL);
             for (int m = 0; m < MSGS; m++) {
                 assert_int_equal(ws_deflater_feed(&def, plain[m], LEN, &f->pool, &f->out), 0);
                 assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
@@ -362,7 +363,7 @@ static void test_strict_decoder_catches_overrun(void **state)
     uint8_t plain[LEN];
     make_text(plain, LEN, 42);
     struct ws_deflater def;
-    ws_deflater_init(&def, 15, false, Z_DEFAULT_COMPRESSION);
+    ws_deflater_init(&def, 15, false, Z_DEFAULT_COMPRESSION, NULL);
     assert_int_equal(ws_deflater_feed(&def, plain, LEN, &f->pool, &f->out), 0);
     assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
     uint8_t *wire = flatten(&f->out);
@@ -399,8 +400,8 @@ static void test_large_round_trips(void **state)
         }
         struct ws_deflater def;
         struct ws_inflater inf;
-        ws_deflater_init(&def, 15, false, 1);
-        ws_inflater_init(&inf, 15, false);
+        ws_deflater_init(&def, 15, false, 1, NULL);
+        ws_inflater_init(&inf, 15, false, NULL);
         for (size_t at = 0; at < len; at += 100003) {
             size_t n = len - at < 100003 ? len - at : 100003;
             assert_int_equal(ws_deflater_feed(&def, plain + at, n, &f->pool, &f->out), 0);
@@ -427,7 +428,7 @@ static void test_large_round_trips(void **state)
 /* ---- limits and errors ---- */
 
 /* 64 MiB of zeros deflate to a few KiB; inflating stops at the limit, holding no more than
- * the limit plus a chunk. */
+ * the limit. */
 static void test_decompression_bomb_stops_at_limit(void **state)
 {
     struct fixture *f = *state;
@@ -435,7 +436,7 @@ static void test_decompression_bomb_stops_at_limit(void **state)
     uint8_t *zeros = calloc(1, 1u << 20);
     assert_non_null(zeros);
     struct ws_deflater def;
-    ws_deflater_init(&def, 15, false, 9);
+    ws_deflater_init(&def, 15, false, 9, NULL);
     for (size_t at = 0; at < bomb; at += 1u << 20)
         assert_int_equal(ws_deflater_feed(&def, zeros, 1u << 20, &f->pool, &f->out), 0);
     assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
@@ -449,11 +450,12 @@ static void test_decompression_bomb_stops_at_limit(void **state)
     struct ws_inflater inf;
     struct ws_chain out;
     ws_chain_init(&out);
-    struct ws_inflate_sink sink = {&f->pool, &out, limit, NULL};
-    ws_inflater_init(&inf, 15, false);
+    struct ws_inflate_sink sink = {.pool = &f->pool, .chain = &out, .max_len = limit};
+    ws_inflater_init(&inf, 15, false, NULL);
     assert_int_equal(ws_inflater_feed(&inf, wire, wire_len, &sink), -EMSGSIZE);
-    assert_true(out.len > limit);
-    assert_true(out.len <= limit + CHUNK);
+    /* what would pass the limit is refused, not kept */
+    assert_true(out.len <= limit);
+    assert_true(out.len > limit - CHUNK);
     assert_true(f->pool.live <= limit / CHUNK + 2);
     ws_chain_release(&f->pool, &out);
     ws_inflater_destroy(&inf);
@@ -466,11 +468,11 @@ static void test_invalid_deflate_data(void **state)
     const uint8_t reserved_block_type[] = {0xff, 0xff, 0xff};
     const uint8_t bad_stored_length[] = {0x00, 0x05, 0x00, 0x00, 0x00, 'H', 'e', 'l', 'l', 'o'};
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false);
+    ws_inflater_init(&inf, 15, false, NULL);
     assert_int_equal(inflate_message(&inf, f, reserved_block_type, 3, 1), -EBADMSG);
     ws_chain_release(&f->pool, &f->out);
     ws_inflater_destroy(&inf);
-    ws_inflater_init(&inf, 15, false);
+    ws_inflater_init(&inf, 15, false, NULL);
     assert_int_equal(inflate_message(&inf, f, bad_stored_length, sizeof bad_stored_length, 4),
                      -EBADMSG);
     ws_chain_release(&f->pool, &f->out);
@@ -486,7 +488,7 @@ static void test_utf8_checked_while_inflating(void **state)
     for (size_t i = 0; i + 3 <= LEN; i += 3)
         memcpy(text + i, "\xE2\x82\xAC", 3); /* U+20AC, 3 bytes; CHUNK is not a multiple */
     struct ws_deflater def;
-    ws_deflater_init(&def, 15, true, Z_DEFAULT_COMPRESSION);
+    ws_deflater_init(&def, 15, true, Z_DEFAULT_COMPRESSION, NULL);
     assert_int_equal(ws_deflater_feed(&def, text, LEN, &f->pool, &f->out), 0);
     assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
     uint8_t *good = flatten(&f->out);
@@ -496,7 +498,7 @@ static void test_utf8_checked_while_inflating(void **state)
     struct ws_inflater inf;
     struct ws_utf8 utf8;
     ws_utf8_init(&utf8);
-    ws_inflater_init(&inf, 15, true);
+    ws_inflater_init(&inf, 15, true, NULL);
     struct ws_inflate_sink sink = sink_for(f, SIZE_MAX, &utf8);
     assert_int_equal(ws_inflater_feed(&inf, good, good_len, &sink), 0);
     assert_int_equal(ws_inflater_finish(&inf, &sink), 0);
@@ -535,7 +537,7 @@ static void test_pool_exhaustion(void **state)
     make_text(text, sizeof text, 3);
 
     struct ws_deflater def;
-    ws_deflater_init(&def, 15, false, 0); /* level 0: stored, as long as the input */
+    ws_deflater_init(&def, 15, false, 0, NULL); /* level 0: stored, as long as the input */
     int err = ws_deflater_feed(&def, text, sizeof text, &tiny, &out);
     if (err == 0)
         err = ws_deflater_finish(&def, &tiny, &out); /* zlib may hold it all until the flush */
@@ -544,7 +546,7 @@ static void test_pool_exhaustion(void **state)
     ws_deflater_destroy(&def);
 
     /* 4000 bytes of text compress into the big pool, then cannot inflate into the tiny one */
-    ws_deflater_init(&def, 15, false, Z_DEFAULT_COMPRESSION);
+    ws_deflater_init(&def, 15, false, Z_DEFAULT_COMPRESSION, NULL);
     assert_int_equal(ws_deflater_feed(&def, text, sizeof text, &f->pool, &f->out), 0);
     assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
     ws_deflater_destroy(&def);
@@ -553,8 +555,8 @@ static void test_pool_exhaustion(void **state)
     ws_chain_release(&f->pool, &f->out);
 
     struct ws_inflater inf;
-    struct ws_inflate_sink sink = {&tiny, &out, SIZE_MAX, NULL};
-    ws_inflater_init(&inf, 15, false);
+    struct ws_inflate_sink sink = {.pool = &tiny, .chain = &out, .max_len = SIZE_MAX};
+    ws_inflater_init(&inf, 15, false, NULL);
     err = ws_inflater_feed(&inf, wire, wire_len, &sink);
     if (err == 0)
         err = ws_inflater_finish(&inf, &sink);
@@ -564,6 +566,161 @@ static void test_pool_exhaustion(void **state)
     ws_inflater_destroy(&inf);
     ws_chunk_pool_destroy(&tiny);
     free(wire);
+}
+
+/* ---- budgets (ws_budget.h) and the ratio limit ---- */
+
+/* A whole message deflated with a 15-bit window at level 9 (caller frees). */
+static uint8_t *deflate_all(struct fixture *f, const uint8_t *data, size_t len, size_t *wire_len)
+{
+    struct ws_deflater def;
+    ws_deflater_init(&def, 15, false, 9, NULL);
+    assert_int_equal(ws_deflater_feed(&def, data, len, &f->pool, &f->out), 0);
+    assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
+    ws_deflater_destroy(&def);
+    uint8_t *wire = flatten(&f->out);
+    *wire_len = f->out.len;
+    ws_chain_release(&f->pool, &f->out);
+    return wire;
+}
+
+static int inflate_with(struct fixture *f, struct ws_inflater *inf, const uint8_t *wire,
+                        size_t wire_len, size_t ratio)
+{
+    struct ws_inflate_sink sink = {.pool = &f->pool, .chain = &f->out, .max_len = SIZE_MAX,
+                                   .ratio = ratio};
+    int err = ws_inflater_feed(inf, wire, wire_len, &sink);
+    return err < 0 ? err : ws_inflater_finish(inf, &sink);
+}
+
+/* Past the floor, a message may not inflate to more than ratio times the compressed bytes it
+ * used; below the floor any density passes; ratio 0 is no limit. */
+static void test_ratio_limit(void **state)
+{
+    struct fixture *f = *state;
+    enum { BIG = 4 << 20, SMALL = WS_INFLATE_RATIO_FLOOR / 2 };
+    uint8_t *zeros = calloc(1, BIG);
+    assert_non_null(zeros);
+    size_t big_len, small_len;
+    uint8_t *big = deflate_all(f, zeros, BIG, &big_len);
+    uint8_t *small = deflate_all(f, zeros, SMALL, &small_len);
+    assert_true(big_len * 256 < BIG);      /* denser than 256:1 */
+    assert_true(small_len * 256 < SMALL);
+    struct ws_inflater inf;
+
+    ws_inflater_init(&inf, 15, false, NULL);
+    assert_int_equal(inflate_with(f, &inf, big, big_len, 256), -EMSGSIZE);
+    /* refused soon after the floor, not at the end */
+    assert_true(f->out.len >= WS_INFLATE_RATIO_FLOOR);
+    assert_true(f->out.len <= WS_INFLATE_RATIO_FLOOR + 256u * 1024u);
+    ws_chain_release(&f->pool, &f->out);
+    ws_inflater_destroy(&inf);
+
+    ws_inflater_init(&inf, 15, false, NULL);
+    assert_int_equal(inflate_with(f, &inf, small, small_len, 256), 0);
+    assert_out(f, zeros, SMALL);
+    assert_int_equal(inflate_with(f, &inf, big, big_len, 0), 0);
+    assert_out(f, zeros, BIG);
+    ws_inflater_destroy(&inf);
+    free(big);
+    free(small);
+    free(zeros);
+}
+
+static void noop_evict(struct ws_account *a)
+{
+    (void)a;
+}
+
+/* Inflated bytes and zlib's state are charged; without context takeover the state is ended
+ * after every message, its blocks waiting in the loop's cache for the next one. */
+static void test_inflater_memory_charged(void **state)
+{
+    struct fixture *f = *state;
+    enum { LEN = 100000 };
+    uint8_t *text = malloc(LEN);
+    assert_non_null(text);
+    for (size_t i = 0; i < LEN; i++)
+        text[i] = (uint8_t)("abcdefgh"[i % 7] + (i / 512) % 5);
+    size_t wire_len;
+    uint8_t *wire = deflate_all(f, text, LEN, &wire_len);
+    struct ws_budget b;
+    ws_budget_init(&b, 64u << 20, 64u << 20, noop_evict);
+    struct ws_account a;
+    ws_account_init(&a, &b);
+
+    for (int reset = 0; reset <= 1; reset++) {
+        struct ws_inflater inf;
+        ws_inflater_init(&inf, 15, reset, &a);
+        for (int message = 0; message < 2; message++) {
+            assert_int_equal(inflate_with(f, &inf, wire, wire_len, 0), 0);
+            assert_int_equal(f->out.len, LEN);
+            if (reset) {
+                assert_int_equal(a.used, LEN);   /* the state went back... */
+                assert_true(b.zcache.idle_bytes > (1u << 15)); /* ...to the cache */
+            } else {
+                assert_true(a.used > LEN + (1u << 15)); /* the state (window) stays */
+            }
+            ws_account_release(&a, f->out.len);  /* the message was handed on */
+            assert_out(f, text, LEN);
+        }
+        ws_inflater_destroy(&inf);
+        assert_int_equal(a.used, 0);
+    }
+
+    /* an account that may hold 64 KiB: the message is refused there */
+    struct ws_budget tight;
+    ws_budget_init(&tight, 64u << 20, 64u * 1024u, noop_evict);
+    ws_account_init(&a, &tight);
+    struct ws_inflater inf;
+    ws_inflater_init(&inf, 15, false, &a);
+    assert_int_equal(inflate_with(f, &inf, wire, wire_len, 0), -EMSGSIZE);
+    assert_true(a.used <= 64u * 1024u);
+    assert_true(f->out.len < 64u * 1024u);
+    ws_account_release(&a, f->out.len);
+    ws_chain_release(&f->pool, &f->out);
+    ws_inflater_destroy(&inf);
+    assert_int_equal(a.used, 0);
+    ws_budget_destroy(&tight);
+    ws_budget_destroy(&b);
+    free(wire);
+    free(text);
+}
+
+/* The deflater's state is charged while it exists: kept with context takeover, ended after
+ * each message without; a smaller window makes a smaller state. */
+static void test_deflater_memory_charged(void **state)
+{
+    struct fixture *f = *state;
+    static const uint8_t text[] = "a message to compress, a message to compress";
+    struct ws_budget b;
+    ws_budget_init(&b, 64u << 20, 64u << 20, noop_evict);
+    struct ws_account a;
+    ws_account_init(&a, &b);
+    size_t held[2];
+    for (int bits = 12; bits <= 15; bits += 3) {
+        struct ws_deflater def;
+        ws_deflater_init(&def, (unsigned)bits, false, 1, &a);
+        assert_int_equal(ws_deflater_feed(&def, text, sizeof text, &f->pool, &f->out), 0);
+        assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
+        held[bits == 15] = a.used;
+        assert_true(a.used > 0);
+        ws_chain_release(&f->pool, &f->out);
+        ws_deflater_destroy(&def);
+        assert_int_equal(a.used, 0);
+    }
+    assert_true(held[0] * 4 < held[1]); /* 12 bits: well under a quarter of 15's */
+
+    struct ws_deflater def;
+    ws_deflater_init(&def, 15, true, 1, &a);
+    for (int message = 0; message < 2; message++) {
+        assert_int_equal(ws_deflater_feed(&def, text, sizeof text, &f->pool, &f->out), 0);
+        assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
+        assert_int_equal(a.used, 0);
+        ws_chain_release(&f->pool, &f->out);
+    }
+    ws_deflater_destroy(&def);
+    ws_budget_destroy(&b);
 }
 
 int main(void)
@@ -583,6 +740,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_deflate_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_utf8_checked_while_inflating, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_exhaustion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ratio_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inflater_memory_charged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deflater_memory_charged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,9 +59,13 @@ static struct request rfc_request(void)
     return r;
 }
 
+/* The server's largest window in these tests, unless one says otherwise: 15, so that every
+ * offer is answered as made. */
+static unsigned window_bits_max = 15;
+
 static enum ws_handshake_result check(const struct request *r, struct ws_handshake *hs)
 {
-    return ws_handshake_check(r->method, strlen(r->method), r->h, r->count, true, hs);
+    return ws_handshake_check(r->method, strlen(r->method), r->h, r->count, window_bits_max, hs);
 }
 
 static enum ws_handshake_result check_one(const char *name, const char *value)
@@ -297,6 +301,37 @@ static void test_deflate_accepted(void **state)
                     "permessage-deflate; server_max_window_bits=15");
 }
 
+/* RFC 7692 7.1.2: a server with a 12-bit largest window compresses with no more than that,
+ * and asks for no more from a client that lets it choose; a client that does not keeps 15. */
+static void test_deflate_window_held_to_the_servers(void **state)
+{
+    (void)state;
+    struct ws_handshake hs;
+    window_bits_max = 12;
+    /* not offered: the server compresses with 12 bits unannounced, inflates with 15 */
+    assert_int_equal(negotiate("permessage-deflate", &hs), WS_HANDSHAKE_OK);
+    assert_string_equal(hs.extensions.response, "permessage-deflate");
+    assert_int_equal(hs.extensions.deflate.server_max_window_bits, 12);
+    assert_int_equal(hs.extensions.deflate.client_max_window_bits, 15);
+    /* client_max_window_bits without a value: the server picks 12 */
+    assert_int_equal(negotiate("permessage-deflate; client_max_window_bits", &hs), WS_HANDSHAKE_OK);
+    assert_string_equal(hs.extensions.response, "permessage-deflate; client_max_window_bits=12");
+    assert_int_equal(hs.extensions.deflate.client_max_window_bits, 12);
+    /* values above 12 come down to it; values below stay */
+    expect_response("permessage-deflate; client_max_window_bits=15",
+                    "permessage-deflate; client_max_window_bits=12");
+    expect_response("permessage-deflate; client_max_window_bits=10",
+                    "permessage-deflate; client_max_window_bits=10");
+    expect_response("permessage-deflate; server_max_window_bits=14",
+                    "permessage-deflate; server_max_window_bits=12");
+    expect_response("permessage-deflate; server_max_window_bits=9; client_max_window_bits",
+                    "permessage-deflate; server_max_window_bits=9; client_max_window_bits=12");
+    assert_int_equal(negotiate("permessage-deflate; server_max_window_bits=9", &hs),
+                     WS_HANDSHAKE_OK);
+    assert_int_equal(hs.extensions.deflate.server_max_window_bits, 9);
+    window_bits_max = 15;
+}
+
 /* RFC 7692 7.1: an offer with a bad parameter is declined; the handshake still succeeds. */
 static void test_deflate_offers_declined(void **state)
 {
@@ -378,7 +413,7 @@ static void test_extensions_syntax_errors(void **state)
     struct request r = rfc_request();
     struct ws_handshake hs;
     add(&r, "Sec-WebSocket-Extensions", "permessage-deflate;");
-    assert_int_equal(ws_handshake_check("GET", 3, r.h, r.count, false, &hs), WS_HANDSHAKE_OK);
+    assert_int_equal(ws_handshake_check("GET", 3, r.h, r.count, 0, &hs), WS_HANDSHAKE_OK);
     assert_false(hs.extensions.deflate.enabled);
     assert_int_equal(hs.extensions.response_len, 0);
 }
@@ -414,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_header_names_case_insensitive),
         cmocka_unit_test(test_every_refusal_has_a_reason),
         cmocka_unit_test(test_deflate_accepted),
+        cmocka_unit_test(test_deflate_window_held_to_the_servers),
         cmocka_unit_test(test_deflate_offers_declined),
         cmocka_unit_test(test_deflate_first_acceptable_offer_wins),
         cmocka_unit_test(test_extensions_syntax_errors),

@@ -188,7 +188,8 @@ static int teardown(void **state)
 
 static void reader_start(struct fixture *f, enum ws_role role, size_t max, bool deflate)
 {
-    struct ws_reader_config cfg = {role, max, deflate ? &f->deflate : NULL};
+    struct ws_reader_config cfg = {.role = role, .max_message = max,
+                                  .deflate = deflate ? &f->deflate : NULL};
     ws_reader_init(&f->reader, &f->pool, &cfg);
 }
 
@@ -475,7 +476,7 @@ static void test_pool_exhaustion_fails_with_1011(void **state)
     struct fixture *f = *state;
     struct ws_chunk_pool tiny;
     struct ws_reader r;
-    struct ws_reader_config cfg = {WS_ROLE_SERVER, 1u << 20, NULL};
+    struct ws_reader_config cfg = {.role = WS_ROLE_SERVER, .max_message = 1u << 20};
     static uint8_t data[4 * CHUNK];
     memset(data, 'x', sizeof data);
     assert_int_equal(ws_chunk_pool_init(&tiny, CHUNK, 3, 3), 0);
@@ -624,7 +625,7 @@ static void test_compressed_size_limit(void **state)
     enum { MAX = 50000 };
     deflate_defaults(f);
     struct ws_writer w;
-    ws_writer_init(&w, &f->pool, &f->deflate, 9);
+    ws_writer_init(&w, &f->pool, &f->deflate, 9, NULL);
     static uint8_t zeros[MAX + 1];
     for (size_t len = MAX; len <= MAX + 1; len++) {
         struct ws_chain msg;
@@ -645,6 +646,184 @@ static void test_compressed_size_limit(void **state)
     assert_fail(&f->log, WS_CLOSE_MESSAGE_TOO_BIG);
 }
 
+/* ---- budgets (ws_budget.h) ---- */
+
+/* Appends data compressed as one message, in two frames split at `split` compressed bytes
+ * (one frame if split is 0), to w. */
+static void compressed_frames(struct fixture *f, struct wire *w, const uint8_t *data,
+                              size_t len, size_t split)
+{
+    struct ws_writer writer;
+    struct ws_chain msg;
+    uint8_t header[WS_FRAME_HEADER_MAX];
+    ws_writer_init(&writer, &f->pool, &f->deflate, 1, NULL);
+    ws_chain_init(&msg);
+    assert_int_equal(ws_chain_append(&f->pool, &msg, data, len), 0);
+    assert_true(ws_writer_message(&writer, WS_OP_BINARY, &msg, header) > 0);
+    uint8_t *payload = chain_bytes(&msg);
+    assert_true(split < msg.len);
+    if (split == 0) {
+        frame(w, FIN | RSV1, WS_OP_BINARY, payload, msg.len);
+    } else {
+        frame(w, RSV1, WS_OP_BINARY, payload, split);
+        frame(w, FIN, WS_OP_CONTINUATION, payload + split, msg.len - split);
+    }
+    ws_chain_release(&f->pool, &msg);
+    ws_writer_destroy(&writer);
+    free(payload);
+}
+
+/* A masked client frame's header with a 64-bit length: where the second frame starts. */
+#define LONG_FRAME_HEADER (2 + 8 + 4)
+
+/* Bytes that do not compress, so that compressed and inflated sizes go together. */
+static uint8_t *noise(size_t len)
+{
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < len; i++) {
+        x = x * 1103515245u + 12345u;
+        data[i] = (uint8_t)(x >> 16);
+    }
+    return data;
+}
+
+static struct ws_reader *evictable[2];
+static struct ws_account budget_accounts[2];
+
+static void evict_reader(struct ws_account *a)
+{
+    ws_reader_abandon(evictable[a - budget_accounts], WS_CLOSE_POLICY_VIOLATION);
+}
+
+static void budget_reader_start(struct fixture *f, struct ws_reader *r, int i,
+                                struct ws_budget *b)
+{
+    ws_account_init(&budget_accounts[i], b);
+    evictable[i] = r;
+    struct ws_reader_config cfg = {.role = WS_ROLE_SERVER, .max_message = SIZE_MAX,
+                                   .deflate = &f->deflate, .account = &budget_accounts[i]};
+    ws_reader_init(r, &f->pool, &cfg);
+}
+
+/* A message's inflated bytes count while it is assembled and stop counting when it is handed
+ * on; past the connection's budget, 1009. */
+static void test_inflated_bytes_budgeted(void **state)
+{
+    struct fixture *f = *state;
+    enum { LEN = 300000 };
+    uint8_t *data = noise(LEN);
+    deflate_defaults(f);
+    struct ws_budget b;
+    ws_budget_init(&b, 64u << 20, 1u << 20, evict_reader);
+    struct ws_reader r;
+    budget_reader_start(f, &r, 0, &b);
+    struct wire first = {0}, rest = {0};
+    compressed_frames(f, &first, data, LEN, LEN / 2);
+    size_t first_len = LONG_FRAME_HEADER + LEN / 2;
+    feed(&r, &f->pool, first.buf, first_len, SIZE_MAX, &f->log);
+    assert_int_equal(f->log.count, 0);
+    assert_true(budget_accounts[0].used >= LEN / 3);
+    feed(&r, &f->pool, first.buf + first_len, first.len - first_len, SIZE_MAX, &f->log);
+    assert_int_equal(f->log.count, 1);
+    assert_event(&f->log, 0, WS_EVENT_MESSAGE, data, LEN);
+    assert_true(budget_accounts[0].used < 64u * 1024u); /* zlib's state only */
+    ws_reader_destroy(&r);
+    assert_int_equal(budget_accounts[0].used, 0);
+    log_free(&f->log);
+
+    b.per_conn = LEN / 2;
+    budget_reader_start(f, &r, 0, &b);
+    compressed_frames(f, &rest, data, LEN, 0);
+    feed(&r, &f->pool, rest.buf, rest.len, SIZE_MAX, &f->log);
+    assert_fail(&f->log, WS_CLOSE_MESSAGE_TOO_BIG);
+    ws_reader_destroy(&r);
+    assert_int_equal(budget_accounts[0].used, 0);
+    wire_free(&first);
+    wire_free(&rest);
+    ws_budget_destroy(&b);
+    free(data);
+}
+
+/* Two connections share a loop's budget: one asking past its share when the loop fills is
+ * failed with 1008, the other kept; one within its share makes the largest holder give
+ * everything back (its next input fails with 1008) and is served. */
+static void test_loop_budget_shared(void **state)
+{
+    struct fixture *f = *state;
+    enum { LIMIT = 512 * 1024, SMALL = 100000, BIG = 400000, MODEST = 200000, GREEDY = 450000 };
+    uint8_t *data = noise(GREEDY);
+    deflate_defaults(f);
+    struct ws_budget b;
+    ws_budget_init(&b, LIMIT, LIMIT, evict_reader);
+    struct ws_reader a, c;
+    struct wire small = {0}, big = {0}, greedy = {0}, modest = {0};
+    compressed_frames(f, &small, data, SMALL, SMALL - 1000);
+    compressed_frames(f, &big, data, BIG, BIG - 1000);
+    compressed_frames(f, &greedy, data, GREEDY, 0);
+    compressed_frames(f, &modest, data, MODEST, 0);
+    size_t small_first = LONG_FRAME_HEADER + SMALL - 1000;
+    size_t big_first = LONG_FRAME_HEADER + BIG - 1000;
+
+    /* a holds 100 KB of an unfinished message; c wants 450 KB: past its share (256 KiB) */
+    budget_reader_start(f, &a, 0, &b);
+    budget_reader_start(f, &c, 1, &b);
+    feed(&a, &f->pool, small.buf, small_first, SIZE_MAX, &f->log);
+    size_t a_holds = budget_accounts[0].used;
+    assert_true(a_holds > SMALL - 2000);
+    feed(&c, &f->pool, greedy.buf, greedy.len, SIZE_MAX, &f->log);
+    assert_fail(&f->log, WS_CLOSE_POLICY_VIOLATION);
+    assert_int_equal(budget_accounts[0].used, a_holds); /* a was within its share: kept */
+    ws_reader_destroy(&a);
+    ws_reader_destroy(&c);
+    log_free(&f->log);
+
+    /* a holds 400 KB; c wants 200 KB, within its share: a, the largest, is evicted */
+    budget_reader_start(f, &a, 0, &b);
+    budget_reader_start(f, &c, 1, &b);
+    feed(&a, &f->pool, big.buf, big_first, SIZE_MAX, &f->log);
+    assert_true(budget_accounts[0].used > LIMIT / 2);
+    feed(&c, &f->pool, modest.buf, modest.len, SIZE_MAX, &f->log);
+    assert_int_equal(f->log.count, 1);
+    assert_event(&f->log, 0, WS_EVENT_MESSAGE, data, MODEST);
+    assert_int_equal(budget_accounts[0].used, 0);
+    log_free(&f->log);
+    feed(&a, &f->pool, big.buf + big_first, big.len - big_first, SIZE_MAX, &f->log);
+    assert_fail(&f->log, WS_CLOSE_POLICY_VIOLATION);
+    ws_reader_destroy(&a);
+    ws_reader_destroy(&c);
+    assert_int_equal(b.used, 0);
+    wire_free(&small);
+    wire_free(&big);
+    wire_free(&greedy);
+    wire_free(&modest);
+    ws_budget_destroy(&b);
+    free(data);
+}
+
+/* A compressor that does not fit the connection's budget: the message is refused with the
+ * account's reason (the connection fails it with 1008), and nothing stays charged. */
+static void test_writer_compressor_budgeted(void **state)
+{
+    struct fixture *f = *state;
+    deflate_defaults(f);
+    struct ws_budget b;
+    ws_budget_init(&b, 64u << 20, 16u * 1024u, evict_reader);
+    ws_account_init(&budget_accounts[0], &b);
+    struct ws_writer w;
+    ws_writer_init(&w, &f->pool, &f->deflate, 1, &budget_accounts[0]);
+    struct ws_chain msg;
+    uint8_t header[WS_FRAME_HEADER_MAX];
+    ws_chain_init(&msg);
+    assert_int_equal(ws_chain_append(&f->pool, &msg, (const uint8_t *)"Hello", 5), 0);
+    assert_int_equal(ws_writer_message(&w, WS_OP_TEXT, &msg, header), -EMSGSIZE);
+    assert_int_equal(msg.len, 0); /* released */
+    ws_writer_destroy(&w);
+    assert_int_equal(budget_accounts[0].used, 0);
+    ws_budget_destroy(&b);
+}
+
 /* ---- the writer ---- */
 
 static void test_writer_uncompressed(void **state)
@@ -653,7 +832,7 @@ static void test_writer_uncompressed(void **state)
     struct ws_writer w;
     struct ws_chain msg;
     uint8_t header[WS_FRAME_HEADER_MAX];
-    ws_writer_init(&w, &f->pool, NULL, 6);
+    ws_writer_init(&w, &f->pool, NULL, 6, NULL);
     ws_chain_init(&msg);
     assert_int_equal(ws_chain_append(&f->pool, &msg, (const uint8_t *)"Hello", 5), 0);
     assert_int_equal(ws_writer_message(&w, WS_OP_TEXT, &msg, header), 2);
@@ -675,7 +854,7 @@ static void test_writer_compresses_like_rfc(void **state)
     uint8_t header[WS_FRAME_HEADER_MAX];
     const uint8_t again[] = {0xf2, 0x00, 0x11, 0x00, 0x00};
     deflate_defaults(f);
-    ws_writer_init(&w, &f->pool, &f->deflate, Z_DEFAULT_COMPRESSION);
+    ws_writer_init(&w, &f->pool, &f->deflate, Z_DEFAULT_COMPRESSION, NULL);
     for (int i = 0; i < 2; i++) {
         struct ws_chain msg;
         ws_chain_init(&msg);
@@ -709,8 +888,8 @@ static void round_trip(struct fixture *f, const struct ws_deflate_params *params
 
     struct ws_writer w;
     struct ws_reader r;
-    struct ws_reader_config cfg = {WS_ROLE_CLIENT, max, params};
-    ws_writer_init(&w, &f->pool, params, 1);
+    struct ws_reader_config cfg = {.role = WS_ROLE_CLIENT, .max_message = max, .deflate = params};
+    ws_writer_init(&w, &f->pool, params, 1, NULL);
     ws_reader_init(&r, &f->pool, &cfg);
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         for (int op = WS_OP_TEXT; op <= WS_OP_BINARY; op++) {
@@ -821,6 +1000,9 @@ int main(void)
         T(test_rfc7692_examples_masked),
         T(test_compressed_failures),
         T(test_compressed_size_limit),
+        T(test_inflated_bytes_budgeted),
+        T(test_loop_budget_shared),
+        T(test_writer_compressor_budgeted),
         T(test_writer_uncompressed),
         T(test_writer_compresses_like_rfc),
         T(test_writer_reader_round_trips),

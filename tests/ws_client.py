@@ -19,7 +19,7 @@ import zlib
 import websockets
 from websockets.extensions import permessage_deflate
 
-PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+PORT = 0  # the server's: from the command line, or set by a script importing this one
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 WAIT = 10.0
 
@@ -300,13 +300,22 @@ def echo_sizes():
 
 
 def echo_16mb():
-    """16 MiB binary uncompressed, 16 MiB text compressed (both ways)."""
+    """16 MiB binary uncompressed, 16 MiB text compressed (both ways).  The text is numbered
+    lines, deflating about 40:1 like repetitive real traffic (logs); a message deflating 500:1
+    is what the server's inflate ratio limit (--ws-inflate-ratio) refuses, a case of
+    ws_hostile.py."""
     async def run(compression, message):
         async with connect("/ws", compression=compression) as ws:
             await ws.send(message)
             check(await asyncio.wait_for(ws.recv(), 30) == message, "16 MiB, %s" % compression)
     asyncio.run(run(None, os.urandom(1 << 24)))
-    asyncio.run(run("deflate", "0123456789abcdef" * (1 << 20)))
+    asyncio.run(run("deflate", numbered_lines(1 << 24)))
+
+
+def numbered_lines(size):
+    """size bytes of text that deflates about 40:1."""
+    line = "%08x " + "0123456789abcdef" * 6 + "\n"
+    return "".join(line % i for i in range(size // 106 + 1))[:size]
 
 
 def fragmented():
@@ -671,6 +680,7 @@ SCENARIOS = {f.__name__: f for f in (
     broadcast_100, slow_receiver, api)}
 
 if __name__ == "__main__":
+    PORT = int(sys.argv[2])
     try:
         SCENARIOS[sys.argv[1]]()
     except Exception as e:  # noqa: BLE001 -- any failure is the scenario's failure

@@ -1,7 +1,8 @@
 /* websocket.h - the C API for WebSocket handlers (RFC 6455, RFC 7692) on an ioserve loop.
  *
- * A hub holds what the WebSocket connections of one loop share: the limits and the pool their
- * message memory comes from.  An endpoint is a path's behaviour: handlers and their argument.
+ * A hub holds what the WebSocket connections of one loop share: the limits, the pool their
+ * message memory comes from and the budget, shared fairly, for what compressed traffic holds
+ * (inflated bytes and zlib state, ws_budget.h).  An endpoint is a path's behaviour: handlers and their argument.
  * The HTTP layer hands an upgrade request to ws_conn_upgrade_to() (ws_conn.h) with the endpoint;
  * from then on the handlers see whole messages:
  *   on_open    the 101 went out; return 0, or -errno to close the connection (1011).
@@ -37,6 +38,12 @@ typedef struct ws_group ws_group;
 #define WS_DEFAULT_MAX_MEMORY (512u * 1024u * 1024u) /* message memory of all connections */
 #define WS_DEFAULT_MAX_QUEUED (8u * 1024u * 1024u)   /* a slow receiver's unsent output */
 #define WS_CLOSE_TIMEOUT_MS 5000u /* how long our close waits for the peer's before TCP closes */
+#define WS_DEFAULT_INFLATE_RATIO 256u /* inflated/compressed bytes, past WS_INFLATE_RATIO_FLOOR */
+#define WS_ZLIB_ALLOWANCE (512u * 1024u) /* a connection's zlib state, at most, on top of a message */
+#define WS_DEFAULT_MAX_INFLATE_MEMORY (256u * 1024u * 1024u) /* all connections of a loop */
+#define WS_DEFAULT_WINDOW_BITS 12u /* 4 KiB: the largest LZ77 window the server agrees to */
+#define WS_WINDOW_BITS_MIN 9u      /* zlib compresses with no smaller window */
+#define WS_WINDOW_BITS_MAX 15u
 
 #define WS_PING_NEVER UINT64_MAX
 
@@ -48,6 +55,13 @@ typedef struct ws_hub_config {
     size_t max_memory;  /* bytes of pooled message memory, all connections together */
     size_t max_queued;  /* unsent bytes past which a group member is dropped */
     bool no_deflate;    /* refuse permessage-deflate even to clients that offer it */
+    /* permessage-deflate's memory (ws_budget.h): past these a connection is closed, 1009 for
+     * its own limits, 1008 for holding more than its share of the loop's */
+    size_t inflate_ratio;        /* a message may inflate to this many times its wire size */
+    size_t max_inflate_per_conn; /* inflated bytes held plus zlib state, one connection
+                                    (default: max_message + WS_ZLIB_ALLOWANCE) */
+    size_t max_inflate_memory;   /* the same, all connections of the loop together */
+    unsigned window_bits;        /* the largest LZ77 window agreed to, 9-15 */
 } ws_hub_config;
 
 typedef struct ws_message {
@@ -74,7 +88,9 @@ int ws_hub_create(ws_hub **out, const ws_hub_config *cfg);
 void ws_hub_destroy(ws_hub *hub);
 struct ws_chunk_pool *ws_hub_pool(ws_hub *hub);
 
-/* Sends a whole message (a copy of data).  0, or -EPIPE once closing, -ENOMEM. */
+/* Sends a whole message (a copy of data).  0, or -EPIPE once closing, -ENOMEM; or -EMSGSIZE,
+ * -ENOBUFS when the connection's compressor is past its budget (ws_budget.h), and the
+ * connection is then failed with 1008. */
 int ws_send(ws_conn *ws, enum ws_opcode opcode, const void *data, size_t len);
 /* Sends a message held in a chain from ws_hub_pool(), taking it over (no copy). */
 int ws_send_chain(ws_conn *ws, enum ws_opcode opcode, struct ws_chain *chain);

@@ -9,6 +9,7 @@
 #include "ws/ws_conn.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,8 @@ int ws_send_chain(ws_conn *ws, enum ws_opcode opcode, struct ws_chain *chain)
     }
     uint8_t header[WS_FRAME_HEADER_MAX];
     int header_len = ws_writer_message(&ws->writer, opcode, chain, header);
+    if (header_len == -EMSGSIZE || header_len == -ENOBUFS)
+        fail(ws, WS_CLOSE_POLICY_VIOLATION); /* no budget left for its compressor: say so */
     if (header_len < 0)
         return header_len;
     return queue_frame(ws, header, (size_t)header_len, chain);
@@ -124,6 +127,14 @@ void ws_set_user(ws_conn *ws, void *user)
 bool ws_compressed(const ws_conn *ws)
 {
     return ws->deflate;
+}
+
+void ws_conn_evict(struct ws_account *a)
+{
+    ws_conn *ws = (ws_conn *)(void *)((char *)a - offsetof(ws_conn, account));
+    ws_reader_abandon(&ws->reader, WS_CLOSE_POLICY_VIOLATION);
+    ws_writer_destroy(&ws->writer);
+    fail(ws, WS_CLOSE_POLICY_VIOLATION);
 }
 
 /* ---- receiving ---- */
@@ -290,7 +301,8 @@ static enum ws_handshake_result check_request(const http_request *req, const ws_
             .value_len = req->headers[i].value_len,
         };
     const char *method = http_method_name(req->method);
-    return ws_handshake_check(method, strlen(method), headers, count, !hub->cfg.no_deflate, hs);
+    return ws_handshake_check(method, strlen(method), headers, count,
+                              hub->cfg.no_deflate ? 0 : hub->cfg.window_bits, hs);
 }
 
 static ws_conn *ws_conn_new(conn *c, ws_endpoint *endpoint, const struct ws_deflate_params *d)
@@ -302,13 +314,17 @@ static ws_conn *ws_conn_new(conn *c, ws_endpoint *endpoint, const struct ws_defl
     ws->endpoint = endpoint;
     ws->hub = endpoint->hub;
     ws->deflate = d->enabled;
+    ws_account_init(&ws->account, &ws->hub->budget);
     struct ws_reader_config rc = {
         .role = WS_ROLE_SERVER,
         .max_message = ws->hub->cfg.max_message,
         .deflate = d->enabled ? d : NULL,
+        .inflate_ratio = ws->hub->cfg.inflate_ratio,
+        .account = &ws->account,
     };
     ws_reader_init(&ws->reader, &ws->hub->pool, &rc);
-    ws_writer_init(&ws->writer, &ws->hub->pool, d->enabled ? d : NULL, WS_DEFLATE_LEVEL);
+    ws_writer_init(&ws->writer, &ws->hub->pool, d->enabled ? d : NULL, WS_DEFLATE_LEVEL,
+                   &ws->account);
     ws->hub->conns++;
     return ws;
 }

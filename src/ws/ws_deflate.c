@@ -8,17 +8,22 @@
 static const uint8_t sync_flush_tail[4] = {0x00, 0x00, 0xff, 0xff};
 
 #define WINDOW_BYTES_MAX (1u << 15)
-#define MEM_LEVEL 8
+/* zlib's deflate takes 4 bytes per window byte and 2^(memLevel + 9) for its hash table and
+ * buffers; a memLevel 7 below the window bits keeps the two halves even (8 at 15 bits, zlib's
+ * default), so a smaller negotiated window shrinks the whole state, not only the window. */
+#define MEM_LEVEL_BELOW_WINDOW 7
+#define MEM_LEVEL_MIN 1
 /* zlib's raw deflate refuses an 8-bit window (and old zlib silently used 9 for it). */
 #define ZLIB_DEFLATE_MIN_BITS 9
 /* zlib takes sizes as uInt: feed it no more than this per call. */
 #define ZLIB_SLICE_MAX (1u << 30)
 
-static int zlib_error(int rc)
+/* A refusal by the account is its own error; zlib only says it got no memory. */
+static int zlib_error(int rc, const struct ws_account *account)
 {
     switch (rc) {
     case Z_MEM_ERROR:
-        return -ENOMEM;
+        return account && account->refused ? account->refused : -ENOMEM;
     case Z_STREAM_ERROR:
         return -EINVAL;
     default:
@@ -26,7 +31,8 @@ static int zlib_error(int rc)
     }
 }
 
-void ws_inflater_init(struct ws_inflater *inf, unsigned window_bits, bool reset_per_message)
+void ws_inflater_init(struct ws_inflater *inf, unsigned window_bits, bool reset_per_message,
+                      struct ws_account *account)
 {
     memset(inf, 0, sizeof *inf);
     /* A peer that promised an 8-bit window may be a zlib that really used 9 (see above):
@@ -34,6 +40,7 @@ void ws_inflater_init(struct ws_inflater *inf, unsigned window_bits, bool reset_
     inf->window_bits = window_bits < ZLIB_DEFLATE_MIN_BITS ? ZLIB_DEFLATE_MIN_BITS
                                                            : (int)window_bits;
     inf->reset_per_message = reset_per_message;
+    inf->account = account;
 }
 
 void ws_inflater_destroy(struct ws_inflater *inf)
@@ -47,9 +54,10 @@ static int inflater_start(struct ws_inflater *inf)
 {
     if (inf->started)
         return 0;
+    ws_zmem_attach(&inf->zs, inf->account);
     int rc = inflateInit2(&inf->zs, -inf->window_bits);
     if (rc != Z_OK)
-        return zlib_error(rc);
+        return zlib_error(rc, inf->account);
     inf->started = true;
     return 0;
 }
@@ -68,14 +76,29 @@ static int restart_stream(struct ws_inflater *inf)
     if (rc == Z_OK && have > 0)
         rc = inflateSetDictionary(&inf->zs, window, have);
     inf->stream_ended = false;
-    return rc == Z_OK ? 0 : zlib_error(rc);
+    return rc == Z_OK ? 0 : zlib_error(rc, inf->account);
 }
 
-/* Checks newly inflated bytes against the sink's limits. */
-static int sink_accept(const struct ws_inflate_sink *sink, const uint8_t *out, size_t len)
+/* Whether a message of `out` inflated bytes from `in` compressed ones is denser than allowed. */
+static bool too_dense(const struct ws_inflate_sink *sink, uint64_t out, uint64_t in)
 {
-    if (sink->chain->len > sink->max_len)
+    return sink->ratio && out > WS_INFLATE_RATIO_FLOOR && out / sink->ratio > in;
+}
+
+/* Takes newly inflated bytes into the chain if they keep within the sink's limits and the
+ * account's budget. */
+static int sink_accept(const struct ws_inflater *inf, const struct ws_inflate_sink *sink,
+                       const uint8_t *out, size_t len)
+{
+    uint64_t total = (uint64_t)sink->chain->len + len;
+    if (total > sink->max_len || too_dense(sink, total, inf->message_in))
         return -EMSGSIZE;
+    if (inf->account && len > 0) {
+        int err = ws_account_charge(inf->account, len);
+        if (err < 0)
+            return err;
+    }
+    ws_chain_commit(sink->chain, len);
     if (sink->utf8 && !ws_utf8_feed(sink->utf8, out, len))
         return -EILSEQ;
     return 0;
@@ -100,10 +123,10 @@ static int inflate_pending(struct ws_inflater *inf, const struct ws_inflate_sink
             space = ZLIB_SLICE_MAX;
         inf->zs.next_out = out;
         inf->zs.avail_out = (uInt)space;
+        uInt in_before = inf->zs.avail_in;
         int rc = inflate(&inf->zs, Z_SYNC_FLUSH);
-        size_t produced = space - inf->zs.avail_out;
-        ws_chain_commit(sink->chain, produced);
-        int err = sink_accept(sink, out, produced);
+        inf->message_in += in_before - inf->zs.avail_in;
+        int err = sink_accept(inf, sink, out, space - inf->zs.avail_out);
         if (err < 0)
             return err;
         if (rc == Z_STREAM_END) {
@@ -113,7 +136,7 @@ static int inflate_pending(struct ws_inflater *inf, const struct ws_inflate_sink
         if (rc == Z_BUF_ERROR)
             return 0;   /* no progress possible: input used up, output all out */
         if (rc != Z_OK)
-            return zlib_error(rc);
+            return zlib_error(rc, inf->account);
         if (inf->zs.avail_out > 0)
             return 0;   /* it stopped for want of input, not of room */
     }
@@ -137,7 +160,6 @@ static int inflate_bytes(struct ws_inflater *inf, const uint8_t *data, size_t le
 int ws_inflater_feed(struct ws_inflater *inf, const uint8_t *data, size_t len,
                      const struct ws_inflate_sink *sink)
 {
-    inf->message_in += len;
     return inflate_bytes(inf, data, len, sink);
 }
 
@@ -149,21 +171,21 @@ int ws_inflater_finish(struct ws_inflater *inf, const struct ws_inflate_sink *si
     if (inf->message_in > 0 && !inf->stream_ended)
         err = inflate_bytes(inf, sync_flush_tail, sizeof sync_flush_tail, sink);
     inf->message_in = 0;
-    if (err == 0 && inf->reset_per_message && inf->started) {
-        if (inflateReset(&inf->zs) != Z_OK)
-            return -EINVAL;
+    if (err == 0 && inf->reset_per_message) {
+        ws_inflater_destroy(inf);
         inf->stream_ended = false;
     }
     return err;
 }
 
 void ws_deflater_init(struct ws_deflater *def, unsigned window_bits, bool reset_per_message,
-                      int level)
+                      int level, struct ws_account *account)
 {
     memset(def, 0, sizeof *def);
     def->window_bits = (int)window_bits;
     def->reset_per_message = reset_per_message;
     def->level = level;
+    def->account = account;
 }
 
 void ws_deflater_destroy(struct ws_deflater *def)
@@ -186,9 +208,13 @@ static int deflater_start(struct ws_deflater *def)
         bits = ZLIB_DEFLATE_MIN_BITS;
         strategy = Z_RLE;
     }
-    int rc = deflateInit2(&def->zs, def->level, Z_DEFLATED, -bits, MEM_LEVEL, strategy);
+    int mem_level = bits - MEM_LEVEL_BELOW_WINDOW;
+    if (mem_level < MEM_LEVEL_MIN)
+        mem_level = MEM_LEVEL_MIN;
+    ws_zmem_attach(&def->zs, def->account);
+    int rc = deflateInit2(&def->zs, def->level, Z_DEFLATED, -bits, mem_level, strategy);
     if (rc != Z_OK)
-        return zlib_error(rc);
+        return zlib_error(rc, def->account);
     def->started = true;
     return 0;
 }
@@ -212,7 +238,7 @@ static int deflate_pending(struct ws_deflater *def, int flush, struct ws_chunk_p
         if (rc == Z_BUF_ERROR)
             return 0;   /* nothing left to do */
         if (rc != Z_OK)
-            return zlib_error(rc);
+            return zlib_error(rc, def->account);
         if (def->zs.avail_out > 0 && def->zs.avail_in == 0)
             return 0;
     }
@@ -267,7 +293,7 @@ int ws_deflater_finish(struct ws_deflater *def, struct ws_chunk_pool *pool,
     } else {
         err = strip_tail(pool, out);
     }
-    if (err == 0 && def->reset_per_message && deflateReset(&def->zs) != Z_OK)
-        err = -EINVAL;
+    if (err == 0 && def->reset_per_message)
+        ws_deflater_destroy(def);
     return err;
 }

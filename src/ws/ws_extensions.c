@@ -198,16 +198,25 @@ static void append(struct ws_extensions *ext, const char *text, int number)
         ext->response_len += (size_t)n < room ? (size_t)n : room - 1;
 }
 
+static int smaller(int a, int b)
+{
+    return a < b ? a : b;
+}
+
 static void accept_offer(struct ws_extensions *ext, const struct deflate_offer *o)
 {
     struct ws_deflate_params *d = &ext->deflate;
+    int max = ext->window_bits_max;
     d->enabled = true;
     d->server_no_context_takeover = o->server_no_context_takeover;
     d->client_no_context_takeover = o->client_no_context_takeover;
-    d->server_max_window_bits = o->server_max_window_bits > 0
-        ? (uint8_t)o->server_max_window_bits : WINDOW_BITS_MAX;
-    d->client_max_window_bits = o->client_max_window_bits > 0
-        ? (uint8_t)o->client_max_window_bits : WINDOW_BITS_MAX;
+    /* Compressing with a smaller window than the client allows needs no word (its inflater
+     * copes with any); a smaller window for the client needs its consent: the parameter. */
+    d->server_max_window_bits = (uint8_t)smaller(
+        o->server_max_window_bits > 0 ? o->server_max_window_bits : WINDOW_BITS_MAX, max);
+    d->client_max_window_bits = (uint8_t)(o->client_max_window_bits == 0 ? WINDOW_BITS_MAX
+        : smaller(o->client_max_window_bits > 0 ? o->client_max_window_bits : WINDOW_BITS_MAX,
+                  max));
 
     ext->response_len = 0;
     append(ext, "permessage-deflate", 0);
@@ -216,9 +225,10 @@ static void accept_offer(struct ws_extensions *ext, const struct deflate_offer *
     if (o->client_no_context_takeover)
         append(ext, "; client_no_context_takeover", 0);
     if (o->server_max_window_bits > 0)
-        append(ext, "; server_max_window_bits", o->server_max_window_bits);
-    if (o->client_max_window_bits > 0)
-        append(ext, "; client_max_window_bits", o->client_max_window_bits);
+        append(ext, "; server_max_window_bits", d->server_max_window_bits);
+    if (o->client_max_window_bits > 0 ||
+        (o->client_max_window_bits < 0 && d->client_max_window_bits < WINDOW_BITS_MAX))
+        append(ext, "; client_max_window_bits", d->client_max_window_bits);
 }
 
 /* One extension with its parameters; the cursor ends after it. */
@@ -245,9 +255,10 @@ static bool parse_extension(struct cursor *c, struct ws_extensions *ext)
     return true;
 }
 
-void ws_extensions_init(struct ws_extensions *ext)
+void ws_extensions_init(struct ws_extensions *ext, unsigned window_bits_max)
 {
     memset(ext, 0, sizeof *ext);
+    ext->window_bits_max = (uint8_t)window_bits_max;
 }
 
 int ws_extensions_negotiate(struct ws_extensions *ext, const char *value, size_t len)

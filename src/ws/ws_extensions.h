@@ -5,7 +5,12 @@
  * preference, and declines (skips) any offer with an unknown parameter, a duplicate parameter or
  * an invalid value, as RFC 7692 section 7.1 requires.  Other extensions are ignored.  A header
  * that breaks the ABNF of RFC 6455 section 9.1 is an error (the handshake answers 400).  The
- * response echoes the parameters the client asked for, so both ends agree on them.
+ * response echoes the parameters the client asked for, so both ends agree on them, except that
+ * the LZ77 windows are held to the server's own largest (RFC 7692 section 7.1.2): it compresses
+ * with at most that window (server_max_window_bits: the offer's value or less, answered only
+ * when offered), and where the client offers client_max_window_bits it answers with that
+ * largest window (or the offer's value if smaller), so the client's compressor -- and with it
+ * our inflater's window -- is no bigger.  A client that does not offer it keeps 15 bits.
  */
 #ifndef IOSERVE_WS_EXTENSIONS_H
 #define IOSERVE_WS_EXTENSIONS_H
@@ -29,11 +34,13 @@ struct ws_deflate_params {
 
 struct ws_extensions {
     struct ws_deflate_params deflate;
+    uint8_t window_bits_max;                    /* the server's largest window */
     size_t response_len;                        /* 0: accept no extension */
     char response[WS_EXTENSIONS_RESPONSE_MAX];  /* the Sec-WebSocket-Extensions value, NUL-ended */
 };
 
-void ws_extensions_init(struct ws_extensions *ext);
+/* window_bits_max: 9..15 (zlib compresses with no less than 9). */
+void ws_extensions_init(struct ws_extensions *ext, unsigned window_bits_max);
 
 /* Reads one Sec-WebSocket-Extensions header value; call it for each such header line, in
  * order.  Once an offer is accepted later ones are only checked for syntax.  Returns 0 (an

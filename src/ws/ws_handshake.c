@@ -116,7 +116,8 @@ static bool negotiate_extensions(const struct ws_http_header *headers, size_t co
 
 enum ws_handshake_result ws_handshake_check(const char *method, size_t method_len,
                                             const struct ws_http_header *headers, size_t count,
-                                            bool allow_deflate, struct ws_handshake *out)
+                                            unsigned deflate_window_bits,
+                                            struct ws_handshake *out)
 {
     struct span version, key;
 
@@ -132,8 +133,8 @@ enum ws_handshake_result ws_handshake_check(const char *method, size_t method_le
     if (!single_header(headers, count, "Sec-WebSocket-Key", &key) || !key_valid(key))
         return WS_HANDSHAKE_BAD_KEY;
 
-    ws_extensions_init(&out->extensions);
-    if (allow_deflate && !negotiate_extensions(headers, count, &out->extensions))
+    ws_extensions_init(&out->extensions, deflate_window_bits);
+    if (deflate_window_bits && !negotiate_extensions(headers, count, &out->extensions))
         return WS_HANDSHAKE_BAD_EXTENSIONS;
     if (ws_accept_compute(key.at, key.len, out->accept) < 0)
         return WS_HANDSHAKE_CRYPTO_FAILED;

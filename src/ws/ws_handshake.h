@@ -42,10 +42,12 @@ struct ws_handshake {
     struct ws_extensions extensions;  /* .deflate and the response value, when accepted */
 };
 
-/* allow_deflate: whether to negotiate permessage-deflate at all.  *out is filled on OK. */
+/* deflate_window_bits: the largest LZ77 window the server agrees to for permessage-deflate
+ * (ws_extensions_init()), or 0 not to negotiate it at all.  *out is filled on OK. */
 enum ws_handshake_result ws_handshake_check(const char *method, size_t method_len,
                                             const struct ws_http_header *headers, size_t count,
-                                            bool allow_deflate, struct ws_handshake *out);
+                                            unsigned deflate_window_bits,
+                                            struct ws_handshake *out);
 
 /* The HTTP status for a result (101 for OK), a short reason for the response body, and the
  * header lines (each ending in CRLF, possibly none) the refusal must carry. */

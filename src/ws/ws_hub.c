@@ -22,6 +22,20 @@ int ws_hub_create(ws_hub **out, const ws_hub_config *cfg)
         hub->cfg.max_queued = WS_DEFAULT_MAX_QUEUED;
     if (!hub->cfg.ping_ms)
         hub->cfg.ping_ms = WS_DEFAULT_PING_MS;
+    if (!hub->cfg.inflate_ratio)
+        hub->cfg.inflate_ratio = WS_DEFAULT_INFLATE_RATIO;
+    if (!hub->cfg.max_inflate_per_conn)
+        hub->cfg.max_inflate_per_conn = hub->cfg.max_message + WS_ZLIB_ALLOWANCE;
+    if (!hub->cfg.max_inflate_memory)
+        hub->cfg.max_inflate_memory = WS_DEFAULT_MAX_INFLATE_MEMORY;
+    if (!hub->cfg.window_bits)
+        hub->cfg.window_bits = WS_DEFAULT_WINDOW_BITS;
+    if (hub->cfg.window_bits < WS_WINDOW_BITS_MIN || hub->cfg.window_bits > WS_WINDOW_BITS_MAX) {
+        free(hub);
+        return -EINVAL;
+    }
+    ws_budget_init(&hub->budget, hub->cfg.max_inflate_memory, hub->cfg.max_inflate_per_conn,
+                   ws_conn_evict);
     size_t chunks = hub->cfg.max_memory / WS_DEFAULT_CHUNK_SIZE;
     /* Keep idle what a few large messages need, not the whole budget. */
     size_t idle = (4u * 1024u * 1024u) / WS_DEFAULT_CHUNK_SIZE;
@@ -43,6 +57,7 @@ void ws_hub_destroy(ws_hub *hub)
         hub->free_outs = o->next_free;
         free(o);
     }
+    ws_budget_destroy(&hub->budget);
     ws_chunk_pool_destroy(&hub->pool);
     free(hub);
 }

@@ -13,6 +13,7 @@
 
 #include "conn.h"
 #include "ws/websocket.h"
+#include "ws/ws_budget.h"
 #include "ws/ws_bus.h"
 #include "ws/ws_message.h"
 
@@ -28,6 +29,7 @@ struct ws_out {
 struct ws_hub {
     ws_hub_config cfg;
     struct ws_chunk_pool pool;
+    struct ws_budget budget;  /* permessage-deflate's memory, shared fairly */
     struct ws_out *free_outs; /* kept for reuse, at most WS_OUT_KEEP */
     size_t free_out_count;
     size_t conns;             /* upgraded connections not yet closed */
@@ -40,6 +42,7 @@ struct ws_conn {
     void *user;
     struct ws_reader reader;
     struct ws_writer writer;
+    struct ws_account account; /* what its inflater and deflater hold */
     ws_group *group;
     ws_conn *group_prev, *group_next;
     unsigned close_code;      /* what on_close reports */
@@ -71,6 +74,10 @@ bool ws_group_takes(ws_group *group, ws_conn *m, const ws_conn *except);
 /* Sends the frame of out (header and chain) to the groups of the bus's other loops that are up,
  * in one heap copy.  0, or -ENOMEM (then no other loop got it). */
 int ws_bus_forward(ws_bus *bus, unsigned from, const struct ws_out *out);
+
+/* The budget's eviction: the connection owning a gives back all it holds and is failed with
+ * 1008. */
+void ws_conn_evict(struct ws_account *a);
 
 /* Writes an HTTP refusal (status, reason as the body, extra header lines) and closes c.
  * Returns -EPROTO, or -errno when even that failed. */

@@ -19,6 +19,7 @@ void ws_reader_init(struct ws_reader *r, struct ws_chunk_pool *pool,
     r->pool = pool;
     ws_chain_init(&r->message);
     r->max_message = config->max_message;
+    r->inflate_ratio = config->inflate_ratio;
     r->state = R_OPEN;
     if (r->deflate) {
         /* Inflate with the parameters of whichever end is sending to us. */
@@ -26,15 +27,39 @@ void ws_reader_init(struct ws_reader *r, struct ws_chunk_pool *pool,
         ws_inflater_init(&r->inflater,
                          from_client ? d->client_max_window_bits : d->server_max_window_bits,
                          from_client ? d->client_no_context_takeover
-                                     : d->server_no_context_takeover);
+                                     : d->server_no_context_takeover,
+                         config->account);
     }
+}
+
+/* The inflated bytes of a compressed message stop counting against the connection once the
+ * message is handed on or dropped. */
+static void uncharge_message(struct ws_reader *r)
+{
+    if (r->message_compressed && r->inflater.account)
+        ws_account_release(r->inflater.account, r->message.len);
+}
+
+static void drop_message(struct ws_reader *r)
+{
+    uncharge_message(r);
+    ws_chain_release(r->pool, &r->message);
 }
 
 void ws_reader_destroy(struct ws_reader *r)
 {
-    ws_chain_release(r->pool, &r->message);
+    drop_message(r);
     if (r->deflate)
         ws_inflater_destroy(&r->inflater);
+}
+
+void ws_reader_abandon(struct ws_reader *r, enum ws_close_code code)
+{
+    if (r->state != R_FAILED) {
+        r->state = R_FAILED;
+        r->fail_code = code;
+    }
+    ws_reader_destroy(r);
 }
 
 static enum ws_close_code close_code_for(int err)
@@ -42,6 +67,8 @@ static enum ws_close_code close_code_for(int err)
     switch (err) {
     case -EMSGSIZE:
         return WS_CLOSE_MESSAGE_TOO_BIG;
+    case -ENOBUFS:
+        return WS_CLOSE_POLICY_VIOLATION;
     case -EILSEQ:
     case -EBADMSG:
         return WS_CLOSE_INVALID_PAYLOAD;
@@ -96,6 +123,7 @@ static struct ws_inflate_sink message_sink(struct ws_reader *r)
         .pool = r->pool,
         .chain = &r->message,
         .max_len = r->max_message,
+        .ratio = r->inflate_ratio,
         .utf8 = r->message_opcode == WS_OP_TEXT ? &r->utf8 : NULL,
     };
 }
@@ -172,6 +200,7 @@ static bool on_frame_end(struct ws_reader *r, struct ws_event *ev, enum ws_close
             return false;
         ev->type = WS_EVENT_MESSAGE;
         ev->opcode = r->message_opcode;
+        uncharge_message(r);
         ev->message = r->message;
         ws_chain_init(&r->message);
         return true;
@@ -183,7 +212,7 @@ static enum ws_event_type fail(struct ws_reader *r, enum ws_close_code code, str
     if (r->state != R_FAILED) {
         r->state = R_FAILED;
         r->fail_code = code;
-        ws_chain_release(r->pool, &r->message);
+        drop_message(r);
     }
     ev->type = WS_EVENT_FAIL;
     ev->close_code = r->fail_code;
@@ -233,14 +262,15 @@ enum ws_event_type ws_reader_feed(struct ws_reader *r, const uint8_t *buf, size_
 }
 
 void ws_writer_init(struct ws_writer *w, struct ws_chunk_pool *pool,
-                    const struct ws_deflate_params *deflate, int level)
+                    const struct ws_deflate_params *deflate, int level,
+                    struct ws_account *account)
 {
     memset(w, 0, sizeof *w);
     w->pool = pool;
     w->compress = deflate && deflate->enabled;
     if (w->compress)
         ws_deflater_init(&w->deflater, deflate->server_max_window_bits,
-                         deflate->server_no_context_takeover, level);
+                         deflate->server_no_context_takeover, level, account);
 }
 
 void ws_writer_destroy(struct ws_writer *w)

@@ -6,7 +6,9 @@
  * memory per message is bounded (max_message, else 1009) and reused.  Text is checked for UTF-8
  * as it arrives and fails at the first bad byte (1007).  With permessage-deflate, compressed
  * messages are inflated as they arrive, the limit and the UTF-8 check applying to the inflated
- * bytes.  Control frames may arrive between fragments and are reported at once; a close
+ * bytes, which are charged to the connection's account (ws_budget.h) until the message is
+ * handed on: a refusal fails the connection with 1009 (its own budget, or a message denser
+ * than inflate_ratio) or 1008 (its share of the loop's).  Control frames may arrive between fragments and are reported at once; a close
  * frame's code and reason are validated (1002, 1007).  Any failure yields WS_EVENT_FAIL with
  * the close code the connection must be failed with.
  *
@@ -31,6 +33,8 @@ struct ws_reader_config {
     enum ws_role role;                      /* WS_ROLE_SERVER: the peer's frames are masked */
     size_t max_message;                     /* largest data message accepted, after inflation */
     const struct ws_deflate_params *deflate; /* negotiated permessage-deflate, or NULL */
+    size_t inflate_ratio;                   /* ws_inflate_sink.ratio */
+    struct ws_account *account;             /* charged for inflation, or NULL */
 };
 
 enum ws_event_type {
@@ -58,6 +62,7 @@ struct ws_reader {
     struct ws_utf8 utf8;
     struct ws_inflater inflater;
     size_t max_message;
+    size_t inflate_ratio;
     uint8_t message_opcode;      /* of the message being assembled */
     bool message_compressed;
     bool deflate;
@@ -72,6 +77,9 @@ void ws_reader_init(struct ws_reader *r, struct ws_chunk_pool *pool,
                     const struct ws_reader_config *config);
 /* Gives back the chunks of a message still being assembled, and the inflater. */
 void ws_reader_destroy(struct ws_reader *r);
+/* Fails the reader with code from outside (its memory was taken back: eviction), releasing
+ * what it holds now; the next ws_reader_feed() reports the failure. */
+void ws_reader_abandon(struct ws_reader *r, enum ws_close_code code);
 
 /* Consumes input from buf[0..len) up to the next event, setting *consumed; call again with the
  * rest until WS_EVENT_NEED_MORE.  After WS_EVENT_CLOSE the reader consumes and ignores all
@@ -86,9 +94,11 @@ struct ws_writer {
     bool compress;
 };
 
-/* deflate: the negotiated parameters, or NULL; level: a zlib level for compressed messages. */
+/* deflate: the negotiated parameters, or NULL; level: a zlib level for compressed messages;
+ * account: charged for the compressor's memory, or NULL. */
 void ws_writer_init(struct ws_writer *w, struct ws_chunk_pool *pool,
-                    const struct ws_deflate_params *deflate, int level);
+                    const struct ws_deflate_params *deflate, int level,
+                    struct ws_account *account);
 void ws_writer_destroy(struct ws_writer *w);
 
 /* Frames a whole text or binary message, taking over `payload`: writes the frame header into
