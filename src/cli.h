@@ -28,6 +28,7 @@
 /* How long an idle SQPOLL thread spins before it sleeps and submissions need a wake-up call. */
 #define CLI_SQPOLL_IDLE_MS 1000
 #define CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
+#define CLI_MAX_CQ_ENTRIES 65536u /* the kernel's own limit */
 
 enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX };
 enum cli_accept { CLI_ACCEPT_REUSEPORT, CLI_ACCEPT_DISPATCH };
@@ -54,6 +55,7 @@ typedef struct cli_options {
     uint64_t ws_ping_ms;           /* WebSocket: ping after this long idle (set: 0 never) */
     bool sqpoll;
     int sqpoll_cpu;  /* 1 + --sqpoll-cpu, 0 when not given */
+    uint32_t cq_entries; /* io_uring completion queue size; 0: sized for the load */
     bool probe;
     bool help;
 } cli_options;

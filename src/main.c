@@ -186,7 +186,8 @@ static int serve(const cli_options *opt)
     struct http_stacks http = {0};
     server_config cfg = {
         .loop = {.backend = opt->backend, .epoll_mode = opt->epoll_mode,
-                 .sqpoll = opt->sqpoll ? CLI_SQPOLL_IDLE_MS : 0, .sqpoll_cpu = opt->sqpoll_cpu},
+                 .sqpoll = opt->sqpoll ? CLI_SQPOLL_IDLE_MS : 0, .sqpoll_cpu = opt->sqpoll_cpu,
+                 .cq_entries = opt->cq_entries},
         .listen = opt->listen,
         .max_conns = opt->max_conns,
         .threads = opt->threads ? opt->threads : default_threads(),
