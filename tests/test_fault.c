@@ -32,6 +32,7 @@
 #define RESETTERS 40
 
 static const char *ioserve_path;
+static const char *www_root;
 static const char *backend;
 static ioserve_proc server; /* the one running, killed by teardown if a test failed midway */
 static const char *backend_args[5];
@@ -318,61 +319,154 @@ static void test_tiny_completion_queue(void **state)
     expect_streams(&t, 0);
 }
 
-/* ENOMEM at every allocation site the scenario reaches, one site per run, in the order the
+/* ENOMEM at every allocation site a scenario reaches, one site per run, in the order the
  * sites are first reached: the server refuses to start with a message, or serves; it never
- * crashes or leaks, and a connection that met the failure is the only one that ends. */
+ * crashes, hangs or leaks, the failure ends one connection at most, and a fresh client is
+ * served after it. */
 #define MAX_SITES 400
 
-static void test_enomem_at_every_site(void **state)
+/* What one run of a scenario saw: connections that lost or reordered bytes or hung, that
+ * ended early or answered wrongly, and whether the fresh client was served. */
+struct sweep_run {
+    int bad;
+    int cut;
+    bool fresh_ok;
+    char why[160];
+};
+
+typedef void (*sweep_scenario)(const ioserve_proc *p, struct sweep_run *r);
+
+static void echo_scenario(const ioserve_proc *p, struct sweep_run *r)
 {
-    unsigned long long k;
-    unsigned starts_refused = 0;
+    struct tally t = streams_against(p, 2, 32768);
+    struct tally fresh = streams_against(p, 1, 4096);
+    r->bad = t.bad;
+    r->cut = t.cut + t.refused;
+    r->fresh_ok = fresh.whole == 1;
+    snprintf(r->why, sizeof(r->why), "%s", t.first_bad);
+}
+
+/* Plain, echoed, static (sendfile) and WebSocket answers on two connections, both closed by
+ * the exchange itself (Connection: close; a close frame). */
+static const char http_requests[] =
+    "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n"
+    "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\n\r\nbananas"
+    "GET /index.html HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+static const char *const http_answers[] = {"Hello, World!", "bananas", "</html>", NULL};
+/* With permessage-deflate (the echo comes back compressed): a text frame "ping!" and a close
+ * frame (1000), both masked with a zero key; the close echoed ends the exchange. */
+static const char ws_requests[] =
+    "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    "\x81\x85\0\0\0\0ping!\x88\x82\0\0\0\0\x03\xe8";
+static const char *const ws_answers[] = {"101 Switching Protocols", "permessage-deflate", "\x88\x02\x03\xe8",
+                                         NULL};
+
+/* Send the requests, read to the end: 1 when every answer came in order, 0 when the
+ * connection ended early or answered otherwise, -1 when it did not end in time. */
+static int http_exchange(const ioserve_proc *p, const char *req, size_t len, const char *const *answers)
+{
+    static char got[65536];
+    int fd = tnet_connect(p->port);
+    if (fd < 0)
+        return 0;
+    ssize_t n = tnet_write_all(fd, req, len, PROC_IO_TIMEOUT_MS) < 0 ? 0
+                                                                       : tnet_read_full(fd, got, sizeof(got) - 1, 10000);
+    close(fd);
+    if (n == -ETIMEDOUT)
+        return -1;
+    if (n < 0)
+        return 0;
+    got[n] = '\0';
+    const char *at = got;
+    for (const char *const *a = answers; *a; a++) {
+        at = memmem(at, (size_t)(got + n - at), *a, strlen(*a));
+        if (!at)
+            return 0;
+    }
+    return 1;
+}
+
+static void http_scenario(const ioserve_proc *p, struct sweep_run *r)
+{
+    int plain = http_exchange(p, http_requests, sizeof(http_requests) - 1, http_answers);
+    int ws = http_exchange(p, ws_requests, sizeof(ws_requests) - 1, ws_answers);
+    r->bad = (plain < 0) + (ws < 0);
+    r->cut = (plain == 0) + (ws == 0);
+    r->fresh_ok = http_exchange(p, http_requests, sizeof(http_requests) - 1, http_answers) == 1;
+    snprintf(r->why, sizeof(r->why), "HTTP %d, WebSocket %d (-1: hung)", plain, ws);
+}
+
+/* One run with the k-th site failing: 1 when the start was refused (cleanly), 0 when it
+ * served; *reached is how many sites the run reached. */
+static int sweep_once(const char *const *argv, unsigned long long k, sweep_scenario scenario,
+                      unsigned long long *reached)
+{
+    char plan[64];
+    snprintf(plan, sizeof(plan), "alloc:ENOMEM:%llu:0:1", k);
+    ioserve_proc *p = &server;
+    assert_int_equal(setenv("IOSERVE_FAULTS", plan, 1), 0);
+    int rc = proc_start(p, argv, 10000);
+    unsetenv("IOSERVE_FAULTS");
+    int status = -1;
+    if (rc == -ECHILD) { /* it could not start: a message and status 1, nothing else */
+        assert_int_equal(proc_stop(p, SIGTERM, STOP_TIMEOUT_MS, &status), 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 || !strstr(p->err, "ioserve: "))
+            fail_msg("%s: start failed with status 0x%x:\n%s", plan, status, p->err);
+        assert_no_sanitizer_report(p);
+        *reached = count_of(p, "alloc").hits;
+        return 1;
+    }
+    assert_int_equal(rc, 0);
+    struct sweep_run r = {0};
+    scenario(p, &r);
+    /* A server that cannot serve must end by itself: no signal for it then. */
+    assert_int_equal(proc_stop(p, r.fresh_ok ? SIGTERM : 0, STOP_TIMEOUT_MS, &status), 0);
+    assert_no_sanitizer_report(p);
+    struct fault_count c = count_of(p, "alloc");
+    *reached = c.hits;
+    /* A loop that cannot arm its signal read or its first accept gives up before it
+     * accepted anything, with a message and status 1. */
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 1 && strstr(p->err, "ioserve: the loop failed") &&
+        count_of(p, "accept").hits == 0 && !r.bad)
+        return 1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || r.bad || r.cut > (int)c.fired || !r.fresh_ok)
+        fail_msg("%s: status 0x%x, %d connection(s) wrong or hung, %d cut (%s), fresh client %s:\n%s", plan,
+                 status, r.bad, r.cut, r.why, r.fresh_ok ? "served" : "not served", p->err);
+    return 0;
+}
+
+static void sweep_enomem(const char *const *args, sweep_scenario scenario)
+{
+    const char *argv[20] = {ioserve_path, "--threads", "1"};
+    int n = 3;
+    for (int i = 0; args[i]; i++)
+        argv[n++] = args[i];
+    for (int i = 0; backend_args[i]; i++)
+        argv[n++] = backend_args[i];
+    argv[n] = NULL;
+    unsigned long long k, reached = 0;
+    unsigned refused = 0;
     for (k = 1; k <= MAX_SITES; k++) {
-        char plan[64];
-        snprintf(plan, sizeof(plan), "alloc:ENOMEM:%llu:0:1", k);
-        const char *argv[16] = {ioserve_path, "--protocol", "echo", "--threads", "1"};
-        int n = 5;
-        for (int i = 0; backend_args[i]; i++)
-            argv[n++] = backend_args[i];
-        argv[n] = NULL;
-        ioserve_proc *p = &server;
-        assert_int_equal(setenv("IOSERVE_FAULTS", plan, 1), 0);
-        int rc = proc_start(p, argv, 10000);
-        unsetenv("IOSERVE_FAULTS");
-        int status = -1;
-        if (rc == -ECHILD) { /* it could not start: a message and status 1, nothing else */
-            assert_int_equal(proc_stop(p, SIGTERM, STOP_TIMEOUT_MS, &status), 0);
-            if (!WIFEXITED(status) || WEXITSTATUS(status) != 1)
-                fail_msg("%s: start failed with status 0x%x:\n%s", plan, status, p->err);
-            assert_non_null(strstr(p->err, "ioserve: "));
-            assert_no_sanitizer_report(p);
-            starts_refused++;
-            continue;
-        }
-        assert_int_equal(rc, 0);
-        struct tally t = streams_against(p, 2, 32768);
-        struct tally fresh = streams_against(p, 1, 4096);
-        /* A server that cannot serve must end by itself: no signal for it then. */
-        assert_int_equal(proc_stop(p, fresh.whole ? SIGTERM : 0, STOP_TIMEOUT_MS, &status), 0);
-        struct fault_count c = count_of(p, "alloc");
-        assert_no_sanitizer_report(p);
-        /* A loop that cannot arm its signal read or its first accept gives up before it
-         * accepted anything, with a message and status 1. */
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 1 && strstr(p->err, "ioserve: the loop failed") &&
-            count_of(p, "accept").hits == 0 && !t.bad) {
-            starts_refused++;
-            continue;
-        }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || t.bad || t.cut > 1 || fresh.whole != 1)
-            fail_msg("%s: status 0x%x, streams bad %d (%s) cut %d, fresh client %s:\n%s", plan, status, t.bad,
-                     t.first_bad, t.cut, fresh.whole ? "served" : "not served", p->err);
-        assert_no_sanitizer_report(p);
-        if (c.hits < k) /* this run reached fewer than k sites: every one has failed once */
+        refused += (unsigned)sweep_once(argv, k, scenario, &reached);
+        if (reached < k) /* this run reached fewer than k sites: every one has failed once */
             break;
     }
-    print_message("ENOMEM swept over %llu allocation sites (%u of them stop the start)\n", k - 1, starts_refused);
+    print_message("%s: ENOMEM swept over %llu allocation sites (%u of them stop the start)\n", args[1], k - 1,
+                  refused);
     assert_true(k <= MAX_SITES);
     assert_true(k > 10);
+}
+
+static void test_enomem_at_every_site_echo(void **state)
+{
+    sweep_enomem((const char *[]){"--protocol", "echo", NULL}, echo_scenario);
+}
+
+static void test_enomem_at_every_site_http(void **state)
+{
+    sweep_enomem((const char *[]){"--protocol", "http", "--root", www_root, NULL}, http_scenario);
 }
 
 static int teardown(void **state)
@@ -384,11 +478,12 @@ static int teardown(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || proc_backend_args(argv[2], backend_args) < 0) {
-        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et\n", argv[0]);
+    if (argc != 4 || proc_backend_args(argv[2], backend_args) < 0) {
+        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et WWW_ROOT\n", argv[0]);
         return 2;
     }
     ioserve_path = argv[1];
+    www_root = argv[3];
     backend = argv[2];
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
@@ -399,7 +494,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_accept_enfile, teardown),
         cmocka_unit_test_teardown(test_connreset_mid_response, teardown),
         cmocka_unit_test_teardown(test_cancel_races_on_close, teardown),
-        cmocka_unit_test_teardown(test_enomem_at_every_site, teardown),
+        cmocka_unit_test_teardown(test_enomem_at_every_site_echo, teardown),
+        cmocka_unit_test_teardown(test_enomem_at_every_site_http, teardown),
         cmocka_unit_test_teardown(test_tiny_completion_queue, teardown),
     };
     /* The CQ exists on uring only: the last test is uring's alone. */
