@@ -30,6 +30,7 @@ enum fault_site {
     FAULT_EVENT,      /* reactor: an epoll event dispatched twice (readiness gone stale) */
     FAULT_CANCEL,     /* proactor: a cancelled op's CQE says -ECANCELED though it had finished */
     FAULT_ALLOC,      /* the first call from each allocation site not seen before */
+    FAULT_CQ_OVERFLOW, /* proactor: the kernel kept CQEs the CQ had no room for (counted only) */
     FAULT_SITES
 };
 
