@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -274,6 +276,43 @@ static void test_accept_enfile(void **state)
     fault_class("accept:ENFILE:1:2:2", "accept", false);
 }
 
+/* The number the process's next fd will get (the lowest free one), or -1. */
+static int lowest_free_fd(pid_t pid)
+{
+    char path[64];
+    bool used[1024] = {false};
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return -1;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] != '.' && fd >= 0 && fd < 1024)
+            used[fd] = true;
+    }
+    closedir(dir);
+    int fd = 0;
+    while (fd < 1024 && used[fd])
+        fd++;
+    return fd < 1024 ? fd : -1;
+}
+
+/* The same without injection: the server's RLIMIT_NOFILE leaves room for two connections, so
+ * the kernel itself says EMFILE while six clients wait; each is served as another leaves. */
+static void test_accept_emfile_from_the_kernel(void **state)
+{
+    ioserve_proc *p = &server;
+    start_server(p, "", NULL, NULL);
+    int next = lowest_free_fd(p->pid);
+    assert_true(next > 2);
+    struct rlimit lim = { .rlim_cur = (rlim_t)next + 2, .rlim_max = (rlim_t)next + 2 };
+    assert_int_equal(prlimit(p->pid, RLIMIT_NOFILE, &lim, NULL), 0);
+    struct tally t = streams_against(p, STREAMS, STREAM_BYTES);
+    expect_recovered_and_clean_stop(p);
+    print_message("RLIMIT_NOFILE %d: streams whole %d\n", next + 2, t.whole);
+    expect_streams(&t, 0);
+}
+
 /* The peer reset while its answer was being sent: that connection ends, no other. */
 static void test_connreset_mid_response(void **state)
 {
@@ -495,6 +534,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_eagain_storm, teardown),
         cmocka_unit_test_teardown(test_accept_emfile, teardown),
         cmocka_unit_test_teardown(test_accept_enfile, teardown),
+        cmocka_unit_test_teardown(test_accept_emfile_from_the_kernel, teardown),
         cmocka_unit_test_teardown(test_connreset_mid_response, teardown),
         cmocka_unit_test_teardown(test_cancel_races_on_close, teardown),
         cmocka_unit_test_teardown(test_enomem_at_every_site_echo, teardown),
