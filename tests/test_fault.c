@@ -6,7 +6,10 @@
  * or, where the fault kills its connection, a correct prefix and then the end (at most one
  * such stream per fault fired); that the fault fired; that a fresh client is served
  * afterwards; and that the server stops cleanly (exit 0; under ASan no leak, no error).
+ * The ENOMEM sweeps run a whole scenario once per allocation site (echo, and HTTP with static
+ * files and a WebSocket), the site failing; usage: test_fault IOSERVE BACKEND WWW_ROOT.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
