@@ -32,8 +32,8 @@ void ur_fault_arm(io_op *op, struct io_uring_sqe *sqe, enum fault_site site)
 void ur_fault_send(io_op *op, struct io_uring_sqe *sqe)
 {
     const struct iovec *first = op->u.send.iov;
-    size_t len = FAULT_LEN(FAULT_SEND_SHORT, first->iov_len);
-    if (len < first->iov_len) { /* no MSG_WAITALL: the kernel may well stop there too */
+    size_t len = first->iov_len;
+    if (FAULT_SHORTEN(FAULT_SEND_SHORT, &len)) { /* no MSG_WAITALL: the kernel may stop there too */
         io_uring_prep_send(sqe, op->fd, first->iov_base, len, MSG_NOSIGNAL);
         return;
     }

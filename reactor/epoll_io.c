@@ -208,9 +208,9 @@ static int send_progress(int fd, io_op *op)
 {
     while (op->u.send.iovcnt > 0) {
         const struct iovec *iov = op->u.send.iov;
-        size_t first = FAULT_LEN(FAULT_SEND_SHORT, iov->iov_len);
-        ssize_t n = FAULT_SYSCALL(FAULT_SEND, op->u.send.iovcnt == 1 || first < iov->iov_len
-                                                  ? send(fd, iov->iov_base, first, MSG_NOSIGNAL | MSG_DONTWAIT)
+        size_t len = iov->iov_len;
+        bool one = FAULT_SHORTEN(FAULT_SEND_SHORT, &len) || op->u.send.iovcnt == 1;
+        ssize_t n = FAULT_SYSCALL(FAULT_SEND, one ? send(fd, iov->iov_base, len, MSG_NOSIGNAL | MSG_DONTWAIT)
                                                   : sendmsg(fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_DONTWAIT));
         if (n < 0) {
             if (errno == EINTR)

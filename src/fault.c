@@ -58,11 +58,12 @@ int fault_hit(enum fault_site site)
     return r->result;
 }
 
-unsigned long fault_len(enum fault_site site, unsigned long len)
+int fault_shorten(enum fault_site site, size_t *len)
 {
-    if (len < 2 || fault_hit(site) != FAULT_SHORT)
-        return len;
-    return len / 2;
+    if (*len < 2 || fault_hit(site) != FAULT_SHORT)
+        return 0;
+    *len /= 2;
+    return 1;
 }
 
 int fault_errno(enum fault_site site)

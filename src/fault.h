@@ -22,6 +22,8 @@
 #ifndef IOSERVE_FAULT_H
 #define IOSERVE_FAULT_H
 
+#include <stddef.h>
+
 enum fault_site {
     FAULT_ACCEPT,     /* accept: reactor accept4(2), proactor accept SQE */
     FAULT_RECV,       /* recv: reactor recv(2), proactor buffer-ring recv SQE */
@@ -40,20 +42,20 @@ enum fault_site {
 
 /* Count a hit of site: 0 when it passes, a negative errno or FAULT_SHORT when it fails. */
 int fault_hit(enum fault_site site);
-/* len, or less when the plan shortens this hit of site. */
-unsigned long fault_len(enum fault_site site, unsigned long len);
+/* 1 when the plan shortens this hit of site: *len (at least 2) is halved. */
+int fault_shorten(enum fault_site site, size_t *len);
 /* 1 with errno set when the plan fails this hit of site, else 0. */
 int fault_errno(enum fault_site site);
 
 #define FAULT_HIT(site) fault_hit(site)
-#define FAULT_LEN(site, len) fault_len((site), (len))
+#define FAULT_SHORTEN(site, len) fault_shorten((site), (len))
 /* A syscall that returns -1 with errno on failure, unless the plan fails it first. */
 #define FAULT_SYSCALL(site, call) (fault_errno(site) ? -1 : (call))
 
 #else
 
 #define FAULT_HIT(site) 0
-#define FAULT_LEN(site, len) (len)
+#define FAULT_SHORTEN(site, len) 0
 #define FAULT_SYSCALL(site, call) (call)
 
 #endif
