@@ -117,7 +117,7 @@ static int parse_rule(const char **text)
             return -EINVAL;
         s = *end ? end + 1 : end;
     }
-    if (num[0] == 0)
+    if (num[0] == 0 || (s[-1] == ',' && !*s)) /* FIRST counts from 1; no empty rule after a ',' */
         return -EINVAL;
     plan[site] = (struct fault_rule){ .result = result, .first = num[0], .every = num[1], .times = num[2] };
     *text = s;

@@ -513,6 +513,23 @@ static void test_enomem_at_every_site_http(void **state)
     sweep_enomem((const char *[]){"--protocol", "http", "--root", www_root, NULL}, http_scenario);
 }
 
+/* A plan that does not parse never runs silently without its faults. */
+static void test_bad_plan_is_refused(void **state)
+{
+    static const char *const plans[] = {"recv:EBOGUS:1:0:0", "nowhere:EAGAIN:1:0:0", "recv:EAGAIN:0:0:0",
+                                        "recv:EAGAIN:1:0", "recv:EAGAIN:1:0:0,"};
+    const char *argv[] = {ioserve_path, "--protocol", "echo", "--listen", "127.0.0.1:0", NULL};
+    for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++) {
+        static proc_output out;
+        assert_int_equal(setenv("IOSERVE_FAULTS", plans[i], 1), 0);
+        int rc = proc_run(argv, 10000, &out);
+        unsetenv("IOSERVE_FAULTS");
+        assert_int_equal(rc, 0);
+        if (!WIFEXITED(out.status) || WEXITSTATUS(out.status) != 2 || !strstr(out.err, "bad rule in IOSERVE_FAULTS"))
+            fail_msg("plan '%s': status 0x%x, stderr:\n%s", plans[i], out.status, out.err);
+    }
+}
+
 static int teardown(void **state)
 {
     proc_kill(&server);
@@ -531,6 +548,7 @@ int main(int argc, char **argv)
     backend = argv[2];
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_plan_is_refused),
         cmocka_unit_test_teardown(test_recv_enobufs, teardown),
         cmocka_unit_test_teardown(test_short_sends, teardown),
         cmocka_unit_test_teardown(test_eagain_storm, teardown),
