@@ -164,15 +164,19 @@ static int run_server(const server_config *cfg, worker_pool *workers)
         worker_pool_destroy(workers);
         return 1;
     }
-    server_describe(s, text, sizeof(text));
-    fprintf(stderr, "ioserve: %s\n", text);
-
+    /* Announced only once loop 0 can serve: callers take the line to mean the server is up. */
+    int started = server_start(s);
+    if (started == 0) {
+        server_describe(s, text, sizeof(text));
+        fprintf(stderr, "ioserve: %s\n", text);
+    }
     int err = server_run(s);
     conn_set_stats stats = server_stats(s);
     worker_pool_destroy(workers);
     server_destroy(s);
     if (err < 0) {
-        fprintf(stderr, "ioserve: the loop failed: %s\n", net_strerror(err, text, sizeof(text)));
+        fprintf(stderr, "ioserve: %s: %s\n", started < 0 ? "cannot start serving" : "the loop failed",
+                net_strerror(err, text, sizeof(text)));
         return 1;
     }
     fprintf(stderr, "ioserve: stopped after %llu connections (%llu refused)\n",
