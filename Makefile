@@ -4,6 +4,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+FAULT_BUILD ?= build-fault
 LISTEN     ?= 127.0.0.1:8080
 ARGS       ?= --root www
 MESON_OPTS := $(if $(filter true,$(CI)),-Dwerror=true,)
@@ -14,7 +15,7 @@ DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libs
                 python3-h11 python3-msgpack \
                 python3-wsproto wrk slowhttptest
 
-.PHONY: all deps build run test test-unit test-asan test-tsan clean bench bench-full bench-deps
+.PHONY: all deps build run test test-unit test-asan test-tsan test-fault clean bench bench-full bench-deps
 
 # What `make bench` measures against and draws with, installed only when benchmarking.
 BENCH_PACKAGES := nginx-light gnuplot-nox strace h2o
@@ -79,7 +80,18 @@ test-tsan: deps $(TSAN_BUILD)/build.ninja
 	$(TSAN_ENV) meson test -C $(TSAN_BUILD) --no-rebuild --print-errorlogs --timeout-multiplier 3 \
 	  $(TSAN_TESTS)
 
-test: test-unit
+$(FAULT_BUILD)/build.ninja: | deps
+	meson setup $(FAULT_BUILD) $(MESON_OPTS) -Dfault_injection=true -Db_sanitize=address,undefined -Db_lundef=false
+
+# The fault classes of docs/faults.md against the real binary with its fault hooks compiled in,
+# under AddressSanitizer + UBSan, so a fault that leaks or corrupts fails the test; only the
+# binary and the test program are built.
+test-fault: deps $(FAULT_BUILD)/build.ninja
+	ninja -C $(FAULT_BUILD) src/ioserve tests/test_fault
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  meson test -C $(FAULT_BUILD) --no-rebuild --suite fault --print-errorlogs
+
+test: test-unit test-fault
 	@if [ "$(CI)" = true ]; then $(MAKE) --no-print-directory test-asan test-tsan; fi
 
 bench-deps:
@@ -95,4 +107,4 @@ bench-full: build bench-deps
 	/usr/bin/python3 bench/compare/compare.py --build $(BUILD) --full
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FAULT_BUILD)

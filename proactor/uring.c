@@ -143,7 +143,10 @@ static int reap(io_loop *loop, struct uring *u)
         unsigned n = take_batch(&u->ring, batch);
         if (n == 0) {
             /* The kernel kept completions that did not fit: pull them into the CQ. */
-            if (!io_uring_cq_has_overflow(&u->ring) || io_uring_get_events(&u->ring) < 0)
+            if (!io_uring_cq_has_overflow(&u->ring))
+                break;
+            (void)FAULT_HIT(FAULT_CQ_OVERFLOW); /* test builds count it: docs/faults.md */
+            if (io_uring_get_events(&u->ring) < 0)
                 break;
             continue;
         }

@@ -11,6 +11,7 @@
  *                  splice a bounce buffer read and sent; the carriers kept for reuse
  *
  *   uring_post.c   io_loop_post between two rings by IORING_OP_MSG_RING
+ *   uring_fault.c  test builds only: requests failed and completions rewritten (fault.h)
  *
  * user_data of an SQE is the io_op it works for; internal SQEs (cancels) carry 0 and their
  * completions are dropped, so the caller never sees them.  Posts carry an io_post pointer
@@ -22,6 +23,7 @@
 #include <liburing.h>
 #include <stdatomic.h>
 
+#include "fault.h"
 #include "loop_backend.h"
 
 /* Kernel ABI bits newer than some liburing headers; the values are fixed by the kernel. */
@@ -49,6 +51,7 @@
 /* Low bits of a post's user_data (pointers are 8-byte aligned). */
 #define UR_TAG_POST_IN 0x1u   /* on the target ring: a post to run */
 #define UR_TAG_POST_SENT 0x2u /* on the sender's ring: its MSG_RING request ended */
+#define UR_TAG_FAULT 0x4u     /* test builds: a NOP standing for an op's failed request */
 #define UR_TAG_MASK 0x7u
 
 /* op->state bits of this backend (inside IO_STATE_BACKEND_MASK). */
@@ -205,6 +208,19 @@ void ur_kick_parked(io_loop *loop, struct uring *u);
 int ur_handle_cqe(io_loop *loop, struct uring *u, uint64_t user_data, int res, unsigned cflags);
 /* The op's final completion, once nothing of it is left in the kernel: returns 1. */
 int ur_end_op(io_loop *loop, struct uring *u, io_op *op, int res);
+
+/* uring_fault.c, in test builds (-Dfault_injection=true); otherwise nothing at all.  Arm
+ * hooks go last in an arm, on its filled SQE: they may turn it into a NOP that fails the op,
+ * or (send) into a shorter send.  The CQE hook runs before a completion is looked at. */
+#ifdef IOSERVE_FAULT_INJECTION
+void ur_fault_arm(io_op *op, struct io_uring_sqe *sqe, enum fault_site site);
+void ur_fault_send(io_op *op, struct io_uring_sqe *sqe);
+void ur_fault_cqe(uint64_t *user_data, int *res, unsigned *cflags);
+#else
+#define ur_fault_arm(op, sqe, site) ((void)0)
+#define ur_fault_send(op, sqe) ((void)0)
+#define ur_fault_cqe(user_data, res, cflags) ((void)0)
+#endif
 
 /* uring_post.c */
 int ur_post(io_loop *from, io_loop *to, io_post *post);

@@ -250,6 +250,7 @@ int ur_handle_cqe(io_loop *loop, struct uring *u, uint64_t user_data, int res, u
     /* 0: our own cancels; LIBURING_UDATA_TIMEOUT: liburing's wait timeout on old kernels. */
     if (user_data == 0 || user_data == LIBURING_UDATA_TIMEOUT)
         return 0;
+    ur_fault_cqe(&user_data, &res, &cflags);
     if (user_data & UR_TAG_MASK)
         return ur_on_post_cqe(loop, user_data, res);
     io_op *op = (io_op *)(uintptr_t)user_data;

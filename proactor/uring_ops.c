@@ -151,6 +151,7 @@ int ur_arm_accept(io_loop *loop, struct uring *u, io_op *op)
         io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, flags);
     else
         io_uring_prep_accept(sqe, op->fd, NULL, NULL, flags);
+    ur_fault_arm(op, sqe, FAULT_ACCEPT);
     return 0;
 }
 
@@ -193,6 +194,7 @@ int ur_arm_recv(io_loop *loop, struct uring *u, io_op *op)
         io_uring_prep_recv(sqe, op->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = UR_BGID;
+    ur_fault_arm(op, sqe, FAULT_RECV);
     return 0;
 }
 
@@ -236,11 +238,12 @@ int ur_arm_send(io_loop *loop, struct uring *u, io_op *op)
     if (op->u.send.iovcnt == 1) {
         io_uring_prep_send(sqe, op->fd, op->u.send.iov->iov_base, op->u.send.iov->iov_len,
                            MSG_NOSIGNAL | MSG_WAITALL);
-        return 0;
+    } else {
+        op->u.send.msg.msg_iov = op->u.send.iov;
+        op->u.send.msg.msg_iovlen = (size_t)op->u.send.iovcnt;
+        io_uring_prep_sendmsg(sqe, op->fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_WAITALL);
     }
-    op->u.send.msg.msg_iov = op->u.send.iov;
-    op->u.send.msg.msg_iovlen = (size_t)op->u.send.iovcnt;
-    io_uring_prep_sendmsg(sqe, op->fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_WAITALL);
+    ur_fault_send(op, sqe);
     return 0;
 }
 

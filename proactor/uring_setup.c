@@ -3,7 +3,8 @@
  * The ring is created with the best setup flags the kernel accepts, down a ladder:
  * SINGLE_ISSUER|DEFER_TASKRUN (completion work runs only while we wait: no interruptions),
  * then COOP_TASKRUN|TASKRUN_FLAG, then no flags; SQPOLL first when the config asks for it.
- * The CQ is sized from max_inflight and the pool so the expected load never overflows it.
+ * The CQ is sized from max_inflight and the pool so the expected load never overflows it,
+ * unless cfg->cq_entries asks for a size (the SQ is then no larger: the kernel wants CQ >= SQ).
  * A SINGLE_ISSUER ring is created disabled and enabled by the first thread that needs the
  * kernel (ur_enable), so a loop may be created on one thread and run on another; the ring fd
  * is registered at that point too, since that registration belongs to one thread.
@@ -41,6 +42,11 @@ static void ring_sizes(const io_loop_config *cfg, unsigned *sq, unsigned *cq)
 {
     *sq = pow2_between(cfg->max_inflight, SQ_MIN, SQ_MAX);
     *cq = pow2_between(2ull * cfg->max_inflight + cfg->buf_count, 2 * *sq, CQ_MAX);
+    if (cfg->cq_entries) {
+        *cq = pow2_between(cfg->cq_entries, 1, CQ_MAX);
+        if (*sq > *cq)
+            *sq = *cq;
+    }
 }
 
 int ur_try_rung(struct io_uring *ring, const struct ur_rung *rung, unsigned sq, unsigned cq, unsigned idle_ms,

@@ -9,6 +9,8 @@
  */
 #include "reactor.h"
 
+#include "fault.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -140,8 +142,11 @@ static int reactor_wait(io_loop *loop, int64_t timeout_ns)
     io_core_clock_update(loop);
     if (n < 0)
         return n == -EINTR || delivered ? delivered : n;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         delivered += dispatch(loop, st, &events[i]);
+        if (FAULT_HIT(FAULT_EVENT)) /* test builds: the same readiness again, stale by now */
+            delivered += dispatch(loop, st, &events[i]);
+    }
     return delivered;
 }
 

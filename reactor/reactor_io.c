@@ -13,6 +13,8 @@
  */
 #include "reactor.h"
 
+#include "fault.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <sys/socket.h>
@@ -58,7 +60,7 @@ static enum ep_outcome accept_once(io_loop *loop, struct ep_state *st, int fd, s
     io_op *op = f->op[EP_SLOT_ACCEPT];
     int nfd;
     do
-        nfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        nfd = FAULT_SYSCALL(FAULT_ACCEPT, accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
     while (nfd < 0 && (errno == EINTR || errno == ECONNABORTED));
     if (nfd < 0) {
         if (would_block(errno)) {
@@ -95,7 +97,7 @@ static enum ep_outcome recv_once(io_loop *loop, struct ep_state *st, int fd, str
     char *data = io_core_buf_data(loop, id);
     ssize_t n;
     do
-        n = recv(fd, data, loop->buf_size, MSG_DONTWAIT);
+        n = FAULT_SYSCALL(FAULT_RECV, recv(fd, data, loop->buf_size, MSG_DONTWAIT));
     while (n < 0 && errno == EINTR);
     int err = n < 0 ? errno : 0;
     if (n <= 0) {
@@ -199,13 +201,16 @@ static void send_advance(io_op *op, size_t n)
     op->u.send.msg.msg_iovlen = (size_t)cnt;
 }
 
-/* One buffer goes by send(2): sendmsg(2) would copy and check a msghdr and an iovec too. */
+/* One buffer goes by send(2): sendmsg(2) would copy and check a msghdr and an iovec too.
+ * (A test build may cut the first buffer short, and send that alone: fault.h.) */
 static int send_progress(int fd, io_op *op)
 {
     while (op->u.send.iovcnt > 0) {
         const struct iovec *iov = op->u.send.iov;
-        ssize_t n = op->u.send.iovcnt == 1 ? send(fd, iov->iov_base, iov->iov_len, MSG_NOSIGNAL | MSG_DONTWAIT)
-                                           : sendmsg(fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        size_t len = iov->iov_len;
+        bool one = FAULT_SHORTEN(FAULT_SEND_SHORT, &len) || op->u.send.iovcnt == 1;
+        ssize_t n = FAULT_SYSCALL(FAULT_SEND, one ? send(fd, iov->iov_base, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                                                  : sendmsg(fd, &op->u.send.msg, MSG_NOSIGNAL | MSG_DONTWAIT));
         if (n < 0) {
             if (errno == EINTR)
                 continue;

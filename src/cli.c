@@ -227,6 +227,13 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         o->sqpoll_cpu = (int)n + 1;
         return err;
     }
+    if (strcmp(flag, "--cq-entries") == 0) {
+        err = number(p, flag, value, CLI_MAX_CQ_ENTRIES, &n);
+        if (err == 0 && n == 0)
+            return bad(p, flag, value, "at least one entry");
+        o->cq_entries = (uint32_t)n;
+        return err;
+    }
     if (strcmp(flag, "--max-conns") == 0) {
         err = number(p, flag, value, UINT32_MAX, &n);
         o->max_conns = (uint32_t)n;
@@ -245,7 +252,7 @@ static bool takes_value(const char *flag)
                                         "--ws-window-bits", "--threads", "--accept", "--processes",
                                         "--ack-mode", "--etx-ack", "--workers", "--rpc-max-message",
                                         "--rpc-max-inflight",
-                                        "--shutdown-timeout-ms", "--sqpoll-cpu", NULL};
+                                        "--shutdown-timeout-ms", "--sqpoll-cpu", "--cq-entries", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
             return true;
@@ -300,6 +307,8 @@ static int check_together(struct parse *p)
         return bad(p, "--epoll-mode", NULL, "applies to the epoll backend (--backend epoll or auto) only");
     if (o->sqpoll_cpu && !o->sqpoll)
         return bad(p, "--sqpoll-cpu", NULL, "applies with --sqpoll only");
+    if (o->cq_entries && o->backend != IO_BACKEND_URING && o->backend != IO_BACKEND_AUTO)
+        return bad(p, "--cq-entries", NULL, "applies to the io_uring backend (--backend uring or auto) only");
     if (o->sqpoll && o->backend != IO_BACKEND_URING && o->backend != IO_BACKEND_AUTO)
         return bad(p, "--sqpoll", NULL, "applies to the io_uring backend (--backend uring or auto) only");
     if (p->ack_delay_given && o->protocol != CLI_PROTOCOL_ETX)
@@ -402,6 +411,8 @@ void cli_usage(FILE *out)
           "  --sqpoll                io_uring: a kernel thread submits, so a busy loop makes no system\n"
           "                          calls; it spins on a CPU while busy (see docs/models.md)\n"
           "  --sqpoll-cpu N          --sqpoll: pin that kernel thread to CPU N (default: the kernel's choice)\n"
+          "  --cq-entries N          io_uring: completion queue entries, a power of two (default: sized\n"
+          "                          for the load); a smaller one overflows, which costs time, not data\n"
           "  --probe                 print what this kernel offers each backend, then exit\n"
           "  --help                  print this and exit\n",
           out);

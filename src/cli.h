@@ -33,6 +33,7 @@
 #define CLI_DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 #define CLI_MAX_RPC_MESSAGE (256ull << 20)
 #define CLI_MAX_RPC_INFLIGHT 65536u
+#define CLI_MAX_CQ_ENTRIES 65536u /* the kernel's own limit */
 
 enum cli_protocol { CLI_PROTOCOL_HTTP, CLI_PROTOCOL_ECHO, CLI_PROTOCOL_ETX, CLI_PROTOCOL_RPC };
 enum cli_accept { CLI_ACCEPT_REUSEPORT, CLI_ACCEPT_DISPATCH };
@@ -71,6 +72,7 @@ typedef struct cli_options {
     uint64_t ws_window_bits;       /* WebSocket: the largest LZ77 window agreed to */
     bool sqpoll;
     int sqpoll_cpu;  /* 1 + --sqpoll-cpu, 0 when not given */
+    uint32_t cq_entries; /* io_uring completion queue size; 0: sized for the load */
     bool probe;
     bool help;
 } cli_options;

@@ -127,6 +127,9 @@ typedef struct io_loop_config {
     uint32_t buf_count;      /* receive buffers in the pool (power of two; 0: default) */
     uint32_t buf_size;       /* bytes per receive buffer (0: default) */
     uint32_t max_inflight;   /* ops expected in flight at once, sizes the ring (0: default) */
+    uint32_t cq_entries;     /* io_uring: completion queue entries, rounded up to a power of two
+                                (0: sized from max_inflight and the pool); a CQ too small for
+                                the load overflows into the kernel's list, and nothing is lost */
     unsigned disable;        /* IO_FEAT_* bits to leave unused even when the kernel has them:
                                 the fallback paths are tested and benchmarked through this */
     int sqpoll;              /* io_uring SQPOLL thread: idle ms before it sleeps, 0 off */

@@ -213,21 +213,25 @@ static int run_server(const server_config *cfg, worker_pool *workers, const supe
         worker_pool_destroy(workers);
         return 1;
     }
-    server_describe(s, text, sizeof(text));
-    if (process) {
-        fprintf(stderr, "ioserve: %s; worker process %u of %u (pid %d)\n", text, process->slot + 1, process->count,
-                getpid());
-        supervisor_worker_ready(process);
-    } else {
-        fprintf(stderr, "ioserve: %s\n", text);
+    /* Announced only once loop 0 can serve: callers take the line to mean the server is up. */
+    int started = server_start(s);
+    if (started == 0) {
+        server_describe(s, text, sizeof(text));
+        if (process) {
+            fprintf(stderr, "ioserve: %s; worker process %u of %u (pid %d)\n", text, process->slot + 1,
+                    process->count, getpid());
+            supervisor_worker_ready(process);
+        } else {
+            fprintf(stderr, "ioserve: %s\n", text);
+        }
     }
-
     int err = server_run(s);
     conn_set_stats stats = server_stats(s);
     worker_pool_destroy(workers);
     server_destroy(s);
     if (err < 0) {
-        fprintf(stderr, "ioserve: the loop failed: %s\n", net_strerror(err, text, sizeof(text)));
+        fprintf(stderr, "ioserve: %s: %s\n", started < 0 ? "cannot start serving" : "the loop failed",
+                net_strerror(err, text, sizeof(text)));
         return 1;
     }
     fprintf(stderr, "ioserve: stopped after %llu connections (%llu refused)\n",
@@ -244,7 +248,8 @@ static int serve(const cli_options *opt, const supervisor_worker *process)
     worker_pool *workers = NULL;
     server_config cfg = {
         .loop = {.backend = opt->backend, .epoll_mode = opt->epoll_mode,
-                 .sqpoll = opt->sqpoll ? CLI_SQPOLL_IDLE_MS : 0, .sqpoll_cpu = opt->sqpoll_cpu},
+                 .sqpoll = opt->sqpoll ? CLI_SQPOLL_IDLE_MS : 0, .sqpoll_cpu = opt->sqpoll_cpu,
+                 .cq_entries = opt->cq_entries},
         .listen = opt->listen,
         .listener_fds = process ? process->listen_fds : NULL,
         .listener_count = process ? process->listen_count : 0,

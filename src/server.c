@@ -71,6 +71,7 @@ struct server {
     bool finished;             /* loop 0: every loop has drained, stop reading signals */
     atomic_uint loops_drained; /* loops whose connections are all gone */
     bool ran, joined;
+    int start_err;             /* server_start: 0, or why loop 0 cannot serve */
     /* threads report their setup, and their loop's end, here; they keep their loop until
      * released, so that a worker still inside io_loop_post() never meets a destroyed one */
     pthread_mutex_t lock;
@@ -596,16 +597,24 @@ void server_destroy(server *s)
     free(s);
 }
 
+int server_start(server *s)
+{
+    if (s->ran)
+        return s->start_err;
+    s->ran = true;
+    read_signal(s);
+    s->start_err = s->signal_armed ? start_loop(&s->loops[0]) : -ENOMEM;
+    return s->start_err;
+}
+
 int server_run(server *s)
 {
     struct server_loop *first = &s->loops[0];
-    read_signal(s);
-    s->ran = true;
+    int err = server_start(s);
     if (!s->signal_armed) {
         wait_loops(s, true);
-        return -ENOMEM;
+        return err;
     }
-    int err = start_loop(first);
     if (err < 0) /* this loop cannot serve: stop the others too */
         for (unsigned i = 1; i < s->nloops; i++)
             wake(&s->loops[i]);

@@ -66,6 +66,10 @@ typedef struct server_config {
 
 int server_create(server **out, const server_config *cfg, char *why, size_t why_len);
 void server_destroy(server *s);
+/* Arm loop 0: its signal read, its wake read and its first accept.  -errno when it cannot
+ * serve (nothing was accepted); server_run() then only winds the other loops down.  Call it
+ * before announcing the server; server_run() calls it when nobody did. */
+int server_start(server *s);
 int server_run(server *s);
 
 /* The start-up line: protocol, bound address (the real port when 0 was asked), backend, the

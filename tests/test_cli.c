@@ -91,6 +91,10 @@ static void test_bad_values(void **state)
     expect_usage_error((const char *[]){ioserve_path, "--sqpoll=yes", NULL}, "--sqpoll: takes no value");
     expect_usage_error((const char *[]){ioserve_path, "--sqpoll-cpu", "1", NULL},
                        "--sqpoll-cpu: applies with --sqpoll only");
+    expect_usage_error((const char *[]){ioserve_path, "--backend", "epoll", "--cq-entries", "4", NULL},
+                       "--cq-entries: applies to the io_uring backend");
+    expect_usage_error((const char *[]){ioserve_path, "--cq-entries", "0", NULL}, "at least one entry");
+    expect_usage_error((const char *[]){ioserve_path, "--cq-entries", "65537", NULL}, "largest");
 }
 
 static void test_http_flags_need_http(void **state)
