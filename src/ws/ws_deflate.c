@@ -71,12 +71,20 @@ static int restart_stream(struct ws_inflater *inf)
     return rc == Z_OK ? 0 : zlib_error(rc);
 }
 
-/* Checks newly inflated bytes against the sink's limits. */
+/* Checks newly inflated bytes (the chain's last len) against the sink's limits in the order
+ * they came out: a text that goes bad within the limit is -EILSEQ however much one inflate()
+ * call produced past it, so the verdict does not depend on how the input was split. */
 static int sink_accept(const struct ws_inflate_sink *sink, const uint8_t *out, size_t len)
 {
+    size_t before = sink->chain->len - len;
+    size_t within = before >= sink->max_len ? 0
+                    : len < sink->max_len - before ? len
+                                                   : sink->max_len - before;
+    if (sink->utf8 && !ws_utf8_feed(sink->utf8, out, within))
+        return -EILSEQ;
     if (sink->chain->len > sink->max_len)
         return -EMSGSIZE;
-    if (sink->utf8 && !ws_utf8_feed(sink->utf8, out, len))
+    if (sink->utf8 && !ws_utf8_feed(sink->utf8, out + within, len - within))
         return -EILSEQ;
     return 0;
 }
