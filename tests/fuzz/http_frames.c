@@ -116,6 +116,7 @@ http_frames http_frames_check(const uint8_t *out, size_t len, const int *methods
     http_frames f = {0};
     while (r.at < r.len) {
         FUZZ_CHECK(!f.closed && !f.upgraded, "bytes after the last response at %zu", r.at);
+        f.last_at = r.at;
         head h = take_head(&r);
         FUZZ_CHECK(!(h.has_length && h.chunked), "Content-Length and chunked at %zu", r.at);
         f.last_status = h.status;
@@ -146,4 +147,14 @@ http_frames http_frames_check(const uint8_t *out, size_t len, const int *methods
         }
     }
     return f;
+}
+
+static bool limit_or_malformed(int status)
+{
+    return status == 400 || status == 413 || status == 414 || status == 431;
+}
+
+bool http_frames_same_refusal(int a, int b)
+{
+    return a == b || (limit_or_malformed(a) && limit_or_malformed(b));
 }

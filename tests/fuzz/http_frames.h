@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 typedef struct http_frames {
+    size_t last_at;    /* where the last response starts */
     size_t finals;     /* final (non-1xx) responses */
     size_t continues;  /* 100 Continue */
     int last_status;
@@ -24,5 +25,11 @@ typedef struct http_frames {
 /* methods[i] is the method (enum llhttp_method) of the request the i-th final response
  * answers, as far as known (count); later ones are taken as GET. */
 http_frames http_frames_check(const uint8_t *out, size_t len, const int *methods, size_t count);
+
+/* Whether two refusals of the same bytes, cut differently, may differ in status: a head both
+ * over a limit (413, 414, 431) and malformed (400) is refused for whichever the parser meets
+ * first, and llhttp reports a span only where a feed ends, so the cut decides.  Both close the
+ * connection, so no client reads the two differently. */
+bool http_frames_same_refusal(int a, int b);
 
 #endif
