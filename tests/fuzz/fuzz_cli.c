@@ -36,12 +36,10 @@ static void add_number(struct argv_buf *a, const char *flag, uint64_t n)
     add(a, flag, value);
 }
 
-static void add_switch(struct argv_buf *a, const char *flag, bool on)
+static void add_word(struct argv_buf *a, const char *word)
 {
-    if (!on)
-        return;
     FUZZ_CHECK(a->argc < MAX_ARGS, "too many arguments");
-    snprintf(a->text[a->argc], sizeof(a->text[0]), "%s", flag);
+    snprintf(a->text[a->argc], sizeof(a->text[0]), "%s", word);
     a->argv[a->argc] = a->text[a->argc];
     a->argc++;
 }
@@ -53,7 +51,7 @@ static void render(const cli_options *o, struct argv_buf *a, char **root_arg)
     static const char *const accept_modes[] = {"reuseport", "dispatch"};
     char listen[NET_ADDR_TEXT_MAX];
     a->argc = 0;
-    add_switch(a, "ioserve", true);
+    add_word(a, "ioserve");
     add(a, "--listen", net_addr_format(&o->listen, listen, sizeof(listen)));
     add(a, "--backend", backends[o->backend]);
     if (o->backend != IO_BACKEND_URING)
@@ -67,7 +65,7 @@ static void render(const cli_options *o, struct argv_buf *a, char **root_arg)
         add_number(a, "--workers", o->workers);
     if (o->protocol == CLI_PROTOCOL_HTTP) {
         if (o->root) {
-            add_switch(a, "--root", true);
+            add_word(a, "--root");
             *root_arg = (char *)o->root;
             a->argv[a->argc++] = *root_arg;
         }
@@ -81,12 +79,15 @@ static void render(const cli_options *o, struct argv_buf *a, char **root_arg)
         add_number(a, "--threads", o->threads);
     add(a, "--accept", accept_modes[o->accept]);
     add_number(a, "--shutdown-timeout-ms", o->shutdown_timeout_ms);
-    add_switch(a, "--sqpoll", o->sqpoll);
+    if (o->sqpoll)
+        add_word(a, "--sqpoll");
     if (o->sqpoll_cpu)
         add_number(a, "--sqpoll-cpu", (uint64_t)o->sqpoll_cpu - 1);
     add_number(a, "--max-conns", o->max_conns);
-    add_switch(a, "--probe", o->probe);
-    add_switch(a, "--help", o->help);
+    if (o->probe)
+        add_word(a, "--probe");
+    if (o->help)
+        add_word(a, "--help");
     a->argv[a->argc] = NULL;
 }
 
