@@ -4,7 +4,8 @@
  * status line, header lines of a token, ':' and a value without CR, LF or NUL, and a body
  * framed by Content-Length, chunked encoding or the close (never two of these); 1xx, 204 and
  * 304 carry none, nor does the answer to HEAD (but for a refusal that closes the connection,
- * sent as to an unreadable request); after "Connection: close" or a 101 nothing follows.  Any breach aborts (FUZZ_CHECK) with its offset.
+ * sent as to an unreadable request); after "Connection: close" or a 101 nothing follows.
+ * Any breach aborts (FUZZ_CHECK) with its offset.
  */
 #ifndef IOSERVE_TESTS_HTTP_FRAMES_H
 #define IOSERVE_TESTS_HTTP_FRAMES_H
