@@ -5,6 +5,10 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FAULT_BUILD ?= build-fault
+FUZZ_BUILD ?= build-fuzz
+FUZZ_STATIC_BUILD ?= build-fuzz-static
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:8080
 ARGS       ?= --root www
 MESON_OPTS := $(if $(filter true,$(CI)),-Dwerror=true,)
@@ -15,7 +19,8 @@ DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libs
                 python3-h11 python3-msgpack \
                 python3-wsproto wrk slowhttptest
 
-.PHONY: all deps build run test test-unit test-asan test-tsan test-fault clean bench bench-full bench-deps
+.PHONY: all deps build run test test-unit test-asan test-tsan test-fault clean bench bench-full bench-deps \
+        fuzz fuzz-build fuzz-deps
 
 # What `make bench` measures against and draws with, installed only when benchmarking.
 BENCH_PACKAGES := nginx-light gnuplot-nox strace h2o
@@ -106,5 +111,41 @@ bench: build bench-deps
 bench-full: build bench-deps
 	/usr/bin/python3 bench/compare/compare.py --build $(BUILD) --full
 
+# The libFuzzer harnesses of tests/fuzz (docs/fuzzing.md), built by clang with ASan + UBSan
+# (any finding aborts).  `make fuzz` runs each for FUZZ_SECONDS, FUZZ_JOBS at a time, and fails
+# on any crash, leak, hang or broken invariant, naming the reproducer.
+FUZZ_PACKAGES := clang libfuzzer-14-dev
+FUZZ_OPTS := -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined -Db_lundef=false \
+             -Dc_args=-fno-sanitize-recover=all
+
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(FUZZ_PACKAGES)"
+
+$(FUZZ_BUILD)/build.ninja: | fuzz-deps
+	CC=clang meson setup $(FUZZ_BUILD) $(FUZZ_OPTS)
+
+fuzz: fuzz-deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) fuzzers
+	rm -rf $(FUZZ_BUILD)/run
+	tests/fuzz/run_fuzzers.sh $(FUZZ_BUILD)/tests/fuzz tests/fuzz/corpus $(FUZZ_SECONDS) $(FUZZ_JOBS) \
+	  $(FUZZ_BUILD)/run
+
+# The same harnesses as self-contained binaries (zlib, libcrypto and the C++ runtime linked in;
+# they need only a glibc as new as this machine's), bundled with their seeds and the runner:
+# copy $(FUZZ_STATIC_BUILD)/ioserve-fuzz.tar.gz anywhere, then
+#   tar xzf ioserve-fuzz.tar.gz && cd ioserve-fuzz && ./run_fuzzers.sh bin corpus SECONDS JOBS results
+$(FUZZ_STATIC_BUILD)/build.ninja: | fuzz-deps
+	CC=clang meson setup $(FUZZ_STATIC_BUILD) $(FUZZ_OPTS) -Dprefer_static=true
+
+fuzz-build: fuzz-deps $(FUZZ_STATIC_BUILD)/build.ninja
+	ninja -C $(FUZZ_STATIC_BUILD) fuzzers
+	rm -rf $(FUZZ_STATIC_BUILD)/ioserve-fuzz
+	mkdir -p $(FUZZ_STATIC_BUILD)/ioserve-fuzz/bin
+	find $(FUZZ_STATIC_BUILD)/tests/fuzz -maxdepth 1 -name 'fuzz_*' -type f -perm -u+x \
+	  -exec cp {} $(FUZZ_STATIC_BUILD)/ioserve-fuzz/bin/ \;
+	cp -r tests/fuzz/corpus tests/fuzz/run_fuzzers.sh $(FUZZ_STATIC_BUILD)/ioserve-fuzz/
+	tar czf $(FUZZ_STATIC_BUILD)/ioserve-fuzz.tar.gz -C $(FUZZ_STATIC_BUILD) ioserve-fuzz
+	@echo "fuzz-build: $(FUZZ_STATIC_BUILD)/ioserve-fuzz.tar.gz"
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FAULT_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FAULT_BUILD) $(FUZZ_BUILD) $(FUZZ_STATIC_BUILD)

@@ -66,18 +66,25 @@ static void assert_out(struct fixture *f, const void *expect, size_t len)
     ws_chain_release(&f->pool, &f->out);
 }
 
-/* Inflates one whole message, fed in pieces of `piece` bytes. */
+/* Inflates one whole message into sink, fed in pieces of `piece` bytes. */
+static int inflate_into(struct ws_inflater *inf, const struct ws_inflate_sink *sink,
+                        const uint8_t *in, size_t len, size_t piece)
+{
+    for (size_t at = 0; at < len; at += piece) {
+        size_t n = len - at < piece ? len - at : piece;
+        int err = ws_inflater_feed(inf, in + at, n, sink);
+        if (err < 0)
+            return err;
+    }
+    return ws_inflater_finish(inf, sink);
+}
+
+/* The same without limits, into the fixture's chain. */
 static int inflate_message(struct ws_inflater *inf, struct fixture *f, const uint8_t *in,
                            size_t len, size_t piece)
 {
     struct ws_inflate_sink sink = sink_for(f, SIZE_MAX, NULL);
-    for (size_t at = 0; at < len; at += piece) {
-        size_t n = len - at < piece ? len - at : piece;
-        int err = ws_inflater_feed(inf, in + at, n, &sink);
-        if (err < 0)
-            return err;
-    }
-    return ws_inflater_finish(inf, &sink);
+    return inflate_into(inf, &sink, in, len, piece);
 }
 
 /* ---- RFC 7692 section 7.2.3 ---- */
@@ -526,6 +533,56 @@ static void test_utf8_checked_while_inflating(void **state)
     ws_inflater_destroy(&inf);
 }
 
+/* Found by fuzz_ws_message: a text that turns invalid within the limit and grows past it in
+ * the same inflate() call was 1009 when inflated whole but 1007 in small pieces.  The first
+ * problem in the inflated bytes decides, however the input is cut. */
+static void test_first_problem_decides(void **state)
+{
+    struct fixture *f = *state;
+    enum { LIMIT = 64, LEN = 4 * LIMIT };
+    uint8_t text[LEN];
+    memset(text, 'a', LEN);
+    text[LIMIT / 2] = 0xFF; /* bad within the limit */
+    struct ws_deflater def;
+    ws_deflater_init(&def, 15, true, 9, NULL);
+    assert_int_equal(ws_deflater_feed(&def, text, LEN, &f->pool, &f->out), 0);
+    assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
+    ws_deflater_destroy(&def);
+    uint8_t *wire = flatten(&f->out);
+    size_t wire_len = f->out.len;
+    ws_chain_release(&f->pool, &f->out);
+
+    struct ws_utf8 utf8;
+    struct ws_inflater inf;
+    struct ws_inflate_sink sink = sink_for(f, LIMIT, &utf8);
+    const size_t pieces[] = {1, 2, 5, wire_len};
+    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+        ws_utf8_init(&utf8);
+        ws_inflater_init(&inf, 15, true, NULL);
+        assert_int_equal(inflate_into(&inf, &sink, wire, wire_len, pieces[i]), -EILSEQ);
+        ws_chain_release(&f->pool, &f->out);
+        ws_inflater_destroy(&inf);
+    }
+    free(wire);
+
+    /* Valid text past the limit with a bad byte after it is too big, also whole. */
+    memset(text, 'a', LEN);
+    text[LIMIT + 8] = 0xFF;
+    ws_deflater_init(&def, 15, true, 9, NULL);
+    assert_int_equal(ws_deflater_feed(&def, text, LEN, &f->pool, &f->out), 0);
+    assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
+    ws_deflater_destroy(&def);
+    wire = flatten(&f->out);
+    wire_len = f->out.len;
+    ws_chain_release(&f->pool, &f->out);
+    ws_utf8_init(&utf8);
+    ws_inflater_init(&inf, 15, true, NULL);
+    assert_int_equal(inflate_into(&inf, &sink, wire, wire_len, wire_len), -EMSGSIZE);
+    ws_chain_release(&f->pool, &f->out);
+    ws_inflater_destroy(&inf);
+    free(wire);
+}
+
 static void test_pool_exhaustion(void **state)
 {
     struct fixture *f = *state;
@@ -739,6 +796,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decompression_bomb_stops_at_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_deflate_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_utf8_checked_while_inflating, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_problem_decides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_exhaustion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratio_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inflater_memory_charged, setup, teardown),

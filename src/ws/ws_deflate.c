@@ -86,11 +86,18 @@ static bool too_dense(const struct ws_inflate_sink *sink, uint64_t out, uint64_t
 }
 
 /* Takes newly inflated bytes into the chain if they keep within the sink's limits and the
- * account's budget. */
+ * account's budget.  The bytes within the length limit are checked for UTF-8 first, in the
+ * order they came out: a text that goes bad within the limit is -EILSEQ however much one
+ * inflate() call produced past it, so the verdict does not depend on how the input was split. */
 static int sink_accept(const struct ws_inflater *inf, const struct ws_inflate_sink *sink,
                        const uint8_t *out, size_t len)
 {
-    uint64_t total = (uint64_t)sink->chain->len + len;
+    uint64_t before = sink->chain->len;
+    uint64_t room = before >= sink->max_len ? 0 : sink->max_len - before;
+    size_t within = len < room ? len : (size_t)room;
+    if (sink->utf8 && !ws_utf8_feed(sink->utf8, out, within))
+        return -EILSEQ;
+    uint64_t total = before + len;
     if (total > sink->max_len || too_dense(sink, total, inf->message_in))
         return -EMSGSIZE;
     if (inf->account && len > 0) {
@@ -98,9 +105,7 @@ static int sink_accept(const struct ws_inflater *inf, const struct ws_inflate_si
         if (err < 0)
             return err;
     }
-    ws_chain_commit(sink->chain, len);
-    if (sink->utf8 && !ws_utf8_feed(sink->utf8, out, len))
-        return -EILSEQ;
+    ws_chain_commit(sink->chain, len); /* total <= max_len: within was all of it */
     return 0;
 }
 
