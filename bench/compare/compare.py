@@ -162,7 +162,9 @@ def open_loop_rate(cells, workload):
 
 MODES = {
     # mode: (measured seconds, warm-up seconds, repetitions, strace seconds)
-    "dry": (0.5, 0.05, 3, 0.5),  # long enough for several CPU samples inside the load on a busy machine
+    # dry: long enough for several CPU samples inside the load on a busy machine, and a strace
+    # run long enough that ioload's start and exit (slow there, traced) leave a steady window
+    "dry": (0.5, 0.05, 3, 1.5),
     "quick": (1.5, 0.3, 3, 0.5),
     "full": (3.0, 1.0, 3, 1.0),
 }
