@@ -93,9 +93,10 @@ static void render(const cli_options *o, struct argv_buf *a, char **root_arg)
 
 static void check_bounds(const cli_options *o)
 {
-    FUZZ_CHECK(o->backend <= IO_BACKEND_EPOLL && o->epoll_mode <= IO_EPOLL_ET &&
-                   o->protocol <= CLI_PROTOCOL_ETX && o->accept <= CLI_ACCEPT_DISPATCH &&
-                   o->ack_mode <= CLI_ACK_WORKER, "an enum out of range");
+    FUZZ_CHECK(o->backend <= IO_BACKEND_SELECT && o->epoll_mode <= IO_EPOLL_ET &&
+                   o->protocol <= CLI_PROTOCOL_RPC && o->accept <= CLI_ACCEPT_DISPATCH &&
+                   o->ack_mode <= CLI_ACK_WORKER && o->etx_ack <= CLI_ETX_ACK_ETX,
+               "an enum out of range");
     FUZZ_CHECK(o->ack_delay_ms <= CLI_MAX_ACK_DELAY_MS, "ack delay %llu",
                (unsigned long long)o->ack_delay_ms);
     FUZZ_CHECK(o->workers >= 1 && o->workers <= CLI_MAX_THREADS, "workers %u", o->workers);
