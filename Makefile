@@ -13,7 +13,7 @@ DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libs
                 zlib1g-dev libssl-dev node-llhttp curl python3 python3-websockets python3-h11 \
                 python3-wsproto wrk slowhttptest
 
-.PHONY: all deps build run test test-unit test-asan test-tsan clean bench bench-full bench-deps
+.PHONY: all deps build run test test-unit test-asan test-tsan clean bench bench-full bench-deps soak
 
 # What `make bench` measures against and draws with, installed only when benchmarking.
 BENCH_PACKAGES := nginx-light gnuplot-nox strace h2o
@@ -82,6 +82,14 @@ bench: build bench-deps
 
 bench-full: build bench-deps
 	/usr/bin/python3 bench/compare/compare.py --build $(BUILD) --full
+
+# A long mixed load on each backend (side by side), judged on failed requests and on RSS or
+# descriptor growth after the first minute; writes $(BUILD)/soak/soak-<time>.json (docs/soak.md).
+SOAK_SECONDS  ?= 600
+SOAK_BACKENDS ?= uring epoll-lt epoll-et
+soak: build
+	/usr/bin/python3 bench/soak/soak.py --build $(BUILD) --seconds $(SOAK_SECONDS) \
+	  --backends "$(SOAK_BACKENDS)"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
