@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/tcp.h> /* tcpi_bytes_acked, which glibc's netinet/tcp.h lacks */
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -139,6 +140,18 @@ int net_listen(const net_addr *addr, unsigned flags)
         return err;
     }
     return fd;
+}
+
+int net_bytes_acked(int fd, uint64_t *out)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0)
+        return -errno;
+    if (len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked))
+        return -ENOPROTOOPT;
+    *out = info.tcpi_bytes_acked;
+    return 0;
 }
 
 int net_addr_local(int fd, net_addr *out)

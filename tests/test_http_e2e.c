@@ -37,6 +37,13 @@
 #define PIPELINED 100
 #define HEADER_TIMEOUT_MS 400
 #define KEEPALIVE_TIMEOUT_MS 600
+/* The slow reader: 8 KiB every 8 ms (1 MB/s) through a small receive window for SLOW_PHASE_MS
+ * (several keep-alive timeouts, during which a send op of the 16 MiB file cannot finish), then
+ * the rest at full speed. */
+#define SLOW_READER_STEP (8u * 1024u)
+#define SLOW_READER_PAUSE_US 8000
+#define SLOW_PHASE_MS 3000u
+#define SLOW_READER_RCVBUF (8 * 1024)
 
 /* Set once in main and the group setup, read-only afterwards. */
 static const char *ioserve_path;
@@ -698,6 +705,48 @@ static void test_keepalive_idle_close(void **state)
     close(fd);
 }
 
+/* The head of a response read alone (the body is the caller's to read): its status. */
+static int read_head_only(int fd)
+{
+    char head[HEAD_MAX];
+    size_t n = 0;
+    while (n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4) != 0) {
+        assert_true(n < sizeof(head) - 1);
+        assert_int_equal(tnet_read_full(fd, head + n, 1, IO_TIMEOUT_MS), 1);
+        n++;
+    }
+    head[n] = '\0';
+    int status = 0;
+    assert_int_equal(sscanf(head, "HTTP/1.1 %d ", &status), 1);
+    return status;
+}
+
+/* A slow but steady reader of a large file keeps its connection, however much longer than
+ * --keepalive-timeout-ms the body takes: the deadline for a peer that takes none of its output
+ * must see this one take some.  (It used to look only at the output queue, which a file range
+ * leaves in one op: the connection was made to close while the reader was reading, and it got
+ * the rest of the body, if quick enough, then the end of the stream.)  Once the body is in,
+ * the next request is answered. */
+static void test_slow_reader_keeps_connection(void **state)
+{
+    int fd = tnet_connect_rcvbuf(server.port, SLOW_READER_RCVBUF);
+    assert_true(fd >= 0);
+    send_text(fd, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_head_only(fd), 200);
+    char *body = malloc(BIG_FILE_BYTES);
+    assert_non_null(body);
+    uint64_t start = tnet_now_ms();
+    for (size_t got = 0; got < BIG_FILE_BYTES; got += SLOW_READER_STEP) {
+        if (tnet_now_ms() - start < SLOW_PHASE_MS)
+            usleep(SLOW_READER_PAUSE_US);
+        assert_int_equal(tnet_read_full(fd, body + got, SLOW_READER_STEP, IO_TIMEOUT_MS), SLOW_READER_STEP);
+    }
+    assert_int_equal(tnet_pattern_mismatch(body, BIG_FILE_BYTES, 0), BIG_FILE_BYTES);
+    free(body);
+    expect_plaintext(fd);
+    close(fd);
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -728,6 +777,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_slow_header_408),
         cmocka_unit_test(test_slow_body_408),
         cmocka_unit_test(test_keepalive_idle_close),
+        cmocka_unit_test(test_slow_reader_keeps_connection),
     };
     return cmocka_run_group_tests_name(argv[2], tests, group_setup, group_teardown);
 }

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "net.h"
+
 struct http_conn {
     http_session session;
     http_app *app;
@@ -25,6 +27,7 @@ struct http_conn {
     http_upgrade_fn upgrade;
     void *upgrade_arg;
     size_t queued_at_arm;  /* output queued when the idle deadline was set */
+    uint64_t acked_at_check; /* bytes the peer had acknowledged at the last deadline */
 };
 
 static uint64_t wall_clock_ns(void)
@@ -249,8 +252,18 @@ static void on_timer(conn *c)
     http_conn *hc = conn_state(c);
     size_t queued = conn_queued(c);
     http_conn_enter(hc);
-    /* Between requests, a peer still taking queued output (a large file) is not idle. */
-    bool progress = !http_session_in_request(&hc->session) && queued && queued != hc->queued_at_arm;
+    /* Between requests, a peer still taking queued output (a large file) is not idle.  A send
+     * op completes only once all it carries is in the socket, so a slow reader can leave the
+     * queue unchanged for long while it takes bytes: what the peer acknowledged tells.  Read at
+     * the deadline only (a system call), so the first check after earlier traffic compares with
+     * an old count, and a peer that stops reading is closed after one or two timeouts. */
+    bool progress = false;
+    if (!http_session_in_request(&hc->session) && queued) {
+        uint64_t acked = hc->acked_at_check;
+        (void)net_bytes_acked(conn_fd(c), &acked); /* unknown: the queue alone decides */
+        progress = queued != hc->queued_at_arm || acked != hc->acked_at_check;
+        hc->acked_at_check = acked;
+    }
     if (!progress)
         http_session_timeout(&hc->session);
     http_conn_leave(hc);
