@@ -92,6 +92,7 @@ def summary(result):
         notes = ", ".join("%s %s" % (k, v) for k, v in sorted(t.items())
                           if k not in ("answered", "failed", "reasons"))
         lines.append("  %-16s %10d %7d  %s" % (kind, t["answered"], t["failed"], notes))
+    # start and end: the medians growth() compares when the run was long enough to judge.
     lines.append("  %-6s %-38s %-26s %s" % ("server", "RSS KiB idle/start/end/max (growth)",
                                             "fds idle/start/end/max (gr.)", "connections, refused, stderr lines"))
     for name, sv in sorted(result["servers"].items()):
@@ -99,7 +100,8 @@ def summary(result):
         cells = []
         for key in ("rss_kb", "fds"):
             g = sv["figures"][key]
-            cells.append("%s/%s/%s/%s (%s)" % (sv["idle"][key], g.get("start"), g.get("end"), g.get("max"), _pct(g)))
+            cells.append("%s/%s/%s/%s (%s)" % (sv["idle"][key], g.get("first", g.get("start")),
+                                               g.get("last", g.get("end")), g.get("max"), _pct(g)))
         lines.append("  %-6s %-38s %-26s %s, %s, %d" % (
             name, cells[0], cells[1], stop.get("connections"), stop.get("refused"), len(stop["messages"])))
     lines += ["  FAIL: " + why for why in result["reasons"]]
