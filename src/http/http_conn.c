@@ -252,17 +252,19 @@ static void on_timer(conn *c)
     http_conn *hc = conn_state(c);
     size_t queued = conn_queued(c);
     http_conn_enter(hc);
-    /* Between requests, a peer still taking queued output (a large file) is not idle.  A send
-     * op completes only once all it carries is in the socket, so a slow reader can leave the
-     * queue unchanged for long while it takes bytes: what the peer acknowledged tells.  Read at
-     * the deadline only (a system call), so the first check after earlier traffic compares with
-     * an old count, and a peer that stops reading is closed after one or two timeouts. */
+    /* Between requests, a peer still taking our output -- queued here, or already in the
+     * kernel's send buffer -- is neither idle nor stalled.  A send op completes only once all it
+     * carries is in the socket, and the socket may hold megabytes that a slow reader takes for
+     * longer than the timeout: what the peer acknowledged tells.  Read at the deadline only
+     * (system calls), so the first check after earlier traffic compares with an old count, and
+     * a peer that stops reading is closed after one or two timeouts. */
     bool progress = false;
-    if (!http_session_in_request(&hc->session) && queued) {
-        uint64_t acked = hc->acked_at_check;
-        (void)net_bytes_acked(conn_fd(c), &acked); /* unknown: the queue alone decides */
-        progress = queued != hc->queued_at_arm || acked != hc->acked_at_check;
-        hc->acked_at_check = acked;
+    if (!http_session_in_request(&hc->session)) {
+        net_tcp_progress p = {.acked = hc->acked_at_check, .unacked = 0};
+        (void)net_tcp_progress_get(conn_fd(c), &p); /* unknown: the queue alone decides */
+        bool pending = queued || p.unacked;
+        progress = pending && (queued != hc->queued_at_arm || p.acked != hc->acked_at_check);
+        hc->acked_at_check = p.acked;
     }
     if (!progress)
         http_session_timeout(&hc->session);
