@@ -172,7 +172,7 @@ async def _run(build, backend, seconds, seed, workdir):
         idle = {n: s.sample() for n, s in servers.items()}
         idle_fds = {n: s.descriptors() for n, s in servers.items()}
         primed = Tally("prime")
-        await prime.run(ports, etx_ack, IO_TIMEOUT_S, primed)
+        await prime.run(ports, etx_ack, IO_TIMEOUT_S, primed, (docroot.BIG, site.files[docroot.BIG]))
         ctx = Ctx(seed, seconds, site, ports, etx_ack)
         watch = _Watch(servers)
         traffic = await _drive(ctx, build, servers, seconds, watch)

@@ -1,6 +1,6 @@
 """prime.py - before the soak is timed, bring each server's bounded caches to their working size.
 
-Contract: run(ports, etx_ack, timeout, tally) pushes CONNS x BYTES_PER_CONN through each server
+Contract: run(ports, etx_ack, timeout, tally, big) pushes CONNS x BYTES_PER_CONN through each server
 in large messages (echo: a stream echoed back; ETX: messages just under its 64 KiB limit; HTTP:
 POST /echo bodies of almost 1 MiB), every answer checked, and returns when all are answered.
 Why: the io_uring backend receives into a ring of 1024 x 16 KiB buffers per loop that it takes
@@ -8,6 +8,9 @@ in turn, and the kernel gives a buffer's pages on first touch, so the resident s
 every buffer has once held a full receive: up to 32 MiB on two loops, however long that takes
 under a light load.  This cache is bounded by design; priming fills it at the start, so what
 the soak then sees grow is growth.  CONNS connections spread over the loops (SO_REUSEPORT).
+Likewise the io_uring backend keeps up to 16 idle sendfile carriers (a pipe each) per loop for
+reuse, as many as have once been busy at the same time: FILE_CONNS concurrent downloads of the
+largest file (checked byte for byte) fill that cache at the start too.
 """
 
 import asyncio
@@ -18,6 +21,7 @@ CONNS = 16
 BYTES_PER_CONN = 4 * 1024 * 1024
 ETX_MESSAGE = 60 * 1000
 HTTP_BODY = 1000 * 1000
+FILE_CONNS = 48
 WRITE = 256 * 1024
 
 
@@ -67,11 +71,23 @@ async def _http(port, timeout, n):
         conn.close()
 
 
-async def run(ports, etx_ack, timeout, tally):
+async def _file(port, timeout, path, data):
+    conn = HttpConn(port, timeout)
+    try:
+        status, _, body = await conn.request("GET", path)
+        if status != 200 or body != data:
+            raise AssertionError("GET %s: status %s, %d bytes of %d, or altered" % (path, status, len(body), len(data)))
+    finally:
+        conn.close()
+
+
+async def run(ports, etx_ack, timeout, tally, big):
+    """big: (URL path, bytes) of the largest file the HTTP server serves."""
     jobs = []
     for n in range(CONNS):
         jobs += [("echo", _echo(ports["echo"], timeout, n)), ("etx", _etx(ports["etx"], timeout, n, etx_ack)),
                  ("http", _http(ports["http"], timeout, n))]
+    jobs += [("http file", _file(ports["http"], timeout, *big)) for _ in range(FILE_CONNS)]
     results = await asyncio.gather(*(job for _, job in jobs), return_exceptions=True)
     for (server, _), r in zip(jobs, results):
         if isinstance(r, BaseException):

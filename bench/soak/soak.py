@@ -115,7 +115,7 @@ def main(argv):
         _print(r)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
-        json.dump({"started": stamp, "seconds": a.seconds, "seed": a.seed, "backends": results}, f, indent=1)
+        json.dump({"started": stamp, "seconds": a.seconds, "seed": a.seed, "backends": results}, f)
     passed = all(r["passed"] for r in results)
     print("soak: %s; results in %s" % ("PASS" if passed else "FAIL", path))
     return 0 if passed else 1
