@@ -10,7 +10,10 @@ under a light load.  This cache is bounded by design; priming fills it at the st
 the soak then sees grow is growth.  CONNS connections spread over the loops (SO_REUSEPORT).
 Likewise the io_uring backend keeps up to 16 idle sendfile carriers (a pipe each) per loop for
 reuse, as many as have once been busy at the same time: FILE_CONNS concurrent downloads of the
-largest file (checked byte for byte) fill that cache at the start too.
+largest file (checked byte for byte) fill that cache at the start too.  And the epoll backend
+lends receive buffers from a stack, touching as many as are ever lent at once, which a
+connection keeps while its pipelined requests wait for an answer it does not read: HOLD_CONNS
+such connections at once, then closed, touch more than the soak's load ever holds.
 """
 
 import asyncio
@@ -22,6 +25,9 @@ BYTES_PER_CONN = 4 * 1024 * 1024
 ETX_MESSAGE = 60 * 1000
 HTTP_BODY = 1000 * 1000
 FILE_CONNS = 48
+HOLD_CONNS = 64
+HOLD_S = 1.0
+HOLD_REQUEST = b"GET /64k.bin HTTP/1.1\r\nHost: x\r\n\r\n" * 8
 WRITE = 256 * 1024
 
 
@@ -81,6 +87,20 @@ async def _file(port, timeout, path, data):
         conn.close()
 
 
+async def _hold_buffers(port, timeout):
+    """HOLD_CONNS connections with unread answers pending, all at once, then closed."""
+    conns = await asyncio.gather(*(asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+                                   for _ in range(HOLD_CONNS)))
+    try:
+        for _, writer in conns:
+            writer.write(HOLD_REQUEST)
+        await asyncio.gather(*(asyncio.wait_for(writer.drain(), timeout) for _, writer in conns))
+        await asyncio.sleep(HOLD_S)
+    finally:
+        for _, writer in conns:
+            writer.close()
+
+
 async def run(ports, etx_ack, timeout, tally, big):
     """big: (URL path, bytes) of the largest file the HTTP server serves."""
     jobs = []
@@ -88,6 +108,7 @@ async def run(ports, etx_ack, timeout, tally, big):
         jobs += [("echo", _echo(ports["echo"], timeout, n)), ("etx", _etx(ports["etx"], timeout, n, etx_ack)),
                  ("http", _http(ports["http"], timeout, n))]
     jobs += [("http file", _file(ports["http"], timeout, *big)) for _ in range(FILE_CONNS)]
+    jobs.append(("http held", _hold_buffers(ports["http"], timeout)))
     results = await asyncio.gather(*(job for _, job in jobs), return_exceptions=True)
     for (server, _), r in zip(jobs, results):
         if isinstance(r, BaseException):
