@@ -20,7 +20,7 @@ import asyncio
 
 from http_client import HttpConn
 
-CONNS = 16
+CONNS = 32
 BYTES_PER_CONN = 4 * 1024 * 1024
 ETX_MESSAGE = 60 * 1000
 HTTP_BODY = 1000 * 1000
