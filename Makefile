@@ -20,7 +20,7 @@ DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libs
                 python3-wsproto wrk slowhttptest
 
 .PHONY: all deps build run test test-unit test-asan test-tsan test-fault clean bench bench-full bench-deps \
-        fuzz fuzz-build fuzz-deps
+        fuzz fuzz-build fuzz-deps soak
 
 # What `make bench` measures against and draws with, installed only when benchmarking.
 BENCH_PACKAGES := nginx-light gnuplot-nox strace h2o
@@ -146,6 +146,14 @@ fuzz-build: fuzz-deps $(FUZZ_STATIC_BUILD)/build.ninja
 	cp -r tests/fuzz/corpus tests/fuzz/run_fuzzers.sh $(FUZZ_STATIC_BUILD)/ioserve-fuzz/
 	tar czf $(FUZZ_STATIC_BUILD)/ioserve-fuzz.tar.gz -C $(FUZZ_STATIC_BUILD) ioserve-fuzz
 	@echo "fuzz-build: $(FUZZ_STATIC_BUILD)/ioserve-fuzz.tar.gz"
+
+# A long mixed load on each backend (side by side), judged on failed requests and on RSS or
+# descriptor growth after the first minute; writes $(BUILD)/soak/soak-<time>.json (docs/soak.md).
+SOAK_SECONDS  ?= 600
+SOAK_BACKENDS ?= uring epoll-lt epoll-et
+soak: build
+	/usr/bin/python3 bench/soak/soak.py --build $(BUILD) --seconds $(SOAK_SECONDS) \
+	  --backends "$(SOAK_BACKENDS)"
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FAULT_BUILD) $(FUZZ_BUILD) $(FUZZ_STATIC_BUILD)

@@ -3,12 +3,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/sockios.h> /* SIOCOUTQ */
+#include <linux/tcp.h>     /* tcpi_bytes_acked, which glibc's netinet/tcp.h lacks */
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 /* Port text: decimal digits only, 0..65535. */
@@ -139,6 +142,20 @@ int net_listen(const net_addr *addr, unsigned flags)
         return err;
     }
     return fd;
+}
+
+int net_tcp_progress_get(int fd, net_tcp_progress *out)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+    int unacked = 0;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0 || ioctl(fd, SIOCOUTQ, &unacked) < 0)
+        return -errno;
+    if (len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked))
+        return -ENOPROTOOPT;
+    out->acked = info.tcpi_bytes_acked;
+    out->unacked = unacked > 0 ? (uint64_t)unacked : 0;
+    return 0;
 }
 
 int net_addr_local(int fd, net_addr *out)

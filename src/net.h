@@ -5,12 +5,14 @@
  * non-blocking, close-on-exec TCP socket bound and listening (SO_REUSEADDR always, SO_REUSEPORT
  * on request so several loops can each own a listener on one port), or -errno.  Port 0 asks the
  * kernel for a free port: net_addr_local() then tells which one it gave.  net_strerror() words
- * an errno for the user.
+ * an errno for the user.  net_tcp_progress_get() reads how far the peer of a TCP socket has got
+ * with what was sent (two system calls: for deadlines, not per request).
  */
 #ifndef IOSERVE_NET_H
 #define IOSERVE_NET_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define NET_BACKLOG 4096
@@ -27,6 +29,14 @@ int net_addr_parse(const char *text, net_addr *out, const char **why);
 /* Write "1.2.3.4:80" or "[::1]:80" into text (NET_ADDR_TEXT_MAX bytes); returns text. */
 char *net_addr_format(const net_addr *addr, char *text, size_t len);
 int net_listen(const net_addr *addr, unsigned flags);
+/* How far the peer has got with what was sent on a TCP socket: the bytes it acknowledged so far
+ * (TCP_INFO) and those the kernel still holds for it, unacknowledged (SIOCOUTQ).  0, or -errno
+ * (-ENOPROTOOPT from a kernel older than 4.1, which does not count acknowledged bytes). */
+typedef struct net_tcp_progress {
+    uint64_t acked;
+    uint64_t unacked;
+} net_tcp_progress;
+int net_tcp_progress_get(int fd, net_tcp_progress *out);
 /* The address a socket is bound to, or -errno. */
 int net_addr_local(int fd, net_addr *out);
 /* "Operation not permitted (EPERM)" for -EPERM: words and the errno's name, for messages. */

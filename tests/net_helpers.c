@@ -41,7 +41,7 @@ int tnet_listen(int backlog, uint16_t *port)
     return fd;
 }
 
-static int connect_with_rcvbuf(uint16_t port, int rcvbuf)
+int tnet_connect_rcvbuf(uint16_t port, int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -59,7 +59,7 @@ static int connect_with_rcvbuf(uint16_t port, int rcvbuf)
 
 int tnet_connect(uint16_t port)
 {
-    return connect_with_rcvbuf(port, 0);
+    return tnet_connect_rcvbuf(port, 0);
 }
 
 int tnet_tcp_pair(int *client, int *server)
@@ -73,7 +73,7 @@ int tnet_tcp_pair_rcvbuf(int *client, int *server, int client_rcvbuf)
     int listener = tnet_listen(1, &port);
     if (listener < 0)
         return listener;
-    int c = connect_with_rcvbuf(port, client_rcvbuf);
+    int c = tnet_connect_rcvbuf(port, client_rcvbuf);
     if (c < 0)
         return close_with_error(listener, -c);
     /* A loopback connect returns once the handshake is done, so the peer is queued. */

@@ -20,8 +20,10 @@
 
 /* A TCP listener on 127.0.0.1, an ephemeral port (stored in *port), non-blocking. */
 int tnet_listen(int backlog, uint16_t *port);
-/* A blocking TCP connection to 127.0.0.1:port. */
+/* A blocking TCP connection to 127.0.0.1:port; with rcvbuf > 0, SO_RCVBUF set before it
+ * connects (see below). */
 int tnet_connect(uint16_t port);
+int tnet_connect_rcvbuf(uint16_t port, int rcvbuf);
 /* A connected TCP pair: *client blocking, *server non-blocking (as io_accept would give it).
  * client_rcvbuf > 0 sets the client's SO_RCVBUF before it connects: shrinking it afterwards
  * makes loopback TCP crawl (a window advertised, then withdrawn), so use this instead. */

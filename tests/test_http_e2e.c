@@ -39,6 +39,12 @@
 #define PIPELINED 100
 #define HEADER_TIMEOUT_MS 400
 #define KEEPALIVE_TIMEOUT_MS 600
+/* The slow reader: 2 MiB of the big file, 8 KiB every 8 ms (1 MB/s, several keep-alive
+ * timeouts in all) through a small receive window. */
+#define SLOW_READER_BYTES (2u * 1024u * 1024u)
+#define SLOW_READER_STEP (8u * 1024u)
+#define SLOW_READER_PAUSE_US 8000
+#define SLOW_READER_RCVBUF (8 * 1024)
 
 /* Set once in main and the group setup, read-only afterwards. */
 static const char *ioserve_path;
@@ -891,6 +897,49 @@ static void test_keepalive_idle_close(void **state)
     close(fd);
 }
 
+/* The head of a response read alone (the body is the caller's to read): its status. */
+static int read_head_only(int fd)
+{
+    char head[HEAD_MAX];
+    size_t n = 0;
+    while (n < 4 || memcmp(head + n - 4, "\r\n\r\n", 4) != 0) {
+        assert_true(n < sizeof(head) - 1);
+        assert_int_equal(tnet_read_full(fd, head + n, 1, IO_TIMEOUT_MS), 1);
+        n++;
+    }
+    head[n] = '\0';
+    int status = 0;
+    assert_int_equal(sscanf(head, "HTTP/1.1 %d ", &status), 1);
+    return status;
+}
+
+/* A slow but steady reader of a large answer keeps its connection, however much longer than
+ * --keepalive-timeout-ms it takes: the deadline must see it take bytes, whether they are still
+ * in the server's queue (a file range leaves in one send op, which ends only once all of it is
+ * in the socket) or already in the kernel's send buffer (the server has sent everything and
+ * waits for the next request, while the reader still has megabytes to take).  It used to look
+ * only at the queue: such a connection was closed under the reader, as stalled or as idle.
+ * Once the body is in, the next request on the connection is answered. */
+static void test_slow_reader_keeps_connection(void **state)
+{
+    int fd = tnet_connect_rcvbuf(server.port, SLOW_READER_RCVBUF);
+    assert_true(fd >= 0);
+    send_text(fd, "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=0-2097151\r\n\r\n");
+    assert_int_equal(read_head_only(fd), 206);
+    char *body = malloc(SLOW_READER_BYTES);
+    assert_non_null(body);
+    uint64_t start = tnet_now_ms();
+    for (size_t got = 0; got < SLOW_READER_BYTES; got += SLOW_READER_STEP) {
+        usleep(SLOW_READER_PAUSE_US);
+        assert_int_equal(tnet_read_full(fd, body + got, SLOW_READER_STEP, IO_TIMEOUT_MS), SLOW_READER_STEP);
+    }
+    assert_true(tnet_now_ms() - start > 2 * KEEPALIVE_TIMEOUT_MS); /* slow, as meant */
+    assert_int_equal(tnet_pattern_mismatch(body, SLOW_READER_BYTES, 0), SLOW_READER_BYTES);
+    free(body);
+    expect_plaintext(fd);
+    close(fd);
+}
+
 /* The group's server, which every test above fed (bad input included), stops on SIGTERM with
  * exit 0: under the sanitizer build a leak or an error report makes that status non-zero. */
 static void test_group_server_stops_cleanly(void **state)
@@ -936,6 +985,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_slow_header_408),
         cmocka_unit_test(test_slow_body_408),
         cmocka_unit_test(test_keepalive_idle_close),
+        cmocka_unit_test(test_slow_reader_keeps_connection),
         cmocka_unit_test(test_group_server_stops_cleanly), /* last: after every other input */
     };
     return cmocka_run_group_tests_name(argv[2], tests, group_setup, group_teardown);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "net.h"
+
 struct http_conn {
     http_session session;
     http_app *app;
@@ -25,6 +27,7 @@ struct http_conn {
     http_upgrade_fn upgrade;
     void *upgrade_arg;
     size_t queued_at_arm;  /* output queued when the idle deadline was set */
+    uint64_t acked_at_check; /* bytes the peer had acknowledged at the last deadline */
 };
 
 static uint64_t wall_clock_ns(void)
@@ -249,8 +252,20 @@ static void on_timer(conn *c)
     http_conn *hc = conn_state(c);
     size_t queued = conn_queued(c);
     http_conn_enter(hc);
-    /* Between requests, a peer still taking queued output (a large file) is not idle. */
-    bool progress = !http_session_in_request(&hc->session) && queued && queued != hc->queued_at_arm;
+    /* Between requests, a peer still taking our output -- queued here, or already in the
+     * kernel's send buffer -- is neither idle nor stalled.  A send op completes only once all it
+     * carries is in the socket, and the socket may hold megabytes that a slow reader takes for
+     * longer than the timeout: what the peer acknowledged tells.  Read at the deadline only
+     * (system calls), so the first check after earlier traffic compares with an old count, and
+     * a peer that stops reading is closed after one or two timeouts. */
+    bool progress = false;
+    if (!http_session_in_request(&hc->session)) {
+        net_tcp_progress p = {.acked = hc->acked_at_check, .unacked = 0};
+        (void)net_tcp_progress_get(conn_fd(c), &p); /* unknown: the queue alone decides */
+        bool pending = queued || p.unacked;
+        progress = pending && (queued != hc->queued_at_arm || p.acked != hc->acked_at_check);
+        hc->acked_at_check = p.acked;
+    }
     if (!progress)
         http_session_timeout(&hc->session);
     http_conn_leave(hc);

@@ -7,7 +7,10 @@
  *   - header_timeout_ms from a request's first byte until its head is complete, and between two
  *     reads of its body: 408, then close (slowloris, slow bodies);
  *   - keepalive_timeout_ms of silence between requests: close, nothing sent;
- *   - while output is queued, keepalive_timeout_ms without the peer taking any of it: close.
+ *   - while output is queued here or unacknowledged in the kernel, keepalive_timeout_ms without
+ *     the peer taking any of it (what it acknowledged: a large file leaves the queue in one op,
+ *     and the socket may hold megabytes after it): close; a peer that stops reading after
+ *     earlier progress gets one more such period.
  * An http_app is shared by the connections of one loop (proto arg); it must outlive them.  Its
  * date cache is ticked by the connections themselves, so the Date prefix is formatted at most
  * once per second whatever the request rate.
