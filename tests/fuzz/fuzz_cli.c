@@ -47,22 +47,28 @@ static void add_word(struct argv_buf *a, const char *word)
 /* The options as the shortest command line that gives them (root is passed by pointer). */
 static void render(const cli_options *o, struct argv_buf *a, char **root_arg)
 {
-    static const char *const backends[] = {"auto", "uring", "epoll"};
+    static const char *const backends[] = {"auto", "uring", "epoll", "poll", "select"};
     static const char *const accept_modes[] = {"reuseport", "dispatch"};
     char listen[NET_ADDR_TEXT_MAX];
     a->argc = 0;
     add_word(a, "ioserve");
     add(a, "--listen", net_addr_format(&o->listen, listen, sizeof(listen)));
     add(a, "--backend", backends[o->backend]);
-    if (o->backend != IO_BACKEND_URING)
+    if (o->backend == IO_BACKEND_AUTO || o->backend == IO_BACKEND_EPOLL)
         add(a, "--epoll-mode", o->epoll_mode == IO_EPOLL_ET ? "et" : "lt");
     add(a, "--protocol", cli_protocol_name(o->protocol));
     if (o->protocol == CLI_PROTOCOL_ETX) {
         add_number(a, "--ack-delay-ms", o->ack_delay_ms);
         add(a, "--ack-mode", o->ack_mode == CLI_ACK_WORKER ? "worker" : "timer");
+        add(a, "--etx-ack", o->etx_ack == CLI_ETX_ACK_ETX ? "ack-etx" : "ack");
     }
-    if (o->ack_mode == CLI_ACK_WORKER)
+    if (o->ack_mode == CLI_ACK_WORKER || o->protocol == CLI_PROTOCOL_RPC)
         add_number(a, "--workers", o->workers);
+    /* 0 for these is "the default", which no flag value spells */
+    if (o->rpc_max_message)
+        add_number(a, "--rpc-max-message", o->rpc_max_message);
+    if (o->rpc_max_inflight)
+        add_number(a, "--rpc-max-inflight", o->rpc_max_inflight);
     if (o->protocol == CLI_PROTOCOL_HTTP) {
         if (o->root) {
             add_word(a, "--root");
@@ -74,7 +80,21 @@ static void render(const cli_options *o, struct argv_buf *a, char **root_arg)
         add_number(a, "--keepalive-timeout-ms", o->keepalive_timeout_ms);
         add_number(a, "--ws-max-message", o->ws_max_message);
         add_number(a, "--ws-ping-ms", o->ws_ping_ms);
+        if (o->serve_dotfiles)
+            add_word(a, "--serve-dotfiles");
+        if (o->ws_inflate_ratio)
+            add_number(a, "--ws-inflate-ratio", o->ws_inflate_ratio);
+        if (o->ws_max_inflate_per_conn)
+            add_number(a, "--ws-max-inflate-per-conn", o->ws_max_inflate_per_conn);
+        if (o->ws_max_inflate_memory)
+            add_number(a, "--ws-max-inflate-memory", o->ws_max_inflate_memory);
+        if (o->ws_window_bits)
+            add_number(a, "--ws-window-bits", o->ws_window_bits);
     }
+    if (o->processes)
+        add_number(a, "--processes", o->processes);
+    if (o->cq_entries)
+        add_number(a, "--cq-entries", o->cq_entries);
     if (o->threads)
         add_number(a, "--threads", o->threads);
     add(a, "--accept", accept_modes[o->accept]);
@@ -109,7 +129,8 @@ static void check_bounds(const cli_options *o)
     FUZZ_CHECK(o->max_body <= CLI_MAX_BODY && o->ws_max_message <= CLI_MAX_WS_MESSAGE, "a size");
     FUZZ_CHECK(o->sqpoll_cpu >= 0 && o->sqpoll_cpu <= CPU_SETSIZE, "sqpoll cpu %d", o->sqpoll_cpu);
     FUZZ_CHECK(!o->sqpoll_cpu || o->sqpoll, "--sqpoll-cpu without --sqpoll");
-    FUZZ_CHECK(!o->sqpoll || o->backend != IO_BACKEND_EPOLL, "--sqpoll with epoll");
+    FUZZ_CHECK(!o->sqpoll || o->backend == IO_BACKEND_URING || o->backend == IO_BACKEND_AUTO,
+               "--sqpoll with a reactor");
     FUZZ_CHECK(!o->root || (o->root[0] && o->protocol == CLI_PROTOCOL_HTTP), "--root");
 }
 
@@ -128,7 +149,13 @@ static void check_same(const cli_options *a, const cli_options *b)
                    a->keepalive_timeout_ms == b->keepalive_timeout_ms &&
                    a->ws_max_message == b->ws_max_message && a->ws_ping_ms == b->ws_ping_ms &&
                    a->sqpoll == b->sqpoll && a->sqpoll_cpu == b->sqpoll_cpu &&
-                   a->probe == b->probe && a->help == b->help &&
+                   a->probe == b->probe && a->help == b->help && a->etx_ack == b->etx_ack &&
+                   a->processes == b->processes && a->serve_dotfiles == b->serve_dotfiles &&
+                   a->rpc_max_message == b->rpc_max_message && a->rpc_max_inflight == b->rpc_max_inflight &&
+                   a->ws_inflate_ratio == b->ws_inflate_ratio &&
+                   a->ws_max_inflate_per_conn == b->ws_max_inflate_per_conn &&
+                   a->ws_max_inflate_memory == b->ws_max_inflate_memory &&
+                   a->ws_window_bits == b->ws_window_bits && a->cq_entries == b->cq_entries &&
                    (a->root == NULL) == (b->root == NULL) &&
                    (!a->root || strcmp(a->root, b->root) == 0),
                "the options changed when written back as a command line");
