@@ -96,7 +96,7 @@ static void test_rfc_hello(void **state)
     struct fixture *f = *state;
     for (size_t piece = 1; piece <= sizeof hello_block; piece++) {
         struct ws_inflater inf;
-        ws_inflater_init(&inf, 15, false, NULL);
+        ws_inflater_init(&inf, false, NULL);
         assert_int_equal(inflate_message(&inf, f, hello_block, sizeof hello_block, piece), 0);
         assert_out(f, "Hello", 5);
         ws_inflater_destroy(&inf);
@@ -108,7 +108,7 @@ static void test_rfc_shared_window(void **state)
     struct fixture *f = *state;
     const uint8_t again[] = {0xf2, 0x00, 0x11, 0x00, 0x00}; /* refers back to the first */
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     assert_int_equal(inflate_message(&inf, f, hello_block, sizeof hello_block, 100), 0);
     assert_out(f, "Hello", 5);
     assert_int_equal(inflate_message(&inf, f, again, sizeof again, 1), 0);
@@ -116,7 +116,7 @@ static void test_rfc_shared_window(void **state)
     ws_inflater_destroy(&inf);
 
     /* the same second message without context takeover has nothing to refer to */
-    ws_inflater_init(&inf, 15, true, NULL);
+    ws_inflater_init(&inf, true, NULL);
     assert_int_equal(inflate_message(&inf, f, hello_block, sizeof hello_block, 100), 0);
     assert_out(f, "Hello", 5);
     assert_int_equal(inflate_message(&inf, f, again, sizeof again, 100), -EBADMSG);
@@ -129,7 +129,7 @@ static void test_rfc_stored_block(void **state)
     struct fixture *f = *state;
     const uint8_t stored[] = {0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00};
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     assert_int_equal(inflate_message(&inf, f, stored, sizeof stored, 1), 0);
     assert_out(f, "Hello", 5);
     ws_inflater_destroy(&inf);
@@ -141,7 +141,7 @@ static void test_rfc_two_blocks(void **state)
     const uint8_t two[] = {0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff,
                            0xca, 0xc9, 0xc9, 0x07, 0x00};
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     assert_int_equal(inflate_message(&inf, f, two, sizeof two, 3), 0);
     assert_out(f, "Hello", 5);
     ws_inflater_destroy(&inf);
@@ -156,7 +156,7 @@ static void test_rfc_bfinal_block(void **state)
     const uint8_t again[] = {0xf2, 0x00, 0x11, 0x00, 0x00};
     for (size_t piece = 1; piece <= sizeof bfinal; piece++) {
         struct ws_inflater inf;
-        ws_inflater_init(&inf, 15, false, NULL);
+        ws_inflater_init(&inf, false, NULL);
         assert_int_equal(inflate_message(&inf, f, bfinal, sizeof bfinal, piece), 0);
         assert_out(f, "Hello", 5);
         assert_int_equal(inflate_message(&inf, f, hello_block, sizeof hello_block, piece), 0);
@@ -167,7 +167,7 @@ static void test_rfc_bfinal_block(void **state)
     }
     /* the same without the trailing 0x00: the message ends where the stream does */
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     assert_int_equal(inflate_message(&inf, f, bfinal, sizeof bfinal - 1, 1), 0);
     assert_out(f, "Hello", 5);
     assert_int_equal(inflate_message(&inf, f, again, sizeof again, 1), 0);
@@ -180,7 +180,7 @@ static void test_empty_messages(void **state)
     struct fixture *f = *state;
     struct ws_inflater inf;
     const uint8_t empty_block[] = {0x00};
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     /* an empty payload, then the one-byte empty block, then a real message */
     assert_int_equal(inflate_message(&inf, f, NULL, 0, 1), 0);
     assert_out(f, "", 0);
@@ -194,7 +194,7 @@ static void test_empty_messages(void **state)
      * nothing at all: the deflater must still send the empty block */
     struct ws_deflater def;
     ws_deflater_init(&def, 15, false, Z_DEFAULT_COMPRESSION, NULL);
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
     assert_out(f, empty_block, 1);
     for (int round = 0; round < 2; round++) {
@@ -322,7 +322,7 @@ static void test_every_window_size(void **state)
             uint8_t *wire[MSGS];
             size_t wire_len[MSGS];
             ws_deflater_init(&def, (unsigned)bits, reset, Z_DEFAULT_COMPRESSION, NULL);
-            ws_inflater_init(&inf, (unsigned)bits, reset, NULL);
+            ws_inflater_init(&inf, reset, NULL);
             for (int m = 0; m < MSGS; m++) {
                 assert_int_equal(ws_deflater_feed(&def, plain[m], LEN, &f->pool, &f->out), 0);
                 assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
@@ -386,6 +386,35 @@ static void test_strict_decoder_catches_overrun(void **state)
     ws_deflater_destroy(&def);
 }
 
+/* A peer that refers further back than the window it promised gets one verdict however its
+ * bytes were cut: zlib would accept a distance past a small window when the bytes it reaches
+ * were written in the same inflate() call, and refuse it across calls, so the inflater always
+ * keeps 32 KiB (found by fuzz_ws_deflate). */
+static void test_far_reference_same_whole_and_cut(void **state)
+{
+    struct fixture *f = *state;
+    enum { LEN = 3000 };
+    uint8_t plain[LEN];
+    make_text(plain, LEN, 42);
+    struct ws_deflater def;
+    ws_deflater_init(&def, 15, false, Z_DEFAULT_COMPRESSION, NULL);
+    assert_int_equal(ws_deflater_feed(&def, plain, LEN, &f->pool, &f->out), 0);
+    assert_int_equal(ws_deflater_finish(&def, &f->pool, &f->out), 0);
+    uint8_t *wire = flatten(&f->out);
+    size_t wire_len = f->out.len;
+    ws_chain_release(&f->pool, &f->out);
+    static const size_t pieces[] = {1, 3, 64, SIZE_MAX};
+    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+        struct ws_inflater inf;
+        ws_inflater_init(&inf, true, NULL);
+        assert_int_equal(inflate_message(&inf, f, wire, wire_len, pieces[i]), 0);
+        assert_out(f, plain, LEN);
+        ws_inflater_destroy(&inf);
+    }
+    ws_deflater_destroy(&def);
+    free(wire);
+}
+
 /* Large messages both ways, compressible and not, fed in odd pieces. */
 static void test_large_round_trips(void **state)
 {
@@ -408,7 +437,7 @@ static void test_large_round_trips(void **state)
         struct ws_deflater def;
         struct ws_inflater inf;
         ws_deflater_init(&def, 15, false, 1, NULL);
-        ws_inflater_init(&inf, 15, false, NULL);
+        ws_inflater_init(&inf, false, NULL);
         for (size_t at = 0; at < len; at += 100003) {
             size_t n = len - at < 100003 ? len - at : 100003;
             assert_int_equal(ws_deflater_feed(&def, plain + at, n, &f->pool, &f->out), 0);
@@ -458,7 +487,7 @@ static void test_decompression_bomb_stops_at_limit(void **state)
     struct ws_chain out;
     ws_chain_init(&out);
     struct ws_inflate_sink sink = {.pool = &f->pool, .chain = &out, .max_len = limit};
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     assert_int_equal(ws_inflater_feed(&inf, wire, wire_len, &sink), -EMSGSIZE);
     /* what would pass the limit is refused, not kept */
     assert_true(out.len <= limit);
@@ -475,11 +504,11 @@ static void test_invalid_deflate_data(void **state)
     const uint8_t reserved_block_type[] = {0xff, 0xff, 0xff};
     const uint8_t bad_stored_length[] = {0x00, 0x05, 0x00, 0x00, 0x00, 'H', 'e', 'l', 'l', 'o'};
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     assert_int_equal(inflate_message(&inf, f, reserved_block_type, 3, 1), -EBADMSG);
     ws_chain_release(&f->pool, &f->out);
     ws_inflater_destroy(&inf);
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     assert_int_equal(inflate_message(&inf, f, bad_stored_length, sizeof bad_stored_length, 4),
                      -EBADMSG);
     ws_chain_release(&f->pool, &f->out);
@@ -505,7 +534,7 @@ static void test_utf8_checked_while_inflating(void **state)
     struct ws_inflater inf;
     struct ws_utf8 utf8;
     ws_utf8_init(&utf8);
-    ws_inflater_init(&inf, 15, true, NULL);
+    ws_inflater_init(&inf, true, NULL);
     struct ws_inflate_sink sink = sink_for(f, SIZE_MAX, &utf8);
     assert_int_equal(ws_inflater_feed(&inf, good, good_len, &sink), 0);
     assert_int_equal(ws_inflater_finish(&inf, &sink), 0);
@@ -558,7 +587,7 @@ static void test_first_problem_decides(void **state)
     const size_t pieces[] = {1, 2, 5, wire_len};
     for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
         ws_utf8_init(&utf8);
-        ws_inflater_init(&inf, 15, true, NULL);
+        ws_inflater_init(&inf, true, NULL);
         assert_int_equal(inflate_into(&inf, &sink, wire, wire_len, pieces[i]), -EILSEQ);
         ws_chain_release(&f->pool, &f->out);
         ws_inflater_destroy(&inf);
@@ -576,7 +605,7 @@ static void test_first_problem_decides(void **state)
     wire_len = f->out.len;
     ws_chain_release(&f->pool, &f->out);
     ws_utf8_init(&utf8);
-    ws_inflater_init(&inf, 15, true, NULL);
+    ws_inflater_init(&inf, true, NULL);
     assert_int_equal(inflate_into(&inf, &sink, wire, wire_len, wire_len), -EMSGSIZE);
     ws_chain_release(&f->pool, &f->out);
     ws_inflater_destroy(&inf);
@@ -613,7 +642,7 @@ static void test_pool_exhaustion(void **state)
 
     struct ws_inflater inf;
     struct ws_inflate_sink sink = {.pool = &tiny, .chain = &out, .max_len = SIZE_MAX};
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     err = ws_inflater_feed(&inf, wire, wire_len, &sink);
     if (err == 0)
         err = ws_inflater_finish(&inf, &sink);
@@ -665,7 +694,7 @@ static void test_ratio_limit(void **state)
     assert_true(small_len * 256 < SMALL);
     struct ws_inflater inf;
 
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     assert_int_equal(inflate_with(f, &inf, big, big_len, 256), -EMSGSIZE);
     /* refused soon after the floor, not at the end */
     assert_true(f->out.len >= WS_INFLATE_RATIO_FLOOR);
@@ -673,7 +702,7 @@ static void test_ratio_limit(void **state)
     ws_chain_release(&f->pool, &f->out);
     ws_inflater_destroy(&inf);
 
-    ws_inflater_init(&inf, 15, false, NULL);
+    ws_inflater_init(&inf, false, NULL);
     assert_int_equal(inflate_with(f, &inf, small, small_len, 256), 0);
     assert_out(f, zeros, SMALL);
     assert_int_equal(inflate_with(f, &inf, big, big_len, 0), 0);
@@ -708,7 +737,7 @@ static void test_inflater_memory_charged(void **state)
 
     for (int reset = 0; reset <= 1; reset++) {
         struct ws_inflater inf;
-        ws_inflater_init(&inf, 15, reset, &a);
+        ws_inflater_init(&inf, reset, &a);
         for (int message = 0; message < 2; message++) {
             assert_int_equal(inflate_with(f, &inf, wire, wire_len, 0), 0);
             assert_int_equal(f->out.len, LEN);
@@ -730,7 +759,7 @@ static void test_inflater_memory_charged(void **state)
     ws_budget_init(&tight, 64u << 20, 64u * 1024u, noop_evict);
     ws_account_init(&a, &tight);
     struct ws_inflater inf;
-    ws_inflater_init(&inf, 15, false, &a);
+    ws_inflater_init(&inf, false, &a);
     assert_int_equal(inflate_with(f, &inf, wire, wire_len, 0), -EMSGSIZE);
     assert_true(a.used <= 64u * 1024u);
     assert_true(f->out.len < 64u * 1024u);
@@ -792,6 +821,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deflater_matches_rfc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_window_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strict_decoder_catches_overrun, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_far_reference_same_whole_and_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_round_trips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decompression_bomb_stops_at_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_deflate_data, setup, teardown),

@@ -7,7 +7,13 @@
 
 static const uint8_t sync_flush_tail[4] = {0x00, 0x00, 0xff, 0xff};
 
-#define WINDOW_BYTES_MAX (1u << 15)
+/* Every message is inflated with the largest window, whatever the peer promised: zlib checks a
+ * distance against its window plus what the current inflate() call wrote, so under a smaller
+ * window the same stream is refused or accepted depending on how the input was cut (found by
+ * fuzz_ws_deflate).  With 15 bits every distance deflate can encode is within the history, and
+ * a promise of 8 bits from a zlib that really used 9 is accepted too. */
+#define INFLATE_WINDOW_BITS 15
+#define WINDOW_BYTES_MAX (1u << INFLATE_WINDOW_BITS)
 /* zlib's deflate takes 4 bytes per window byte and 2^(memLevel + 9) for its hash table and
  * buffers; a memLevel 7 below the window bits keeps the two halves even (8 at 15 bits, zlib's
  * default), so a smaller negotiated window shrinks the whole state, not only the window. */
@@ -31,14 +37,9 @@ static int zlib_error(int rc, const struct ws_account *account)
     }
 }
 
-void ws_inflater_init(struct ws_inflater *inf, unsigned window_bits, bool reset_per_message,
-                      struct ws_account *account)
+void ws_inflater_init(struct ws_inflater *inf, bool reset_per_message, struct ws_account *account)
 {
     memset(inf, 0, sizeof *inf);
-    /* A peer that promised an 8-bit window may be a zlib that really used 9 (see above):
-     * inflating with 9 accepts both, for 256 more bytes. */
-    inf->window_bits = window_bits < ZLIB_DEFLATE_MIN_BITS ? ZLIB_DEFLATE_MIN_BITS
-                                                           : (int)window_bits;
     inf->reset_per_message = reset_per_message;
     inf->account = account;
 }
@@ -55,7 +56,7 @@ static int inflater_start(struct ws_inflater *inf)
     if (inf->started)
         return 0;
     ws_zmem_attach(&inf->zs, inf->account);
-    int rc = inflateInit2(&inf->zs, -inf->window_bits);
+    int rc = inflateInit2(&inf->zs, -INFLATE_WINDOW_BITS);
     if (rc != Z_OK)
         return zlib_error(rc, inf->account);
     inf->started = true;

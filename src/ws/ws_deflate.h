@@ -43,13 +43,12 @@ struct ws_inflater {
     bool stream_ended;       /* the peer ended its deflate stream (a BFINAL block) */
     bool reset_per_message;  /* the peer does not use context takeover */
     uint64_t message_in;     /* compressed bytes of the current message inflated so far */
-    int window_bits;
     struct ws_account *account; /* charged for inflated bytes and zlib state, or NULL */
 };
 
-/* account: what the inflated bytes and zlib's memory are charged to, or NULL for nothing. */
-void ws_inflater_init(struct ws_inflater *inf, unsigned window_bits, bool reset_per_message,
-                      struct ws_account *account);
+/* account: what the inflated bytes and zlib's memory are charged to, or NULL for nothing.
+ * The window is always 32 KiB, whatever the peer negotiated (see ws_deflate.c). */
+void ws_inflater_init(struct ws_inflater *inf, bool reset_per_message, struct ws_account *account);
 void ws_inflater_destroy(struct ws_inflater *inf);
 
 /* Inflates the next piece of a compressed message's payload into the sink, charging the

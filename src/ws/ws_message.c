@@ -25,7 +25,6 @@ void ws_reader_init(struct ws_reader *r, struct ws_chunk_pool *pool,
         /* Inflate with the parameters of whichever end is sending to us. */
         bool from_client = config->role == WS_ROLE_SERVER;
         ws_inflater_init(&r->inflater,
-                         from_client ? d->client_max_window_bits : d->server_max_window_bits,
                          from_client ? d->client_no_context_takeover
                                      : d->server_no_context_takeover,
                          config->account);

@@ -66,7 +66,7 @@ static void round_trip(struct ws_chunk_pool *pool, const struct params *p, const
     struct ws_deflater def;
     struct ws_inflater inf;
     ws_deflater_init(&def, p->window_bits, p->reset, p->level, NULL);
-    ws_inflater_init(&inf, p->window_bits, p->reset, NULL);
+    ws_inflater_init(&inf, p->reset, NULL);
     for (int m = 0; m < 4 && (m == 0 || size > 0); m++) {
         size_t msg_len = m == 3 ? size : fuzz_cut_next(cut, size + 1) - 1;
         struct ws_chain packed;
@@ -102,7 +102,7 @@ static int inflate_hostile(struct ws_chunk_pool *pool, const struct params *p, c
                            size_t size, fuzz_cut *cut, fuzz_buf *out)
 {
     struct ws_inflater inf;
-    ws_inflater_init(&inf, p->window_bits, p->reset, NULL);
+    ws_inflater_init(&inf, p->reset, NULL);
     struct ws_utf8 utf8;
     ws_utf8_init(&utf8);
     struct ws_chain chain;
