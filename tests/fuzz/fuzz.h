@@ -73,6 +73,18 @@ static inline fuzz_cut fuzz_cut_from(const uint8_t seed[2])
     return (fuzz_cut){.state = 0x9e3779b9u ^ ((uint32_t)seed[0] << 8 | seed[1])};
 }
 
+/* The prefix every split-checking harness reads: a mode byte, then two bytes seeding where the
+ * rest of the input is cut.  false when the input is too short to hold it. */
+static inline bool fuzz_take_prefix(const uint8_t **data, size_t *size, uint8_t *mode, fuzz_cut *cut)
+{
+    if (*size < 3)
+        return false;
+    *mode = (*data)[0];
+    *cut = fuzz_cut_from(*data + 1);
+    *data += 3, *size -= 3;
+    return true;
+}
+
 static inline size_t fuzz_cut_next(fuzz_cut *c, size_t left)
 {
     uint32_t x = c->state; /* xorshift32 */

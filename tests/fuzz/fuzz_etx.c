@@ -81,11 +81,10 @@ static void run(const uint8_t *in, size_t len, uint8_t mode, fuzz_cut *cut, stru
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
+    uint8_t mode;
+    fuzz_cut cut;
+    if (!fuzz_take_prefix(&data, &size, &mode, &cut))
         return 0;
-    uint8_t mode = data[0];
-    fuzz_cut cut = fuzz_cut_from(data + 1);
-    data += 3, size -= 3;
     struct outcome whole = {0}, pieces = {0};
     run(data, size, mode, NULL, &whole);
     run(data, size, mode, &cut, &pieces);

@@ -104,11 +104,11 @@ static size_t reference_decode(const uint8_t *in, size_t len, fuzz_buf *body)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
+    uint8_t mode;
+    fuzz_cut cut;
+    if (!fuzz_take_prefix(&data, &size, &mode, &cut))
         return 0;
-    http_limits limits = {.max_body = data[0] & 1 ? 64 : 0, .max_header_bytes = data[0] & 2 ? 64 : 0};
-    fuzz_cut cut = fuzz_cut_from(data + 1);
-    data += 3, size -= 3;
+    http_limits limits = {.max_body = mode & 1 ? 64 : 0, .max_header_bytes = mode & 2 ? 64 : 0};
     outcome whole = {0}, pieces = {0};
     parse(&limits, data, size, NULL, &whole);
     parse(&limits, data, size, &cut, &pieces);

@@ -179,11 +179,10 @@ static void check_cut_changes_nothing(conn_double *whole, conn_double *pieces, c
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
+    uint8_t mode;
+    fuzz_cut cut;
+    if (!fuzz_take_prefix(&data, &size, &mode, &cut))
         return 0;
-    uint8_t mode = data[0];
-    fuzz_cut cut = fuzz_cut_from(data + 1);
-    data += 3, size -= 3;
     http_router *router;
     FUZZ_CHECK(http_router_create(&router) == 0, "router");
     FUZZ_CHECK(http_route_prefix(router, HTTP_ANY_METHOD, "/", answer, NULL) == 0, "route");

@@ -129,11 +129,11 @@ static int inflate_hostile(struct ws_chunk_pool *pool, const struct params *p, c
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
+    uint8_t mode;
+    fuzz_cut cut;
+    if (!fuzz_take_prefix(&data, &size, &mode, &cut))
         return 0;
-    struct params p = params_from(data[0]);
-    fuzz_cut cut = fuzz_cut_from(data + 1);
-    data += 3, size -= 3;
+    struct params p = params_from(mode);
     struct ws_chunk_pool pool;
     FUZZ_CHECK(ws_chunk_pool_init(&pool, CHUNK, 1u << 16, 64) == 0, "pool");
     if (p.hostile) {

@@ -99,11 +99,10 @@ static void transcript_free(struct transcript *t)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
+    uint8_t mode;
+    fuzz_cut cut;
+    if (!fuzz_take_prefix(&data, &size, &mode, &cut))
         return 0;
-    uint8_t mode = data[0];
-    fuzz_cut cut = fuzz_cut_from(data + 1);
-    data += 3, size -= 3;
     struct transcript whole = {0}, pieces = {0};
     parse(data, size, mode, NULL, &whole);
     parse(data, size, mode, &cut, &pieces);

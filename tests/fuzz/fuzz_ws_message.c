@@ -166,12 +166,12 @@ static void read_all(struct ws_chunk_pool *pool, const struct config *c, const u
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 3)
+    uint8_t mode;
+    fuzz_cut cut;
+    if (!fuzz_take_prefix(&data, &size, &mode, &cut))
         return 0;
     struct config c;
-    config_from(data[0], &c);
-    fuzz_cut cut = fuzz_cut_from(data + 1);
-    data += 3, size -= 3;
+    config_from(mode, &c);
     struct ws_chunk_pool pool;
     FUZZ_CHECK(ws_chunk_pool_init(&pool, CHUNK, MAX_CHUNKS, 64) == 0, "pool");
     fuzz_buf whole = {0}, pieces = {0};
