@@ -17,8 +17,12 @@ _Static_assert(POLLIN == EPOLLIN && POLLOUT == EPOLLOUT && POLLERR == EPOLLERR &
 
 struct poll_set {
     struct pollfd *fds;        /* the watched fds, in no order */
-    struct epoll_event *ready; /* grown only by the wait: dispatch reads it while callbacks watch */
-    uint32_t count, cap, ready_cap;
+    /* Room for cap ready events.  A watch that grows the set allocates the larger array as
+     * ready_next, which the next wait takes: dispatch reads `ready` while callbacks watch, and
+     * the wait itself never allocates, so running short of memory fails one fd's op (the
+     * watch), never the loop. */
+    struct epoll_event *ready, *ready_next;
+    uint32_t count, cap;
     uint32_t *place;           /* per fd number: its index in fds + 1; 0: not watched */
     uint32_t place_cap;
 };
@@ -37,6 +41,7 @@ static void poll_destroy(struct ep_state *st)
     struct poll_set *set = st->poller_state;
     free(set->fds);
     free(set->ready);
+    free(set->ready_next);
     free(set->place);
     free(set);
 }
@@ -63,9 +68,16 @@ static int grow_fds(struct poll_set *set)
     if (set->count < set->cap)
         return 0;
     uint32_t n = set->cap ? set->cap * 2 : 64;
-    struct pollfd *fds = realloc(set->fds, n * sizeof(*fds));
-    if (!fds)
+    struct epoll_event *ready = malloc(n * sizeof(*ready));
+    if (!ready)
         return -ENOMEM;
+    struct pollfd *fds = realloc(set->fds, n * sizeof(*fds));
+    if (!fds) {
+        free(ready);
+        return -ENOMEM;
+    }
+    free(set->ready_next);
+    set->ready_next = ready;
     set->fds = fds;
     set->cap = n;
     return 0;
@@ -106,12 +118,10 @@ static int poll_wait_ready(struct ep_state *st, int64_t timeout_ns, const struct
 {
     struct poll_set *set = st->poller_state;
     struct timespec ts;
-    if (set->ready_cap < set->count) {
-        struct epoll_event *grown = realloc(set->ready, set->cap * sizeof(*grown));
-        if (!grown)
-            return -ENOMEM;
-        set->ready = grown;
-        set->ready_cap = set->cap;
+    if (set->ready_next) {
+        free(set->ready);
+        set->ready = set->ready_next;
+        set->ready_next = NULL;
     }
     *ready = set->ready;
     int n = ppoll(set->fds, set->count, ep_timeout_ts(timeout_ns, &ts), NULL);

@@ -323,9 +323,8 @@ static void test_connreset_mid_response(void **state)
 
 /* Clients that send and reset at once, so the server closes connections with ops in flight;
  * on uring every cancelled op whose CQE brings a result is told -ECANCELED instead. */
-static void test_cancel_races_on_close(void **state)
+static struct fault_count cancel_race_round(ioserve_proc *p)
 {
-    ioserve_proc *p = &server;
     start_server(p, on_uring() ? "cancel:ECANCELED:1:1:0" : "", NULL, NULL);
     char buf[CHUNK];
     tnet_pattern_fill(buf, sizeof(buf), 0);
@@ -344,9 +343,22 @@ static void test_cancel_races_on_close(void **state)
     expect_recovered_and_clean_stop(p);
     struct fault_count c = count_of(p, "cancel");
     print_message("cancel races: %llu hits, %llu fired; streams whole %d\n", c.hits, c.fired, t.whole);
+    expect_streams(&t, 0);
+    return c;
+}
+
+/* A race needs the timing to meet: on a busy machine one round of resets may cancel nothing
+ * that had a result yet, so up to CANCEL_ROUNDS servers are tried, each checked in full, and
+ * on uring one of them must have raced. */
+#define CANCEL_ROUNDS 4
+static void test_cancel_races_on_close(void **state)
+{
+    ioserve_proc *p = &server;
+    struct fault_count c = cancel_race_round(p);
+    for (int round = 1; round < CANCEL_ROUNDS && on_uring() && c.fired == 0; round++)
+        c = cancel_race_round(p);
     if (on_uring())
         assert_true(c.fired > 0);
-    expect_streams(&t, 0);
 }
 
 /* A completion queue of 2 entries: the kernel overflows it at once, and nothing is lost. */
@@ -535,7 +547,7 @@ static int teardown(void **state)
 int main(int argc, char **argv)
 {
     if (argc != 4 || proc_backend_args(argv[2], backend_args) < 0) {
-        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et WWW_ROOT\n", argv[0]);
+        fprintf(stderr, "usage: %s IOSERVE_PATH uring|epoll-lt|epoll-et|poll|select WWW_ROOT\n", argv[0]);
         return 2;
     }
     ioserve_path = argv[1];
