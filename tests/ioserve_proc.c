@@ -290,3 +290,20 @@ int proc_backend_args(const char *name, const char *args[5])
     }
     return -1;
 }
+
+int proc_fixture_setup(void **state)
+{
+    ioserve_proc *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -1;
+    p->err_fd = -1;
+    *state = p;
+    return 0;
+}
+
+int proc_fixture_teardown(void **state)
+{
+    proc_kill(*state);
+    free(*state);
+    return 0;
+}

@@ -34,6 +34,11 @@ typedef struct ioserve_proc {
     char start_line[512];
 } ioserve_proc;
 
+/* A cmocka fixture holding one ioserve_proc in *state: teardown kills whatever the test left
+ * running (a supervisor's workers go with it) and reaps it. */
+int proc_fixture_setup(void **state);
+int proc_fixture_teardown(void **state);
+
 /* argv ends with NULL; argv[0] is the program's path. */
 int proc_run(const char *const argv[], int timeout_ms, proc_output *out);
 int proc_start(ioserve_proc *p, const char *const argv[], int timeout_ms);

@@ -162,23 +162,6 @@ static void test_blocking_serves_one_at_a_time(void **state)
     assert_int_equal(proc_stop(p, SIGTERM, STOP_TIMEOUT_MS, &status), 0);
 }
 
-static int setup(void **state)
-{
-    ioserve_proc *p = calloc(1, sizeof(*p));
-    if (!p)
-        return -1;
-    p->err_fd = -1;
-    *state = p;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    proc_kill(*state);
-    free(*state);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     bool baseline = argc == 4 && strcmp(argv[3], "baseline") == 0;
@@ -189,11 +172,11 @@ int main(int argc, char **argv)
     etx_client_path = argv[1];
     server_path = argv[2];
     const struct CMUnitTest ioserve_tests[] = {
-        cmocka_unit_test_setup_teardown(test_ioserve_serves_all_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_framed_acks_fail_the_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ioserve_serves_all_at_once, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_framed_acks_fail_the_client, proc_fixture_setup, proc_fixture_teardown),
     };
     const struct CMUnitTest baseline_tests[] = {
-        cmocka_unit_test_setup_teardown(test_blocking_serves_one_at_a_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocking_serves_one_at_a_time, proc_fixture_setup, proc_fixture_teardown),
     };
     if (baseline)
         return cmocka_run_group_tests(baseline_tests, NULL, NULL);

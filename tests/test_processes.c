@@ -433,24 +433,6 @@ static void test_bad_values(void **state)
     expect_usage_error("two", "--processes 'two': expected a whole number");
 }
 
-static int setup(void **state)
-{
-    ioserve_proc *p = calloc(1, sizeof(*p));
-    if (!p)
-        return -1;
-    p->err_fd = -1;
-    *state = p;
-    return 0;
-}
-
-/* Killing the supervisor ends its workers too (they get SIGTERM when it dies). */
-static int teardown(void **state)
-{
-    proc_kill(*state);
-    free(*state);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 3 || proc_backend_args(argv[2], backend_args) < 0) {
@@ -461,11 +443,11 @@ int main(int argc, char **argv)
     max_lost_per_loop = strcmp(argv[2], "uring") == 0 ? 1 : 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_values),
-        cmocka_unit_test_setup_teardown(test_kill_one_worker_under_load, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queued_connections_survive_a_worker, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crash_loop_backs_off, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigterm_drains_every_worker, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sighup_replaces_every_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_one_worker_under_load, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_queued_connections_survive_a_worker, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_loop_backs_off, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_drains_every_worker, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_replaces_every_worker, proc_fixture_setup, proc_fixture_teardown),
         cmocka_unit_test(test_workers_that_cannot_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

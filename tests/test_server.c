@@ -58,21 +58,6 @@ static void server_stop(ioserve_proc *p)
     expect_clean_exit(p, SIGTERM, STOP_TIMEOUT_MS);
 }
 
-static int teardown(void **state)
-{
-    proc_kill(*state);
-    free(*state);
-    return 0;
-}
-
-static int setup(void **state)
-{
-    ioserve_proc *p = calloc(1, sizeof(*p));
-    p->err_fd = -1;
-    *state = p;
-    return p ? 0 : -1;
-}
-
 /* An EOF, or a reset: either way the server closed the connection. */
 static void expect_closed(int fd)
 {
@@ -445,19 +430,19 @@ int main(int argc, char **argv)
     ioserve_path = argv[1];
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_echo_small_and_eof, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_echo_many_clients, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_echo_backpressure, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_echo_max_conns, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_echo_beyond_fd_setsize, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_closes_clients, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_etx_split_and_batched, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_etx_goodbye_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_etx_oversized_message, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_etx_delay_concurrent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_etx_delay_goodbye_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_etx_protocol_client, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_etx_ack_framed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_small_and_eof, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_echo_many_clients, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_echo_backpressure, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_echo_max_conns, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_echo_beyond_fd_setsize, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_closes_clients, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_etx_split_and_batched, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_etx_goodbye_exact, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_etx_oversized_message, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_etx_delay_concurrent, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_etx_delay_goodbye_order, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_etx_protocol_client, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_etx_ack_framed, proc_fixture_setup, proc_fixture_teardown),
     };
     return cmocka_run_group_tests_name(argv[2], tests, NULL, NULL);
 }

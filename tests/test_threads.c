@@ -56,23 +56,6 @@ static void server_start(ioserve_proc *p, const char *protocol, const char *extr
     assert_non_null(strstr(p->start_line, strcmp(accept_mode, "dispatch") == 0 ? "round-robin" : "SO_REUSEPORT"));
 }
 
-static int setup(void **state)
-{
-    ioserve_proc *p = calloc(1, sizeof(*p));
-    if (!p)
-        return -1;
-    p->err_fd = -1;
-    *state = p;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    proc_kill(*state);
-    free(*state);
-    return 0;
-}
-
 /* Read a response head (up to its blank line) into buf; its length. */
 static size_t read_head(int fd, char *buf, size_t cap)
 {
@@ -436,16 +419,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flags_refused),
-        cmocka_unit_test_setup_teardown(test_echo_two_threads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_etx_two_threads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_two_threads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_etx_worker_pool, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_finishes_inflight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_etx_timer_acks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_etx_worker_acks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_timeout_forces_close, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_second_signal_cuts_short, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_websocket_going_away, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_echo_two_threads, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_etx_two_threads, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_http_two_threads, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_etx_worker_pool, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_finishes_inflight, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_etx_timer_acks, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_etx_worker_acks, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_timeout_forces_close, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_second_signal_cuts_short, proc_fixture_setup, proc_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_websocket_going_away, proc_fixture_setup, proc_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
