@@ -47,6 +47,15 @@ class Verdict(unittest.TestCase):
         g = verdict.growth(samples(values), "rss_kb", 20)
         self.assertEqual(g["growth"], 0.0)
 
+    def test_descriptors_held_by_the_load_are_not_growth_a_leak_is(self):
+        # 60 judged seconds: the load holds 0 to 2 connections beyond the server's own 20.
+        held = [20 + (t * 7) % 3 for t in range(60)]
+        held[:6] = [20, 20, 20, 21, 20, 20]                 # quiet first seconds,
+        held[-6:] = [22, 21, 22, 20, 22, 21]                # busier last ones: their median is +7.5 %
+        self.assertEqual(verdict.growth(samples(held, "fds"), "fds", 0)["growth"], 0.0)
+        leaking = [20 + t // 10 + (t * 7) % 3 for t in range(60)]  # one descriptor more every 10 s
+        self.assertGreater(verdict.growth(samples(leaking, "fds"), "fds", 0)["growth"], verdict.GROWTH_LIMIT)
+
     def test_too_few_samples_are_not_judged(self):
         self.assertFalse(verdict.growth(samples([1, 2, 3], "fds"), "fds", 0)["judged"])
 

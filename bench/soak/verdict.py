@@ -1,9 +1,12 @@
 """verdict.py - from a soak's samples and tallies to pass or fail, and the summary lines.
 
 Contract: growth(samples, key, warm_s) compares the level of one sampled figure at the start
-of the judged span (after warm_s) with its level at the end, each the median over a window of
+of the judged span (after warm_s) with its level at the end, each taken over a window of
 WINDOW_FRACTION of that span (at least WINDOW_MIN samples), so one busy second is not read as
-growth; grows more than GROWTH_LIMIT fails.  judge(result) lists every reason a backend's run
+growth; grows more than GROWTH_LIMIT fails.  The RSS level is the window's median; the
+descriptor level is its floor (LEVEL), because the load's own connections come and go: with
+about twenty descriptors, one connection a client happens to hold across the last seconds is
++5 %, while a leaked descriptor raises the floor for good.  judge(result) lists every reason a backend's run
 fails: a failed well-behaved request, growth, a descriptor the load opened still open once the
 clients are gone (unreleased()), a server that died or exited non-zero.  summary(result) is its text report.
 """
@@ -21,12 +24,16 @@ def warm_seconds(seconds):
     return min(60.0, 0.2 * seconds)
 
 
+LEVEL = {"rss_kb": statistics.median, "fds": min}
+
+
 def growth(samples, key, warm_s):
     judged = [s[key] for s in samples if s["t"] >= warm_s]
     if len(judged) < 2 * WINDOW_MIN:
         return {"judged": False, "samples": len(judged)}
     n = max(WINDOW_MIN, int(len(judged) * WINDOW_FRACTION))
-    first, last = statistics.median(judged[:n]), statistics.median(judged[-n:])
+    level = LEVEL[key]
+    first, last = level(judged[:n]), level(judged[-n:])
     return {"judged": True, "first": first, "last": last,
             "growth": (last - first) / first if first else 0.0}
 
@@ -92,7 +99,7 @@ def summary(result):
         notes = ", ".join("%s %s" % (k, v) for k, v in sorted(t.items())
                           if k not in ("answered", "failed", "reasons"))
         lines.append("  %-16s %10d %7d  %s" % (kind, t["answered"], t["failed"], notes))
-    # start and end: the medians growth() compares when the run was long enough to judge.
+    # start and end: the levels growth() compares when the run was long enough to judge.
     lines.append("  %-6s %-38s %-26s %s" % ("server", "RSS KiB idle/start/end/max (growth)",
                                             "fds idle/start/end/max (gr.)", "connections, refused, stderr lines"))
     for name, sv in sorted(result["servers"].items()):
