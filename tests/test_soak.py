@@ -35,16 +35,16 @@ def samples(values, key="rss_kb"):
 
 class Verdict(unittest.TestCase):
     def test_flat_passes_and_growth_fails(self):
-        flat = verdict.growth(samples([1000] * 100), "rss_kb", 20)
+        flat = verdict.growth(samples([1000] * 100), "rss_kb", 20, 100)
         self.assertTrue(flat["judged"])
         self.assertEqual(flat["growth"], 0.0)
-        rising = verdict.growth(samples([1000 + 2 * t for t in range(100)]), "rss_kb", 20)
+        rising = verdict.growth(samples([1000 + 2 * t for t in range(100)]), "rss_kb", 20, 100)
         self.assertGreater(rising["growth"], verdict.GROWTH_LIMIT)
 
     def test_warm_up_and_one_busy_second_are_not_growth(self):
         values = [100 + t for t in range(20)] + [500] * 80  # climbs only while warming up
         values[90] = 900                                    # one spike near the end
-        g = verdict.growth(samples(values), "rss_kb", 20)
+        g = verdict.growth(samples(values), "rss_kb", 20, 100)
         self.assertEqual(g["growth"], 0.0)
 
     def test_descriptors_held_by_the_load_are_not_growth_a_leak_is(self):
@@ -52,12 +52,15 @@ class Verdict(unittest.TestCase):
         held = [20 + (t * 7) % 3 for t in range(60)]
         held[:6] = [20, 20, 20, 21, 20, 20]                 # quiet first seconds,
         held[-6:] = [22, 21, 22, 20, 22, 21]                # busier last ones: their median is +7.5 %
-        self.assertEqual(verdict.growth(samples(held, "fds"), "fds", 0)["growth"], 0.0)
+        self.assertEqual(verdict.growth(samples(held, "fds"), "fds", 0, 60)["growth"], 0.0)
         leaking = [20 + t // 10 + (t * 7) % 3 for t in range(60)]  # one descriptor more every 10 s
-        self.assertGreater(verdict.growth(samples(leaking, "fds"), "fds", 0)["growth"], verdict.GROWTH_LIMIT)
+        self.assertGreater(verdict.growth(samples(leaking, "fds"), "fds", 0, 60)["growth"], verdict.GROWTH_LIMIT)
+        # The load's last second, its connections closing, is not the level the leak reached.
+        leaking[-1] = 12
+        self.assertGreater(verdict.growth(samples(leaking, "fds"), "fds", 0, 59.5)["growth"], verdict.GROWTH_LIMIT)
 
     def test_too_few_samples_are_not_judged(self):
-        self.assertFalse(verdict.growth(samples([1, 2, 3], "fds"), "fds", 0)["judged"])
+        self.assertFalse(verdict.growth(samples([1, 2, 3], "fds"), "fds", 0, 100)["judged"])
 
     def test_unreleased_descriptors(self):
         pipes = {fd: "pipe:[%d]" % fd for fd in range(10, 10 + 2 * verdict.CARRIER_PIPES_KEPT)}

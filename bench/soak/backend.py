@@ -188,7 +188,7 @@ async def _run(build, backend, seconds, seed, workdir):
             "left_open": left_open[name], "loops": s.loops,
             "start_line": s.first_line, "idle": idle[name], "samples": watch.samples[name],
             "died_at": watch.died_at[name], "stop": stops[name],
-            "figures": verdict.server_figures(watch.samples[name], warm_s)}
+            "figures": verdict.server_figures(watch.samples[name], warm_s, seconds)}
     result["reasons"] = verdict.judge(result)
     result["passed"] = not result["reasons"]
     return result

@@ -2,7 +2,8 @@
 
 Contract: a Tally counts one kind of traffic: ok() for each answer that checked out, bad(why)
 for each well-behaved request that failed (the soak fails on any), note(key) for counts that
-are neither (connections reset on purpose).  The first few reasons are kept for the report.
+are neither (connections reset on purpose), peak(key, value) for the largest of a figure.  The
+first few reasons are kept for the report.
 A Pacer spreads a client's operations at a fixed rate and never bursts to catch up.
 """
 
@@ -30,6 +31,10 @@ class Tally:
 
     def note(self, key, n=1):
         self.counts[key] = self.counts.get(key, 0) + n
+
+    def peak(self, key, value):
+        """Keep the largest value seen under key."""
+        self.counts[key] = max(self.counts.get(key, value), value)
 
     def as_dict(self):
         d = {"answered": self.answered, "failed": self.failed, "reasons": self.reasons}

@@ -1,7 +1,8 @@
 """verdict.py - from a soak's samples and tallies to pass or fail, and the summary lines.
 
-Contract: growth(samples, key, warm_s) compares the level of one sampled figure at the start
-of the judged span (after warm_s) with its level at the end, each taken over a window of
+Contract: growth(samples, key, warm_s, end_s) compares the level of one sampled figure at the
+start of the judged span (after warm_s, until the load's last second before end_s) with its level
+at the end, each taken over a window of
 WINDOW_FRACTION of that span (at least WINDOW_MIN samples), so one busy second is not read as
 growth; grows more than GROWTH_LIMIT fails.  The RSS level is the window's median; the
 descriptor level is its floor (LEVEL), because the load's own connections come and go: with
@@ -16,6 +17,7 @@ import statistics
 GROWTH_LIMIT = 0.05
 WINDOW_FRACTION = 0.1
 WINDOW_MIN = 5
+WIND_DOWN_S = 1.0
 CARRIER_PIPES_KEPT = 16  # proactor/uring_sendfile.c, IDLE_CARRIERS_KEPT
 
 
@@ -27,8 +29,9 @@ def warm_seconds(seconds):
 LEVEL = {"rss_kb": statistics.median, "fds": min}
 
 
-def growth(samples, key, warm_s):
-    judged = [s[key] for s in samples if s["t"] >= warm_s]
+def growth(samples, key, warm_s, end_s):
+    # The clients wind down in the load's last second: a sample there sees their connections go.
+    judged = [s[key] for s in samples if warm_s <= s["t"] <= end_s - WIND_DOWN_S]
     if len(judged) < 2 * WINDOW_MIN:
         return {"judged": False, "samples": len(judged)}
     n = max(WINDOW_MIN, int(len(judged) * WINDOW_FRACTION))
@@ -43,9 +46,9 @@ def _figures(samples, key):
     return {"start": values[0], "end": values[-1], "max": max(values)} if values else {}
 
 
-def server_figures(samples, warm_s):
+def server_figures(samples, warm_s, end_s):
     """One server's figures from its samples, and its growth verdicts."""
-    return {key: dict(_figures(samples, key), **growth(samples, key, warm_s)) for key in ("rss_kb", "fds")}
+    return {key: dict(_figures(samples, key), **growth(samples, key, warm_s, end_s)) for key in ("rss_kb", "fds")}
 
 
 def unreleased(left_open, loops):
