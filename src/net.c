@@ -154,6 +154,7 @@ int net_tcp_progress_get(int fd, net_tcp_progress *out)
     if (len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked))
         return -ENOPROTOOPT;
     out->acked = info.tcpi_bytes_acked;
+    out->last_ack_ms = info.tcpi_last_ack_recv;
     out->unacked = unacked > 0 ? (uint64_t)unacked : 0;
     return 0;
 }

@@ -30,11 +30,13 @@ int net_addr_parse(const char *text, net_addr *out, const char **why);
 char *net_addr_format(const net_addr *addr, char *text, size_t len);
 int net_listen(const net_addr *addr, unsigned flags);
 /* How far the peer has got with what was sent on a TCP socket: the bytes it acknowledged so far
- * (TCP_INFO) and those the kernel still holds for it, unacknowledged (SIOCOUTQ).  0, or -errno
- * (-ENOPROTOOPT from a kernel older than 4.1, which does not count acknowledged bytes). */
+ * and how long ago its last acknowledgement came (TCP_INFO), and those the kernel still holds
+ * for it, unacknowledged (SIOCOUTQ).  0, or -errno (-ENOPROTOOPT from a kernel older than 4.1,
+ * which does not count acknowledged bytes). */
 typedef struct net_tcp_progress {
     uint64_t acked;
     uint64_t unacked;
+    uint32_t last_ack_ms;
 } net_tcp_progress;
 int net_tcp_progress_get(int fd, net_tcp_progress *out);
 /* The address a socket is bound to, or -errno. */

@@ -28,6 +28,7 @@ struct http_conn {
     void *upgrade_arg;
     size_t queued_at_arm;  /* output queued when the idle deadline was set */
     uint64_t acked_at_check; /* bytes the peer had acknowledged at the last deadline */
+    uint32_t idle_for_ms;  /* how long the peer has been idle already when the deadline is set */
 };
 
 static uint64_t wall_clock_ns(void)
@@ -129,7 +130,8 @@ static void update_timer(http_conn *hc)
     }
     hc->head_timing = false;
     uint64_t ms = http_session_in_request(s) ? hc->app->header_timeout_ms
-                                             : hc->app->keepalive_timeout_ms;
+                                             : hc->app->keepalive_timeout_ms - hc->idle_for_ms;
+    hc->idle_for_ms = 0;
     hc->queued_at_arm = conn_queued(hc->c);
     set_deadline(hc, ms);
 }
@@ -257,13 +259,21 @@ static void on_timer(conn *c)
      * carries is in the socket, and the socket may hold megabytes that a slow reader takes for
      * longer than the timeout: what the peer acknowledged tells.  Read at the deadline only
      * (system calls), so the first check after earlier traffic compares with an old count, and
-     * a peer that stops reading is closed after one or two timeouts. */
+     * a peer that stops reading is closed after one or two timeouts.  A peer that took the last
+     * of it since the last look has been idle only since its last acknowledgement: the deadline
+     * moves to the end of that idle time (closing it here would lose the request it may be
+     * sending right now). */
     bool progress = false;
     if (!http_session_in_request(&hc->session)) {
-        net_tcp_progress p = {.acked = hc->acked_at_check, .unacked = 0};
+        net_tcp_progress p = {.acked = hc->acked_at_check, .unacked = 0, .last_ack_ms = UINT32_MAX};
         (void)net_tcp_progress_get(conn_fd(c), &p); /* unknown: the queue alone decides */
         bool pending = queued || p.unacked;
-        progress = pending && (queued != hc->queued_at_arm || p.acked != hc->acked_at_check);
+        bool took = p.acked != hc->acked_at_check;
+        progress = pending && (queued != hc->queued_at_arm || took);
+        if (!pending && took && p.last_ack_ms < hc->app->keepalive_timeout_ms) {
+            hc->idle_for_ms = p.last_ack_ms;
+            progress = true;
+        }
         hc->acked_at_check = p.acked;
     }
     if (!progress)

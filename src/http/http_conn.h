@@ -6,7 +6,8 @@
  * leave in one send.  The connection's timer enforces:
  *   - header_timeout_ms from a request's first byte until its head is complete, and between two
  *     reads of its body: 408, then close (slowloris, slow bodies);
- *   - keepalive_timeout_ms of silence between requests: close, nothing sent;
+ *   - keepalive_timeout_ms of silence between requests: close, nothing sent; a peer that was
+ *     still taking the last response is silent only since its last acknowledgement;
  *   - while output is queued here or unacknowledged in the kernel, keepalive_timeout_ms without
  *     the peer taking any of it (what it acknowledged: a large file leaves the queue in one op,
  *     and the socket may hold megabytes after it): close; a peer that stops reading after
