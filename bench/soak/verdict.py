@@ -2,14 +2,14 @@
 
 Contract: growth(samples, key, warm_s, end_s) compares the level of one sampled figure at the
 start of the judged span (after warm_s, until the load's last second before end_s) with its level
-at the end, each taken over a window of
-WINDOW_FRACTION of that span (at least WINDOW_MIN samples), so one busy second is not read as
-growth; grows more than GROWTH_LIMIT fails.  The RSS level is the window's median; the
-descriptor level is its floor (LEVEL), because the load's own connections come and go: with
-about twenty descriptors, one connection a client happens to hold across the last seconds is
-+5 %, while a leaked descriptor raises the floor for good.  judge(result) lists every reason a backend's run
-fails: a failed well-behaved request, growth, a descriptor the load opened still open once the
-clients are gone (unreleased()), a server that died or exited non-zero.  summary(result) is its text report.
+at the end, each taken over a window of WINDOW_FRACTION of that span (at least WINDOW_MIN
+samples), so one busy second is not read as growth; grows more than GROWTH_LIMIT fails.  The
+RSS level is the window's median; the descriptor level is its floor (LEVEL), because the load's
+own connections come and go: with about twenty descriptors, one connection a client happens to
+hold across the last seconds is +5 %, while a leaked descriptor raises the floor for good.
+judge(result) lists every reason a backend's run fails: a failed well-behaved request, growth,
+a descriptor the load opened still open once the clients are gone (unreleased()), a server that
+died or exited non-zero.  summary(result) is its text report.
 """
 
 import statistics

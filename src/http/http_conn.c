@@ -119,6 +119,8 @@ static void set_deadline(http_conn *hc, uint64_t ms)
 static void update_timer(http_conn *hc)
 {
     http_session *s = &hc->session;
+    uint32_t idle_for_ms = hc->idle_for_ms; /* meant for this arm only, whichever it is */
+    hc->idle_for_ms = 0;
     if (http_session_state(s) == HTTP_SESSION_CLOSING)
         return; /* conn_close() set its own deadline */
     if (http_session_in_head(s)) {
@@ -130,8 +132,7 @@ static void update_timer(http_conn *hc)
     }
     hc->head_timing = false;
     uint64_t ms = http_session_in_request(s) ? hc->app->header_timeout_ms
-                                             : hc->app->keepalive_timeout_ms - hc->idle_for_ms;
-    hc->idle_for_ms = 0;
+                                             : hc->app->keepalive_timeout_ms - idle_for_ms;
     hc->queued_at_arm = conn_queued(hc->c);
     set_deadline(hc, ms);
 }
