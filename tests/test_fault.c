@@ -315,10 +315,13 @@ static void test_accept_emfile_from_the_kernel(void **state)
     expect_streams(&t, 0);
 }
 
-/* The peer reset while its answer was being sent: that connection ends, no other. */
+/* The peer reset while its answer was being sent: that connection ends, no other.  Every
+ * fault planned must fire within the streams, or the fresh client that follows takes one: a
+ * stream may be echoed in a single send (uring gathers what it received into one), so six
+ * streams guarantee six sends, and the plan fires at sends 2, 4 and 6. */
 static void test_connreset_mid_response(void **state)
 {
-    fault_class("send:ECONNRESET:4:5:3", "send", true);
+    fault_class("send:ECONNRESET:2:2:3", "send", true);
 }
 
 /* Clients that send and reset at once, so the server closes connections with ops in flight;
