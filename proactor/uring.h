@@ -61,6 +61,7 @@
                                read, POLLOUT for send and sendfile) */
 #define UR_LISTED 0x08u     /* on its fd's op list */
 #define UR_OWN_BUF 0x10u    /* a recv holding a pool buffer it took itself (no buffer ring) */
+#define UR_FD_CLOSING 0x20u /* cancelled because its fd is being closed (not a pause) */
 
 /* u.backend_scratch slots of recv ops (accept and close ops use none). */
 #define UR_SCRATCH_PARK_NEXT 0 /* the parked list, while UR_PARKED */

@@ -6,8 +6,8 @@
  * completion with that result.  So the kernel holds nothing of the op, exactly as when it
  * fails a request itself (-EMFILE on an accept, -ENOBUFS on a buffer-ring recv, -EAGAIN from
  * a worker, -ECONNRESET on a send), and every path of uring_cqe.c after it runs for real.  A
- * short send is a real SEND of half the first buffer.  And a cancelled op (UR_CANCELLING)
- * whose CQE brings a result may be told -ECANCELED instead: a race the kernel may resolve
+ * short send is a real SEND of half the first buffer.  And an op cancelled by its fd's close
+ * (UR_FD_CLOSING) whose CQE brings a result may be told -ECANCELED instead: a race the kernel may resolve
  * either way (an op that makes a file, an accept, never: its fd would leak).
  */
 #include "uring.h"
@@ -40,10 +40,21 @@ void ur_fault_send(io_op *op, struct io_uring_sqe *sqe)
     ur_fault_arm(op, sqe, FAULT_SEND);
 }
 
-static int may_lose_cancel_race(const io_op *op)
+/* A result that met a cancel.  Only where the fd is being closed may it be told -ECANCELED:
+ * a recv cancelled to pause reading that brought bytes took them from the socket, and the
+ * kernel never reports those as cancelled; those are counted, and must be delivered. */
+static void meet_cancel(const io_op *op, int *res)
 {
-    return (op->state & UR_CANCELLING) &&
-           (op->kind == IO_OP_RECV || op->kind == IO_OP_SEND || op->kind == IO_OP_READ);
+    if (!(op->state & UR_CANCELLING) ||
+        (op->kind != IO_OP_RECV && op->kind != IO_OP_SEND && op->kind != IO_OP_READ))
+        return;
+    if (!(op->state & UR_FD_CLOSING)) {
+        FAULT_HIT(FAULT_CANCEL_LATE);
+        return;
+    }
+    int lost = FAULT_HIT(FAULT_CANCEL);
+    if (lost < 0)
+        *res = lost;
 }
 
 void ur_fault_cqe(uint64_t *user_data, int *res, unsigned *cflags)
@@ -56,10 +67,6 @@ void ur_fault_cqe(uint64_t *user_data, int *res, unsigned *cflags)
     }
     if (*user_data & UR_TAG_MASK)
         return;
-    const io_op *op = (const io_op *)(uintptr_t)*user_data;
-    if (*res >= 0 && may_lose_cancel_race(op)) {
-        int lost = FAULT_HIT(FAULT_CANCEL);
-        if (lost < 0)
-            *res = lost;
-    }
+    if (*res >= 0)
+        meet_cancel((const io_op *)(uintptr_t)*user_data, res);
 }

@@ -328,7 +328,7 @@ static int submit_close(io_loop *loop, struct uring *u, io_op *op)
     io_op *next;
     for (io_op *o = fdtab_first(&u->fds, fd); o; o = next) {
         next = o->next;
-        o->state |= UR_CANCELLING;
+        o->state |= UR_CANCELLING | UR_FD_CLOSING;
         if (o->state & UR_PARKED)
             end_parked(loop, u, o);
     }

@@ -28,7 +28,7 @@ struct fault_rule {
 static const char *const site_names[FAULT_SITES] = {
     [FAULT_ACCEPT] = "accept", [FAULT_RECV] = "recv",     [FAULT_SEND] = "send",
     [FAULT_SEND_SHORT] = "send-short", [FAULT_EVENT] = "event", [FAULT_CANCEL] = "cancel",
-    [FAULT_ALLOC] = "alloc", [FAULT_CQ_OVERFLOW] = "cq-overflow",
+    [FAULT_CANCEL_LATE] = "cancel-late", [FAULT_ALLOC] = "alloc", [FAULT_CQ_OVERFLOW] = "cq-overflow",
 };
 
 static const struct {

@@ -31,6 +31,8 @@ enum fault_site {
     FAULT_SEND_SHORT, /* a send that moves only half of its first buffer */
     FAULT_EVENT,      /* reactor: an epoll event dispatched twice (readiness gone stale) */
     FAULT_CANCEL,     /* proactor: a cancelled op's CQE says -ECANCELED though it had finished */
+    FAULT_CANCEL_LATE, /* proactor: bytes a recv brought after its cancel to pause reading was
+                          asked (counted only: the kernel took them, so they must be delivered) */
     FAULT_ALLOC,      /* the first call from each allocation site not seen before */
     FAULT_CQ_OVERFLOW, /* proactor: the kernel kept CQEs the CQ had no room for (counted only) */
     FAULT_SITES
