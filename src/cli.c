@@ -32,6 +32,7 @@ struct parse {
     bool ack_mode_given;
     bool etx_ack_given;
     bool workers_given;
+    bool listen_given;
     const char *http_flag_given; /* the last http-only flag seen, to refuse it for echo/etx */
     const char *rpc_flag_given;  /* the same for the rpc-only flags */
     char *err;
@@ -91,6 +92,9 @@ static int take_value(struct parse *p, const char *flag, const char *value)
     int err;
     if (strcmp(flag, "--listen") == 0) {
         const char *why;
+        if (p->listen_given) /* silently serving only the last one would hide the others' absence */
+            return bad(p, flag, value, "given twice: one ioserve serves one address");
+        p->listen_given = true;
         return net_addr_parse(value, &o->listen, &why) < 0 ? bad(p, flag, value, why) : 0;
     }
     if (strcmp(flag, "--backend") == 0) {
@@ -265,6 +269,10 @@ static int take_switch(struct parse *p, const char *flag)
         p->out->probe = true;
     else if (strcmp(flag, "--sqpoll") == 0)
         p->out->sqpoll = true;
+    else if (strcmp(flag, "--reuseport-share") == 0)
+        p->out->share_port = true;
+    else if (strcmp(flag, "--version") == 0)
+        p->out->version = true;
     else if (strcmp(flag, "--serve-dotfiles") == 0) {
         p->out->serve_dotfiles = true;
         p->http_flag_given = "--serve-dotfiles";
@@ -288,9 +296,8 @@ static int take_arg(struct parse *p, char *arg, char *next)
     memcpy(flag, arg, flag_len);
     flag[flag_len] = '\0';
     if (!takes_value(flag)) {
-        if (eq && (strcmp(flag, "--probe") == 0 || strcmp(flag, "--help") == 0 ||
-                   strcmp(flag, "--sqpoll") == 0 || strcmp(flag, "--serve-dotfiles") == 0))
-            return bad(p, flag, NULL, "takes no value");
+        if (eq && flag[0] == '-') /* a switch given a value; an unknown flag is refused as such */
+            return take_switch(p, flag) < 0 ? -EINVAL : bad(p, flag, NULL, "takes no value");
         return take_switch(p, eq ? arg : flag) < 0 ? -EINVAL : 1;
     }
     if (eq)
@@ -386,7 +393,10 @@ void cli_usage(FILE *out)
           "                          and keeps; a worker that dies is replaced; SIGHUP replaces them\n"
           "                          all (default: one process, no supervisor)\n"
           "  --shutdown-timeout-ms N  SIGINT/SIGTERM: stop accepting, let requests in flight finish,\n"
-          "                          close what is still open after N ms (default 10000)\n",
+          "                          close what is still open after N ms (default 10000)\n"
+          "  --reuseport-share       start even where another process listens on the address, and\n"
+          "                          share its connections (rolling restarts); without it that is\n"
+          "                          refused: \"address already in use\"\n",
           out);
     /* The protocol-specific flags, apart: one literal stays within what C99 compilers take. */
     fputs("  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"
@@ -414,6 +424,7 @@ void cli_usage(FILE *out)
           "  --cq-entries N          io_uring: completion queue entries, a power of two (default: sized\n"
           "                          for the load); a smaller one overflows, which costs time, not data\n"
           "  --probe                 print what this kernel offers each backend, then exit\n"
+          "  --version               print the versions of ioserve, liburing and llhttp, then exit\n"
           "  --help                  print this and exit\n",
           out);
 }

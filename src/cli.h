@@ -73,8 +73,10 @@ typedef struct cli_options {
     bool sqpoll;
     int sqpoll_cpu;  /* 1 + --sqpoll-cpu, 0 when not given */
     uint32_t cq_entries; /* io_uring completion queue size; 0: sized for the load */
+    bool share_port; /* --reuseport-share: join another process's listeners on purpose */
     bool probe;
     bool help;
+    bool version;
 } cli_options;
 
 int cli_parse(int argc, char **argv, cli_options *out, char *err, size_t err_len);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <llhttp.h>
+
 #include "cli.h"
 #include "http/http_builtin.h"
 #include "http/http_conn.h"
@@ -257,6 +259,7 @@ static int serve(const cli_options *opt, const supervisor_worker *process)
         .threads = opt->threads ? opt->threads : process ? 1 : default_threads(),
         .accept = opt->accept == CLI_ACCEPT_DISPATCH ? SERVER_ACCEPT_DISPATCH : SERVER_ACCEPT_REUSEPORT,
         .shutdown_timeout_ms = opt->shutdown_timeout_ms,
+        .share_port = opt->share_port,
     };
     if (start_workers(opt, &workers) < 0)
         return 1;
@@ -284,7 +287,7 @@ static int open_listeners(const cli_options *opt, int *fds, unsigned count)
 {
     net_addr addr = opt->listen;
     for (unsigned i = 0; i < count; i++) {
-        fds[i] = net_listen(&addr, NET_REUSEPORT);
+        fds[i] = net_listen(&addr, NET_REUSEPORT | (i == 0 && !opt->share_port ? NET_EXCLUSIVE : 0));
         int err = fds[i] < 0 ? fds[i] : i == 0 ? net_addr_local(fds[0], &addr) : 0; /* port 0: the one given */
         if (err < 0) {
             char text[NET_ADDR_TEXT_MAX], why[128];
@@ -327,6 +330,11 @@ int main(int argc, char **argv)
     }
     if (opt.help) {
         cli_usage(stdout);
+        return 0;
+    }
+    if (opt.version) {
+        printf("ioserve %s (liburing %s, llhttp %d.%d.%d)\n", IOSERVE_VERSION, IOSERVE_LIBURING_VERSION,
+               LLHTTP_VERSION_MAJOR, LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
         return 0;
     }
     if (opt.probe)

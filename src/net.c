@@ -125,8 +125,34 @@ static int set_flag(int fd, int level, int option)
     return setsockopt(fd, level, option, &one, sizeof(one)) < 0 ? -errno : 0;
 }
 
+static uint16_t addr_port(const net_addr *addr)
+{
+    return ntohs(addr->ss.ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)&addr->ss)->sin6_port
+                                                : ((const struct sockaddr_in *)&addr->ss)->sin_port);
+}
+
+/* A socket without SO_REUSEPORT cannot bind where another listens, with or without it. */
+static int check_unclaimed(const net_addr *addr)
+{
+    if (addr_port(addr) == 0)
+        return 0; /* the kernel picks a free one */
+    int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int err = set_flag(fd, SOL_SOCKET, SO_REUSEADDR);
+    if (!err && bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0)
+        err = -errno;
+    close(fd);
+    return err;
+}
+
 int net_listen(const net_addr *addr, unsigned flags)
 {
+    if (flags & NET_EXCLUSIVE) {
+        int err = check_unclaimed(addr);
+        if (err < 0)
+            return err;
+    }
     int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;

@@ -3,7 +3,10 @@
  * net_addr_parse() reads "ADDR:PORT" (numeric IPv4) or "[ADDR]:PORT" (numeric IPv6); on error it
  * returns -EINVAL and points *why at a sentence the CLI can print.  net_listen() returns a
  * non-blocking, close-on-exec TCP socket bound and listening (SO_REUSEADDR always, SO_REUSEPORT
- * on request so several loops can each own a listener on one port), or -errno.  Port 0 asks the
+ * on request so several loops can each own a listener on one port), or -errno.  With
+ * NET_EXCLUSIVE too, the port is first checked to be nobody else's: SO_REUSEPORT would let a
+ * second server (same user) share it silently, so an address another socket listens on is
+ * -EADDRINUSE unless the caller opts in to sharing (rolling restarts).  Port 0 asks the
  * kernel for a free port: net_addr_local() then tells which one it gave.  net_strerror() words
  * an errno for the user.  net_tcp_progress_get() reads how far the peer of a TCP socket has got
  * with what was sent (two system calls: for deadlines, not per request).
@@ -24,6 +27,7 @@ typedef struct net_addr {
 } net_addr;
 
 #define NET_REUSEPORT 0x1u
+#define NET_EXCLUSIVE 0x2u /* refuse an address that another socket already listens on */
 
 int net_addr_parse(const char *text, net_addr *out, const char **why);
 /* Write "1.2.3.4:80" or "[::1]:80" into text (NET_ADDR_TEXT_MAX bytes); returns text. */

@@ -56,6 +56,7 @@ struct server {
     uint32_t max_conns;   /* for the whole server: open_conns is shared by the loops */
     atomic_uint open_conns;
     uint64_t shutdown_timeout_ms;
+    bool share_port;
     void (*on_loop)(void *arg, unsigned index, io_loop *loop);
     void *on_loop_arg;
     net_addr bound;
@@ -303,7 +304,9 @@ static void on_signal(io_loop *loop, io_op *op, int res, unsigned flags)
     s->signal_armed = false;
     if (res == -ECANCELED || s->finished)
         return;
-    if (res == (int)sizeof(s->siginfo)) {
+    if (res == (int)sizeof(s->siginfo) && (s->siginfo.ssi_signo == SIGHUP || s->siginfo.ssi_signo == SIGUSR1)) {
+        fprintf(stderr, "ioserve: SIG%s: no log file to reopen; serving on\n", sigabbrev_np((int)s->siginfo.ssi_signo));
+    } else if (res == (int)sizeof(s->siginfo)) {
         /* Loop 0 stops accepting before any other loop may end: it never posts to a gone one. */
         take_signal(&s->loops[0]);
         for (unsigned i = 1; i < s->nloops; i++)
@@ -351,6 +354,9 @@ static int signals_setup(server *s)
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
+    /* logrotate and `systemctl reload` send these: by default they would kill the server. */
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
     int err = pthread_sigmask(SIG_BLOCK, &mask, &s->old_mask);
     if (err)
         return -err;
@@ -382,10 +388,15 @@ static int loop_setup(struct server_loop *l, const net_addr *addr)
         return fail(l->why, sizeof(l->why), err, "cannot set up connections");
     if ((s->accept_mode == SERVER_ACCEPT_DISPATCH && l->index > 0) || s->adopting)
         return 0; /* loop 0 accepts for everyone, or the listener was handed over */
-    l->listen_fd = net_listen(addr, s->nloops > 1 ? NET_REUSEPORT : 0);
+    /* Loop 0 binds first: the others join its port, which nobody else may hold unless shared. */
+    unsigned flags = s->nloops > 1 || s->share_port ? NET_REUSEPORT : 0;
+    if (l->index == 0 && !s->share_port)
+        flags |= NET_EXCLUSIVE;
+    l->listen_fd = net_listen(addr, flags);
     if (l->listen_fd < 0) {
         char text[NET_ADDR_TEXT_MAX];
-        snprintf(what, sizeof(what), "cannot listen on %s", net_addr_format(addr, text, sizeof(text)));
+        snprintf(what, sizeof(what), "cannot listen on %s%s", net_addr_format(addr, text, sizeof(text)),
+                 l->listen_fd == -EADDRINUSE && !s->share_port ? " (--reuseport-share to share it)" : "");
         return fail(l->why, sizeof(l->why), l->listen_fd, what);
     }
     return 0;
@@ -521,6 +532,7 @@ int server_create(server **out, const server_config *cfg, char *why, size_t why_
     s->accept_mode = cfg->accept;
     s->loop_cfg = cfg->loop;
     s->max_conns = cfg->max_conns;
+    s->share_port = cfg->share_port;
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms ? cfg->shutdown_timeout_ms : SERVER_DEFAULT_SHUTDOWN_TIMEOUT_MS;
     s->on_loop = cfg->on_loop;
     s->on_loop_arg = cfg->on_loop_arg;

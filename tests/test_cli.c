@@ -89,6 +89,9 @@ static void test_bad_values(void **state)
     expect_usage_error((const char *[]){ioserve_path, "--backend", "select", "--sqpoll", NULL},
                        "--sqpoll: applies to the io_uring backend");
     expect_usage_error((const char *[]){ioserve_path, "--sqpoll=yes", NULL}, "--sqpoll: takes no value");
+    expect_usage_error((const char *[]){ioserve_path, "--version=2", NULL}, "--version: takes no value");
+    expect_usage_error((const char *[]){ioserve_path, "--listen", "127.0.0.1:1", "--listen=127.0.0.1:2", NULL},
+                       "--listen '127.0.0.1:2': given twice");
     expect_usage_error((const char *[]){ioserve_path, "--sqpoll-cpu", "1", NULL},
                        "--sqpoll-cpu: applies with --sqpoll only");
     expect_usage_error((const char *[]){ioserve_path, "--backend", "epoll", "--cq-entries", "4", NULL},
@@ -133,6 +136,22 @@ static void test_help(void **state)
     assert_non_null(strstr(o->out, "--ack-delay-ms"));
     assert_non_null(strstr(o->out, "--rpc-max-message"));
     assert_non_null(strstr(o->out, "--serve-dotfiles"));
+    assert_non_null(strstr(o->out, "--reuseport-share"));
+    free(o);
+}
+
+/* The three versions in one line a bug report can quote. */
+static void test_version(void **state)
+{
+    proc_output *o = run((const char *[]){ioserve_path, "--version", NULL});
+    expect_exit(o, 0);
+    unsigned v[8];
+    char end[4] = "";
+    int got = sscanf(o->out, "ioserve %u.%u.%u (liburing %u.%u, llhttp %u.%u.%u%3s", &v[0], &v[1], &v[2], &v[3],
+                     &v[4], &v[5], &v[6], &v[7], end);
+    if (got != 9)
+        fail_msg("--version said: %s", o->out);
+    assert_string_equal(end, ")");
     free(o);
 }
 
@@ -238,6 +257,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_http_flags_need_http),
         cmocka_unit_test(test_rpc_flags_need_rpc),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_version),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_fallback_enosys),
         cmocka_unit_test(test_fallback_eperm),

@@ -3,6 +3,8 @@
  *
  * usage: test_server_edges IOSERVE_PATH uring|epoll-lt|epoll-et
  *  - a missing --root and a port another socket holds: exit 1 with the reason, nothing served;
+ *    so is a second ioserve on a port the first holds with SO_REUSEPORT, unless it asks to share;
+ *  - SIGHUP and SIGUSR1 keep it serving, with the connections it has;
  *  - RLIMIT_NOFILE far below the connections offered: the accept loop backs off instead of
  *    spinning (the server's CPU time is measured while it is stuck), the connections it holds
  *    keep working, and once they close the ones left waiting in the listen queue are served;
@@ -106,6 +108,66 @@ static void test_port_in_use_fails(void **state)
     const char *extra[] = {"--listen", listen, NULL};
     expect_start_failure(extra, "Address already in use");
     close(holder);
+}
+
+/* Another ioserve on the port, with a SO_REUSEPORT listener per thread: a second one would be let
+ * in by the kernel and take a share of the connections, so it must refuse, naming the port and
+ * the way to share on purpose; with --reuseport-share it starts and both serve. */
+static void test_second_server_refused_unless_shared(void **state)
+{
+    ioserve_proc first, second;
+    const char *two_threads[] = {"--threads", "2", NULL};
+    start_echo(&first, two_threads);
+    char listen[32];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", first.port);
+    const char *same_port[] = {"--listen", listen, "--threads", "2", NULL}; /* the last --threads counts */
+    const char *argv[ARGS_MAX];
+    echo_argv(argv, same_port);
+    proc_output out;
+    assert_int_equal(proc_run(argv, START_TIMEOUT_MS, &out), 0);
+    assert_true(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 1);
+    assert_non_null(strstr(out.err, listen));
+    assert_non_null(strstr(out.err, "Address already in use"));
+    assert_non_null(strstr(out.err, "--reuseport-share"));
+
+    const char *shared[] = {"--listen", listen, "--threads", "2", "--reuseport-share", NULL};
+    start_echo(&second, shared);
+    assert_int_equal(second.port, first.port);
+    for (int i = 0; i < 8; i++) { /* the kernel spreads them over both servers' listeners */
+        int fd = tnet_connect(first.port);
+        assert_true(fd >= 0);
+        expect_echo(fd, "shared\n");
+        close(fd);
+    }
+    int status;
+    assert_int_equal(proc_stop(&second, SIGTERM, STOP_TIMEOUT_MS, &status), 0);
+    assert_int_equal(status, 0);
+    assert_int_equal(proc_stop(&first, SIGTERM, STOP_TIMEOUT_MS, &status), 0);
+    assert_int_equal(status, 0);
+}
+
+/* logrotate's SIGHUP and SIGUSR1 must not take the site down: the server says it heard each,
+ * and the connection open across them keeps being served. */
+static void test_hup_and_usr1_keep_serving(void **state)
+{
+    ioserve_proc p;
+    start_echo(&p, NULL);
+    int fd = tnet_connect(p.port);
+    assert_true(fd >= 0);
+    expect_echo(fd, "before\n");
+    static const struct { int sig; const char *said; } signals[] = {
+        {SIGHUP, "ioserve: SIGHUP: no log file to reopen; serving on"},
+        {SIGUSR1, "ioserve: SIGUSR1: no log file to reopen; serving on"},
+    };
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        assert_int_equal(kill(p.pid, signals[i].sig), 0);
+        assert_true(proc_wait_err(&p, 0, signals[i].said, START_TIMEOUT_MS) >= 0);
+        expect_echo(fd, "after a signal\n");
+    }
+    close(fd);
+    int status;
+    assert_int_equal(proc_stop(&p, SIGTERM, STOP_TIMEOUT_MS, &status), 0);
+    assert_int_equal(status, 0);
 }
 
 /* ---- file descriptors run out ---- */
@@ -255,6 +317,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_root_fails),
         cmocka_unit_test(test_port_in_use_fails),
+        cmocka_unit_test(test_second_server_refused_unless_shared),
+        cmocka_unit_test(test_hup_and_usr1_keep_serving),
         cmocka_unit_test(test_fd_exhaustion_backs_off_and_recovers),
         cmocka_unit_test(test_ipv6_listen),
         cmocka_unit_test(test_serves_with_sqpoll),
