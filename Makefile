@@ -14,9 +14,9 @@ ARGS       ?= --root www
 MESON_OPTS := $(if $(filter true,$(CI)),-Dwerror=true,)
 
 # Build, test and benchmark needs, one Debian package each.
-DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libseccomp-dev \
+DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libseccomp-dev libsystemd-dev \
                 zlib1g-dev libssl-dev libmsgpack-dev node-llhttp curl python3 python3-websockets \
-                python3-h11 python3-msgpack \
+                python3-h11 python3-msgpack systemd \
                 python3-wsproto wrk slowhttptest
 
 .PHONY: all deps build run test test-unit test-asan test-tsan test-fault clean bench bench-full bench-deps \

@@ -17,6 +17,7 @@
 #include "proto.h"
 #include "rpc/rpc_builtin.h"
 #include "rpc/rpc_conn.h"
+#include "sd_service.h"
 #include "server.h"
 #include "supervisor.h"
 #include "worker_pool.h"
@@ -225,6 +226,7 @@ static int run_server(const server_config *cfg, worker_pool *workers, const supe
             supervisor_worker_ready(process);
         } else {
             fprintf(stderr, "ioserve: %s\n", text);
+            sd_service_ready(text);
         }
     }
     int err = server_run(s);
@@ -238,6 +240,25 @@ static int run_server(const server_config *cfg, worker_pool *workers, const supe
     }
     fprintf(stderr, "ioserve: stopped after %llu connections (%llu refused)\n",
             (unsigned long long)(stats.accepted + stats.rejected), (unsigned long long)stats.rejected);
+    return 0;
+}
+
+/* systemd socket activation: its listener replaces --listen; with several threads loop 0
+ * accepts on it and deals the connections round-robin. */
+static int take_activated_listener(server_config *cfg, int *fd)
+{
+    const char *why;
+    int n = sd_service_listener(fd, &why);
+    if (n < 0) {
+        char text[128];
+        fprintf(stderr, "ioserve: socket activation: %s: %s\n", why, net_strerror(n, text, sizeof(text)));
+        return n;
+    }
+    if (n == 1) {
+        cfg->listener_fds = fd;
+        cfg->listener_count = 1;
+        cfg->accept = SERVER_ACCEPT_DISPATCH;
+    }
     return 0;
 }
 
@@ -260,7 +281,11 @@ static int serve(const cli_options *opt, const supervisor_worker *process)
         .accept = opt->accept == CLI_ACCEPT_DISPATCH ? SERVER_ACCEPT_DISPATCH : SERVER_ACCEPT_REUSEPORT,
         .shutdown_timeout_ms = opt->shutdown_timeout_ms,
         .share_port = opt->share_port,
+        .on_stopping = process ? NULL : sd_service_stopping, /* the supervisor speaks for its workers */
     };
+    int activated_fd;
+    if (!process && take_activated_listener(&cfg, &activated_fd) < 0)
+        return 1;
     if (start_workers(opt, &workers) < 0)
         return 1;
     int status;
@@ -304,6 +329,11 @@ static int open_listeners(const cli_options *opt, int *fds, unsigned count)
 
 static int supervise(const cli_options *opt)
 {
+    if (getenv("LISTEN_FDS")) {
+        fprintf(stderr, "ioserve: socket activation: not with --processes (the supervisor opens its own "
+                        "listeners); use --threads\n");
+        return 1;
+    }
     unsigned per_worker = opt->accept == CLI_ACCEPT_DISPATCH ? 1 : opt->threads ? opt->threads : 1;
     unsigned count = opt->processes * per_worker;
     int *fds = calloc(count, sizeof(*fds));

@@ -57,6 +57,8 @@ struct server {
     atomic_uint open_conns;
     uint64_t shutdown_timeout_ms;
     bool share_port;
+    void (*on_stopping)(void *arg);
+    void *on_stopping_arg;
     void (*on_loop)(void *arg, unsigned index, io_loop *loop);
     void *on_loop_arg;
     net_addr bound;
@@ -307,6 +309,8 @@ static void on_signal(io_loop *loop, io_op *op, int res, unsigned flags)
     if (res == (int)sizeof(s->siginfo) && (s->siginfo.ssi_signo == SIGHUP || s->siginfo.ssi_signo == SIGUSR1)) {
         fprintf(stderr, "ioserve: SIG%s: no log file to reopen; serving on\n", sigabbrev_np((int)s->siginfo.ssi_signo));
     } else if (res == (int)sizeof(s->siginfo)) {
+        if (!s->loops[0].stopping && s->on_stopping)
+            s->on_stopping(s->on_stopping_arg);
         /* Loop 0 stops accepting before any other loop may end: it never posts to a gone one. */
         take_signal(&s->loops[0]);
         for (unsigned i = 1; i < s->nloops; i++)
@@ -533,6 +537,8 @@ int server_create(server **out, const server_config *cfg, char *why, size_t why_
     s->loop_cfg = cfg->loop;
     s->max_conns = cfg->max_conns;
     s->share_port = cfg->share_port;
+    s->on_stopping = cfg->on_stopping;
+    s->on_stopping_arg = cfg->on_stopping_arg;
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms ? cfg->shutdown_timeout_ms : SERVER_DEFAULT_SHUTDOWN_TIMEOUT_MS;
     s->on_loop = cfg->on_loop;
     s->on_loop_arg = cfg->on_loop_arg;

@@ -63,6 +63,10 @@ typedef struct server_config {
      * connections are gone, or its run ended), before its io_loop_run returns when it drains. */
     void (*on_loop)(void *arg, unsigned index, io_loop *loop);
     void *on_loop_arg;
+    /* When set: called once, on loop 0's thread, as the first SIGINT/SIGTERM begins the shutdown
+     * (a service manager is told the server is stopping, not that it failed). */
+    void (*on_stopping)(void *arg);
+    void *on_stopping_arg;
 } server_config;
 
 int server_create(server **out, const server_config *cfg, char *why, size_t why_len);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "sd_service.h"
 
 struct worker {
     pid_t pid; /* 0: a free entry */
@@ -202,6 +203,7 @@ static void stop(struct supervisor *s, int sig)
         s->stopping = true;
         close_listeners(s);
         fprintf(stderr, "ioserve: supervisor: %s: stopping %u workers\n", strsignal(sig), live_workers(s));
+        sd_service_stopping(NULL);
     }
     forward(s, sig);
 }
@@ -290,8 +292,11 @@ static void say_started(struct supervisor *s)
         if (s->workers[i].pid > 0)
             snprintf(pids + used, sizeof(pids) - used, " %d", s->workers[i].pid);
     }
-    fprintf(stderr, "ioserve: supervisor %d: %u workers on %s, %u SO_REUSEPORT listener%s each, held here; pids%s\n",
-            getpid(), s->cfg->workers, addr, s->cfg->per_worker, s->cfg->per_worker == 1 ? "" : "s", pids);
+    char line[sizeof(pids) + 160];
+    snprintf(line, sizeof(line), "supervisor %d: %u workers on %s, %u SO_REUSEPORT listener%s each, held here; pids%s",
+             getpid(), s->cfg->workers, addr, s->cfg->per_worker, s->cfg->per_worker == 1 ? "" : "s", pids);
+    fprintf(stderr, "ioserve: %s\n", line);
+    sd_service_ready(line);
 }
 
 static void worker_ready(struct supervisor *s, pid_t pid)
