@@ -16,10 +16,10 @@ MESON_OPTS := $(if $(filter true,$(CI)),-Dwerror=true,)
 # Build, test and benchmark needs, one Debian package each.
 DEB_PACKAGES := gcc pkg-config meson ninja-build liburing-dev libcmocka-dev libseccomp-dev libsystemd-dev \
                 zlib1g-dev libssl-dev libmsgpack-dev node-llhttp curl python3 python3-websockets \
-                python3-h11 python3-msgpack systemd \
+                python3-h11 python3-msgpack systemd help2man \
                 python3-wsproto wrk slowhttptest
 
-.PHONY: all deps build run test test-unit test-asan test-tsan test-fault clean bench bench-full bench-deps \
+.PHONY: all deps build install run test test-unit test-asan test-tsan test-fault clean bench bench-full bench-deps \
         fuzz fuzz-build fuzz-deps soak
 
 # What `make bench` measures against and draws with, installed only when benchmarking.
@@ -46,6 +46,14 @@ $(BUILD)/build.ninja: | deps
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+
+# The binary, both libraries, the public headers (include/ioserve/), their pkg-config files,
+# ioserve(1) and the LICENSE, under PREFIX (default /usr/local), staged under DESTDIR if set.
+PREFIX ?= /usr/local
+install: build
+	meson configure $(BUILD) -Dprefix=$(PREFIX)
+	ninja -C $(BUILD)
+	meson install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
 
 run: build
 	./$(BUILD)/src/ioserve --listen $(LISTEN) --backend auto $(ARGS)
