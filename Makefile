@@ -76,15 +76,17 @@ $(TSAN_BUILD)/build.ninja: | deps
 # Every test that starts threads, under ThreadSanitizer: the loop suites (their client threads,
 # cross-loop posts), the proactor's thread hand-over, the thread suite (several loops, dispatch,
 # the worker pool, shutdown), msgpack-rpc's worker calls, the in-process WebSocket server
-# thread, ioload's threads and the thread baselines.  Only what they need is built, a race makes
+# thread, server_stop() from another thread, ioload's threads and the thread baselines.  Only what they need is built, a race makes
 # the program exit 66, which the tests see, and the WebSocket crowd is 200 clients instead of
 # 1,000 (a race needs two threads, not a thousand), with timeouts tripled for TSan's pace.
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 WS_CONCURRENT=200
 TSAN_TARGETS := src/ioserve tests/test_threads tests/test_loop_post tests/test_loop tests/test_uring_probe \
                 tests/test_rpc_conn tests/test_rpc_frame tests/test_ws_e2e tests/test_ioload bench/ioload tests/test_baselines \
+                tests/test_server_api \
                 bench/baselines/baseline-threads bench/baselines/baseline-pool
 TSAN_SUITES := --suite loop --suite proactor --suite threads --suite rpc
 TSAN_TESTS := ws-e2e-uring ws-e2e-epoll ws-e2e-poll ws-e2e-select ioload-uring ioload-epoll \
+              server-api-uring server-api-epoll-lt \
               baseline-threads baseline-pool
 test-tsan: deps $(TSAN_BUILD)/build.ninja
 	ninja -C $(TSAN_BUILD) $(TSAN_TARGETS)

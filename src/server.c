@@ -59,6 +59,9 @@ struct server {
     bool share_port;
     void (*on_stopping)(void *arg);
     void *on_stopping_arg;
+    bool own_signals;          /* the application's: no signalfd, server_stop() instead */
+    atomic_uint stop_calls;    /* server_stop(): the first two each post a stop to loop 0 */
+    io_post stop_posts[2];
     void (*on_loop)(void *arg, unsigned index, io_loop *loop);
     void *on_loop_arg;
     net_addr bound;
@@ -300,6 +303,34 @@ static void read_wake(struct server_loop *l)
 
 static void read_signal(server *s);
 
+/* A stop on loop 0, by a signal or server_stop(): the first starts the shutdown, a later one
+ * aborts what is left.  Loop 0 stops accepting before any other loop may end: it never posts
+ * to a gone one. */
+static void take_stop(server *s)
+{
+    if (!s->loops[0].stopping && s->on_stopping)
+        s->on_stopping(s->on_stopping_arg);
+    take_signal(&s->loops[0]);
+    for (unsigned i = 1; i < s->nloops; i++)
+        wake(&s->loops[i]);
+}
+
+static void on_stop_post(io_loop *loop, io_post *post)
+{
+    server *s = post->data;
+    if (!s->finished)
+        take_stop(s);
+}
+
+int server_stop(server *s)
+{
+    unsigned call = atomic_fetch_add(&s->stop_calls, 1);
+    if (call >= 2)
+        return 0; /* the second one aborts everything already */
+    s->stop_posts[call] = (io_post){.fn = on_stop_post, .data = s};
+    return io_loop_post(NULL, s->loops[0].loop, &s->stop_posts[call]);
+}
+
 static void on_signal(io_loop *loop, io_op *op, int res, unsigned flags)
 {
     server *s = op->data;
@@ -309,12 +340,7 @@ static void on_signal(io_loop *loop, io_op *op, int res, unsigned flags)
     if (res == (int)sizeof(s->siginfo) && (s->siginfo.ssi_signo == SIGHUP || s->siginfo.ssi_signo == SIGUSR1)) {
         fprintf(stderr, "ioserve: SIG%s: no log file to reopen; serving on\n", sigabbrev_np((int)s->siginfo.ssi_signo));
     } else if (res == (int)sizeof(s->siginfo)) {
-        if (!s->loops[0].stopping && s->on_stopping)
-            s->on_stopping(s->on_stopping_arg);
-        /* Loop 0 stops accepting before any other loop may end: it never posts to a gone one. */
-        take_signal(&s->loops[0]);
-        for (unsigned i = 1; i < s->nloops; i++)
-            wake(&s->loops[i]);
+        take_stop(s);
     }
     if (!s->finished)
         read_signal(s);
@@ -368,8 +394,6 @@ static int signals_setup(server *s)
     s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (s->signal_fd < 0)
         return -errno;
-    /* A peer that goes away must not kill the server (sends use MSG_NOSIGNAL too). */
-    signal(SIGPIPE, SIG_IGN);
     return 0;
 }
 
@@ -493,7 +517,9 @@ static int server_setup(server *s, const server_config *cfg, char *why, size_t w
             return fail(why, why_len, -errno, "eventfd");
     }
     /* Before any thread starts, so that every thread inherits the blocked signals. */
-    int err = signals_setup(s);
+    /* A peer that goes away must not kill the server (sends use MSG_NOSIGNAL too). */
+    signal(SIGPIPE, SIG_IGN);
+    int err = s->own_signals ? 0 : signals_setup(s);
     if (err < 0)
         return fail(why, why_len, err, "cannot read signals");
     struct server_loop *first = &s->loops[0];
@@ -539,6 +565,7 @@ int server_create(server **out, const server_config *cfg, char *why, size_t why_
     s->share_port = cfg->share_port;
     s->on_stopping = cfg->on_stopping;
     s->on_stopping_arg = cfg->on_stopping_arg;
+    s->own_signals = cfg->own_signals;
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms ? cfg->shutdown_timeout_ms : SERVER_DEFAULT_SHUTDOWN_TIMEOUT_MS;
     s->on_loop = cfg->on_loop;
     s->on_loop_arg = cfg->on_loop_arg;
@@ -620,8 +647,9 @@ int server_start(server *s)
     if (s->ran)
         return s->start_err;
     s->ran = true;
-    read_signal(s);
-    s->start_err = s->signal_armed ? start_loop(&s->loops[0]) : -ENOMEM;
+    if (!s->own_signals)
+        read_signal(s);
+    s->start_err = s->signal_armed || s->own_signals ? start_loop(&s->loops[0]) : -ENOMEM;
     return s->start_err;
 }
 
@@ -629,7 +657,7 @@ int server_run(server *s)
 {
     struct server_loop *first = &s->loops[0];
     int err = server_start(s);
-    if (!s->signal_armed) {
+    if (!s->signal_armed && !s->own_signals) {
         wait_loops(s, true);
         return err;
     }

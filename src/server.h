@@ -1,6 +1,7 @@
 /* server.h - N loops, one per thread, serving one protocol on one address.
  *
- * server_create() blocks SIGINT and SIGTERM (every thread it starts inherits the mask) and
+ * server_create() blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 (every thread it starts inherits
+ * the mask; own_signals leaves them to the application, which calls server_stop()) and
  * ignores SIGPIPE, sets up loop 0 on the calling thread and starts threads 1..N-1, each with
  * its own loop (ring or epoll instance), connection set and SO_REUSEPORT listener on the same
  * address: the kernel spreads connections over the listeners (or the listeners handed over in
@@ -67,6 +68,11 @@ typedef struct server_config {
      * (a service manager is told the server is stopping, not that it failed). */
     void (*on_stopping)(void *arg);
     void *on_stopping_arg;
+    /* true: the server leaves every signal's mask and disposition alone (SIGPIPE excepted:
+     * ignored, so that a peer that goes away cannot kill the process) and the application
+     * stops it with server_stop().  false: the server reads SIGINT/SIGTERM (stop) and
+     * SIGHUP/SIGUSR1 (noted) through a signalfd, as described above. */
+    bool own_signals;
 } server_config;
 
 int server_create(server **out, const server_config *cfg, char *why, size_t why_len);
@@ -76,6 +82,11 @@ void server_destroy(server *s);
  * before announcing the server; server_run() calls it when nobody did. */
 int server_start(server *s);
 int server_run(server *s);
+/* What a SIGTERM does, for an application that handles signals itself (own_signals): the first
+ * call starts the graceful shutdown, the second aborts what is left, later ones do nothing.
+ * Call it from a thread that runs none of the server's loops (a signal-handling or control
+ * thread), any time between server_create() and server_destroy().  0 or -errno. */
+int server_stop(server *s);
 
 /* The start-up line: protocol, bound address (the real port when 0 was asked), backend, the
  * features in use and the threads. */
