@@ -205,25 +205,6 @@ static int on_read(io_loop *loop, struct uring *u, io_op *op, int res)
     return ur_end_op(loop, u, op, res);
 }
 
-/* Step the iov past n sent bytes (and past empty entries); true while bytes are left. */
-static int send_advance(io_op *op, size_t n)
-{
-    struct iovec *iov = op->u.send.iov;
-    int left = op->u.send.iovcnt;
-    while (left > 0 && n >= iov->iov_len) {
-        n -= iov->iov_len;
-        iov++;
-        left--;
-    }
-    if (left > 0) {
-        iov->iov_base = (char *)iov->iov_base + n;
-        iov->iov_len -= n;
-    }
-    op->u.send.iov = iov;
-    op->u.send.iovcnt = left;
-    return left > 0;
-}
-
 static int on_send(io_loop *loop, struct uring *u, io_op *op, int res)
 {
     if (op->state & UR_POLLING)
@@ -233,7 +214,7 @@ static int on_send(io_loop *loop, struct uring *u, io_op *op, int res)
     if (res < 0)
         return ur_end_op(loop, u, op, res);
     op->u.send.done += (size_t)res;
-    if (!send_advance(op, (size_t)res)) {
+    if (!io_core_send_advance(op, (size_t)res)) {
         size_t done = op->u.send.done;
         return ur_end_op(loop, u, op, done > INT_MAX ? INT_MAX : (int)done);
     }

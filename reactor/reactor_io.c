@@ -181,26 +181,6 @@ int ep_service_read(io_loop *loop, struct ep_state *st, int fd, struct ep_fd *f,
     return delivered;
 }
 
-/* Drop n sent bytes from the front of the op's iovec array (the caller's, per loop.h). */
-static void send_advance(io_op *op, size_t n)
-{
-    struct iovec *iov = op->u.send.iov;
-    int cnt = op->u.send.iovcnt;
-    while (cnt > 0 && n >= iov->iov_len) {
-        n -= iov->iov_len;
-        iov++;
-        cnt--;
-    }
-    if (cnt > 0) {
-        iov->iov_base = (char *)iov->iov_base + n;
-        iov->iov_len -= n;
-    }
-    op->u.send.iov = iov;
-    op->u.send.iovcnt = cnt;
-    op->u.send.msg.msg_iov = iov;
-    op->u.send.msg.msg_iovlen = (size_t)cnt;
-}
-
 /* One buffer goes by send(2): sendmsg(2) would copy and check a msghdr and an iovec too.
  * (A test build may cut the first buffer short, and send that alone: fault.h.) */
 static int send_progress(int fd, io_op *op)
@@ -217,7 +197,7 @@ static int send_progress(int fd, io_op *op)
             return would_block(errno) ? 0 : -errno;
         }
         op->u.send.done += (size_t)n;
-        send_advance(op, (size_t)n);
+        io_core_send_advance(op, (size_t)n);
     }
     return 1;
 }

@@ -477,3 +477,23 @@ uint32_t io_buf_size(const io_loop *loop)
 {
     return loop->buf_size;
 }
+
+int io_core_send_advance(io_op *op, size_t n)
+{
+    struct iovec *iov = op->u.send.iov;
+    int left = op->u.send.iovcnt;
+    while (left > 0 && n >= iov->iov_len) {
+        n -= iov->iov_len;
+        iov++;
+        left--;
+    }
+    if (left > 0) {
+        iov->iov_base = (char *)iov->iov_base + n;
+        iov->iov_len -= n;
+    }
+    op->u.send.iov = iov;
+    op->u.send.iovcnt = left;
+    op->u.send.msg.msg_iov = iov;
+    op->u.send.msg.msg_iovlen = (size_t)left;
+    return left > 0;
+}

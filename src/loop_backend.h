@@ -110,6 +110,9 @@ void io_core_complete(io_loop *loop, io_op *op, int res, unsigned flags);
 void io_core_clock_update(io_loop *loop);
 /* Queue a final completion for delivery on the next loop iteration (rule 1). */
 void io_core_complete_later(io_loop *loop, io_op *op, int res);
+/* A send op sent n more bytes: step its iovec array (the caller's, per loop.h) past them and
+ * past empty entries, its msghdr kept in step.  Returns 1 while bytes are left, else 0. */
+int io_core_send_advance(io_op *op, size_t n);
 
 /* A post reached `loop` (its own thread): the inbox is emptied first, so a sender's earlier
  * posts that went through it still run first, then post->fn runs. */
