@@ -25,26 +25,8 @@
 
 #include "fault.h"
 #include "loop_backend.h"
+#include "uring_compat.h"
 
-/* Kernel ABI bits newer than some liburing headers; the values are fixed by the kernel. */
-#ifndef IORING_SETUP_SUBMIT_ALL
-#define IORING_SETUP_SUBMIT_ALL (1U << 7)
-#endif
-#ifndef IORING_SETUP_COOP_TASKRUN
-#define IORING_SETUP_COOP_TASKRUN (1U << 8)
-#endif
-#ifndef IORING_SETUP_TASKRUN_FLAG
-#define IORING_SETUP_TASKRUN_FLAG (1U << 9)
-#endif
-#ifndef IORING_SETUP_SINGLE_ISSUER
-#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
-#endif
-#ifndef IORING_SETUP_DEFER_TASKRUN
-#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
-#endif
-#ifndef IORING_REGISTER_ENABLE_RINGS
-#define IORING_REGISTER_ENABLE_RINGS 12
-#endif
 
 #define UR_BGID 0 /* the one provided-buffer group */
 

@@ -15,7 +15,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 /* ---- the per-fd op lists ---- */
@@ -249,22 +248,10 @@ int ur_arm_send(io_loop *loop, struct uring *u, io_op *op)
 
 /* ---- opens and statx: kernel ops, or the syscall at submit where the kernel lacks them ---- */
 
-static int openat2_now(const io_op *op)
-{
-    long fd = syscall(SYS_openat2, op->u.file.dirfd, op->u.file.path, op->u.file.how, sizeof(*op->u.file.how));
-    return fd < 0 ? -errno : (int)fd;
-}
-
-static int statx_now(const io_op *op)
-{
-    int err = statx(op->u.file.dirfd, op->u.file.path, op->u.file.flags, op->u.file.mask, op->u.file.out);
-    return err < 0 ? -errno : 0;
-}
-
 static int arm_openat2(io_loop *loop, struct uring *u, io_op *op)
 {
     if (!u->kernel_openat2) {
-        io_core_complete_later(loop, op, openat2_now(op));
+        io_core_complete_later(loop, op, io_core_openat2_now(op));
         return 0;
     }
     struct io_uring_sqe *sqe = op_sqe(loop, u, op);
@@ -278,7 +265,7 @@ static int arm_openat2(io_loop *loop, struct uring *u, io_op *op)
 static int arm_statx(io_loop *loop, struct uring *u, io_op *op)
 {
     if (!u->kernel_statx) {
-        io_core_complete_later(loop, op, statx_now(op));
+        io_core_complete_later(loop, op, io_core_statx_now(op));
         return 0;
     }
     struct io_uring_sqe *sqe = op_sqe(loop, u, op);

@@ -140,10 +140,8 @@ int ep_write_result(const io_op *op, int progress);
 /* A read of a regular file, done at once: bytes, 0 at EOF, or -errno. */
 int ep_read_now(io_op *op);
 
-/* reactor_file.c: openat2(2) and statx(2) at once (the new fd or 0, or -errno), and sendfile(2)
- * while the socket takes bytes (as ep_write_progress; 1 also when the file ended first) */
-int ep_openat2_now(const io_op *op);
-int ep_statx_now(const io_op *op);
+/* reactor_file.c: sendfile(2) while the socket takes bytes (as ep_write_progress; 1 also when
+ * the file ended first); openat2 and statx run at submit (io_core_openat2_now, loop_backend.h) */
 int ep_sendfile_progress(int sock, io_op *op);
 
 #endif

@@ -1,7 +1,8 @@
 /* reactor_file.c - the reactor's file operations.
  *
  * A regular file is never "ready" in epoll's sense (epoll refuses it), so openat2 and statx run
- * at submit and their results wait on the core's queue for the next iteration.  sendfile(2)
+ * at submit (io_core_openat2_now, io_core_statx_now) and their results wait on the core's queue
+ * for the next iteration.  sendfile(2)
  * runs while the socket takes bytes: at submit, then on each EPOLLOUT (the op waits in the send
  * slot, so a send and a sendfile never interleave on one stream).
  */
@@ -11,21 +12,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/sendfile.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-int ep_openat2_now(const io_op *op)
-{
-    long fd = syscall(SYS_openat2, op->u.file.dirfd, op->u.file.path, op->u.file.how, sizeof(*op->u.file.how));
-    return fd < 0 ? -errno : (int)fd;
-}
-
-int ep_statx_now(const io_op *op)
-{
-    int err = statx(op->u.file.dirfd, op->u.file.path, op->u.file.flags, op->u.file.mask, op->u.file.out);
-    return err < 0 ? -errno : 0;
-}
 
 /* Move file bytes into the socket until it is full, the file ends or all are sent. */
 static int sendfile_until_blocked(int sock, io_op *op)

@@ -173,8 +173,8 @@ int reactor_submit(io_loop *loop, io_op *op)
     case IO_OP_SEND:
     case IO_OP_SENDFILE: return submit_write(loop, st, op);
     case IO_OP_CLOSE: return submit_close(loop, st, op);
-    case IO_OP_OPENAT2: io_core_complete_later(loop, op, ep_openat2_now(op)); return 0;
-    case IO_OP_STATX: io_core_complete_later(loop, op, ep_statx_now(op)); return 0;
+    case IO_OP_OPENAT2: io_core_complete_later(loop, op, io_core_openat2_now(op)); return 0;
+    case IO_OP_STATX: io_core_complete_later(loop, op, io_core_statx_now(op)); return 0;
     default: return -EINVAL;
     }
 }

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NS_PER_MS 1000000ull
 
@@ -496,4 +499,16 @@ int io_core_send_advance(io_op *op, size_t n)
     op->u.send.msg.msg_iov = iov;
     op->u.send.msg.msg_iovlen = (size_t)left;
     return left > 0;
+}
+
+int io_core_openat2_now(const io_op *op)
+{
+    long fd = syscall(SYS_openat2, op->u.file.dirfd, op->u.file.path, op->u.file.how, sizeof(*op->u.file.how));
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int io_core_statx_now(const io_op *op)
+{
+    int err = statx(op->u.file.dirfd, op->u.file.path, op->u.file.flags, op->u.file.mask, op->u.file.out);
+    return err < 0 ? -errno : 0;
 }

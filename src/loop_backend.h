@@ -113,6 +113,10 @@ void io_core_complete_later(io_loop *loop, io_op *op, int res);
 /* A send op sent n more bytes: step its iovec array (the caller's, per loop.h) past them and
  * past empty entries, its msghdr kept in step.  Returns 1 while bytes are left, else 0. */
 int io_core_send_advance(io_op *op, size_t n);
+/* An openat2 or statx op's system call, made now by a backend that cannot hand it to the
+ * kernel as an op (the reactors; io_uring without those opcodes): the fd or 0, or -errno. */
+int io_core_openat2_now(const io_op *op);
+int io_core_statx_now(const io_op *op);
 
 /* A post reached `loop` (its own thread): the inbox is emptied first, so a sender's earlier
  * posts that went through it still run first, then post->fn runs. */

@@ -23,12 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef IORING_SETUP_SINGLE_ISSUER
-#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
-#endif
-#ifndef IORING_SETUP_DEFER_TASKRUN
-#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
-#endif
+#include "uring_compat.h" /* proactor/'s: the ABI constants Debian's liburing 2.3 lacks */
 
 #define SQ_ENTRIES 4096
 #define CQ_ENTRIES (8 * SQ_ENTRIES)
