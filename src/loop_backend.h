@@ -8,8 +8,9 @@
  * has no way of its own to carry them.  A backend owns: how accept/recv/read/send/close are carried out and reported, how
  * to wait, and how free receive buffers are tracked.
  *
- * A backend is a file of static functions bound by IO_BACKEND_DEFINE, so leaving one out
- * fails the build.
+ * A backend is a set of entry points bound into a struct io_backend by IO_BACKEND_DEFINE in
+ * its main file (proactor/uring.c, reactor/reactor.c), so leaving one out fails the build; the
+ * rest of the backend lives in files of its own folder.
  */
 #ifndef IOSERVE_LOOP_BACKEND_H
 #define IOSERVE_LOOP_BACKEND_H

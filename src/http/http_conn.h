@@ -58,7 +58,7 @@ int64_t http_conn_now(http_conn *hc);
 void http_conn_enter(http_conn *hc);
 void http_conn_leave(http_conn *hc);
 
-/* Takes a connection over after an upgrade request (the contract of ws_conn_upgrade() in
+/* Takes a connection over after an upgrade request (the contract of ws_conn_upgrade_to() in
  * ws/ws_conn.h): 0 when it wrote the 101 and switched the connection's protocol (conn.h
  * conn_switch_proto); -errno when it refused, wrote the error response itself and closed the
  * connection.  leftover: the bytes after the request, valid during the call only. */
