@@ -25,6 +25,12 @@
 #define NS_PER_MS 1000000ull
 #define CHUNK_BYTES (16u * 1024u) /* allocation size of one copy chunk, header included */
 #define BATCH_IOV 128             /* segments one sendv carries at most */
+/* The small classes: a write that fits starts an empty queue in a small chunk, and a send of a
+ * few segments takes a small batch.  Most responses are small, and a burst of them in flight at
+ * once (a loop turn answering hundreds of connections) would otherwise touch a page of each
+ * 16 KiB chunk and a 2 KiB batch apiece, memory that stays resident after the burst. */
+#define SMALL_CHUNK_BYTES 1024u
+#define SMALL_BATCH_IOV 8
 
 /* Free objects kept for reuse per set; beyond these, memory goes back to the allocator. */
 #define CHUNK_CACHE_MAX 256u /* 4 MiB */
@@ -66,14 +72,16 @@ struct out_seg {
 #define FILE_SEG_MAX (1u << 30) /* one sendfile op's share of a file range (io_sendfile: <= INT_MAX) */
 
 #define CHUNK_STORE (CHUNK_BYTES - sizeof(struct out_seg))
+#define SMALL_CHUNK_STORE (SMALL_CHUNK_BYTES - sizeof(struct out_seg))
 
 /* The send in flight, its op and iovec array: pooled, since only a sending connection needs
  * one (an idle connection holds no op but its recv). */
 struct send_batch {
     io_op op;
     int nsegs;
+    int cap;         /* iov entries: SMALL_BATCH_IOV or BATCH_IOV */
     size_t tail_len; /* bytes of the last segment in this send: the chunk may grow meanwhile */
-    struct iovec iov[BATCH_IOV];
+    struct iovec iov[];
 };
 
 struct conn {
@@ -111,7 +119,7 @@ struct conn_set {
     atomic_uint *shared_open;
     conn *conns;
     conn_set_stats stats;
-    struct pool chunks, refs, batches, conn_pool;
+    struct pool chunks, small_chunks, refs, batches, small_batches, conn_pool;
     /* The connections' deadlines: one loop timeout for the earliest, so a connection carries
      * a heap node, not a timeout op of its own. */
     struct io_timer_heap timers;
@@ -165,7 +173,7 @@ static void settle(conn *c);
 static void seg_free(conn_set *set, struct out_seg *seg)
 {
     if (seg->cap) {
-        pool_put(&set->chunks, seg);
+        pool_put(seg->cap == SMALL_CHUNK_STORE ? &set->small_chunks : &set->chunks, seg);
         return;
     }
     if (seg->release)
@@ -223,10 +231,12 @@ static int queue_copy(conn *c, const char *data, size_t len)
     while (len) {
         struct out_seg *tail = c->out_tail;
         if (!tail || chunk_room(tail) == 0) {
-            tail = pool_get(&c->set->chunks);
+            bool small = !tail && len <= SMALL_CHUNK_STORE;
+            tail = pool_get(small ? &c->set->small_chunks : &c->set->chunks);
             if (!tail)
                 return -ENOMEM;
-            *tail = (struct out_seg){.data = tail->store, .file_fd = -1, .cap = CHUNK_STORE};
+            *tail = (struct out_seg){.data = tail->store, .file_fd = -1,
+                                     .cap = small ? SMALL_CHUNK_STORE : CHUNK_STORE};
             queue_append(c, tail);
         }
         size_t n = chunk_room(tail) < len ? chunk_room(tail) : len;
@@ -311,6 +321,24 @@ size_t conn_queued(const conn *c)
 
 /* ---- sending ---- */
 
+/* A batch for a send of segs segments: its op starts blank, as a fresh op must (the pool's
+ * memory is not one yet). */
+static struct send_batch *batch_get(conn_set *set, int segs)
+{
+    bool small = segs <= SMALL_BATCH_IOV;
+    struct send_batch *batch = pool_get(small ? &set->small_batches : &set->batches);
+    if (batch) {
+        batch->op = (io_op){0};
+        batch->cap = small ? SMALL_BATCH_IOV : BATCH_IOV;
+    }
+    return batch;
+}
+
+static void batch_put(conn_set *set, struct send_batch *batch)
+{
+    pool_put(batch->cap == SMALL_BATCH_IOV ? &set->small_batches : &set->batches, batch);
+}
+
 static void after_sent(conn *c)
 {
     if ((c->flags & F_BACKPRESSURE) && c->queued <= c->set->low_watermark)
@@ -335,14 +363,14 @@ static void on_send(io_loop *loop, io_op *op, int res, unsigned flags)
         queue_consume(c, batch);
         after_sent(c);
     }
-    pool_put(&c->set->batches, batch);
+    batch_put(c->set, batch);
     conn_uncork(c);
 }
 
 static void on_sendfile(io_loop *loop, io_op *op, int res, unsigned flags)
 {
     conn *c = op->data;
-    pool_put(&c->set->batches, c->batch);
+    batch_put(c->set, c->batch);
     c->batch = NULL;
     c->flags &= ~F_SENDING;
     c->ops--;
@@ -357,26 +385,17 @@ static void on_sendfile(io_loop *loop, io_op *op, int res, unsigned flags)
     conn_uncork(c);
 }
 
-/* A batch for the next send: its op starts blank, as a fresh op must (the pool's memory is
- * not one yet). */
-static struct send_batch *batch_get(conn_set *set)
-{
-    struct send_batch *batch = pool_get(&set->batches);
-    if (batch)
-        batch->op = (io_op){0};
-    return batch;
-}
 
 static int flush_file(conn *c)
 {
     const struct out_seg *seg = c->out_head;
-    struct send_batch *batch = batch_get(c->set); /* for its op */
+    struct send_batch *batch = batch_get(c->set, 0); /* for its op */
     if (!batch)
         return -ENOMEM;
     int err = io_sendfile(c->set->loop, &batch->op, c->fd, seg->file_fd, seg->file_off, seg->len,
                           on_sendfile, c);
     if (err < 0) {
-        pool_put(&c->set->batches, batch);
+        batch_put(c->set, batch);
         return err;
     }
     c->batch = batch;
@@ -390,12 +409,15 @@ static int flush(conn *c)
 {
     if (c->out_head->file_fd >= 0)
         return flush_file(c);
-    struct send_batch *batch = batch_get(c->set);
+    int segs = 0;
+    for (const struct out_seg *seg = c->out_head; seg && seg->file_fd < 0 && segs < BATCH_IOV; seg = seg->next)
+        segs++;
+    struct send_batch *batch = batch_get(c->set, segs);
     if (!batch)
         return -ENOMEM;
     int n = 0;
     const struct out_seg *seg = c->out_head;
-    for (; seg && seg->file_fd < 0 && n < BATCH_IOV; seg = seg->next) {
+    for (; seg && seg->file_fd < 0 && n < segs; seg = seg->next) {
         batch->iov[n].iov_base = (void *)seg->data;
         batch->iov[n].iov_len = seg->len;
         batch->tail_len = seg->len;
@@ -404,7 +426,7 @@ static int flush(conn *c)
     batch->nsegs = n;
     int err = io_sendv(c->set->loop, &batch->op, c->fd, batch->iov, n, on_send, c);
     if (err < 0) {
-        pool_put(&c->set->batches, batch);
+        batch_put(c->set, batch);
         return err;
     }
     c->batch = batch;
@@ -806,8 +828,12 @@ int conn_set_create(conn_set **out, io_loop *loop, const conn_set_config *cfg)
     if (set->low_watermark > set->high_watermark)
         set->low_watermark = set->high_watermark;
     set->chunks = (struct pool){.max = CHUNK_CACHE_MAX, .size = CHUNK_BYTES};
+    set->small_chunks = (struct pool){.max = CHUNK_CACHE_MAX, .size = SMALL_CHUNK_BYTES};
     set->refs = (struct pool){.max = REF_CACHE_MAX, .size = sizeof(struct out_seg)};
-    set->batches = (struct pool){.max = BATCH_CACHE_MAX, .size = sizeof(struct send_batch)};
+    set->batches = (struct pool){.max = BATCH_CACHE_MAX,
+                                 .size = sizeof(struct send_batch) + BATCH_IOV * sizeof(struct iovec)};
+    set->small_batches = (struct pool){.max = BATCH_CACHE_MAX,
+                                       .size = sizeof(struct send_batch) + SMALL_BATCH_IOV * sizeof(struct iovec)};
     set->conn_pool = (struct pool){.max = CONN_CACHE_MAX, .size = sizeof(conn)};
     *out = set;
     return 0;
@@ -818,6 +844,8 @@ void conn_set_destroy(conn_set *set)
     if (!set)
         return;
     pool_drain(&set->chunks);
+    pool_drain(&set->small_chunks);
+    pool_drain(&set->small_batches);
     pool_drain(&set->refs);
     pool_drain(&set->batches);
     pool_drain(&set->conn_pool);
