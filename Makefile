@@ -113,7 +113,7 @@ bench-deps:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(BENCH_PACKAGES)"
 
 # Every server x workload cell, pinned and round-robin; writes bench/results/, docs/benchmarks.md
-# and docs/img/.  `bench` is the quick subset with every issue-7 target (about 14 minutes),
+# and docs/img/.  `bench` is the quick subset with every issue-7 target and issue 11's idle cell (about 17 minutes),
 # `bench-full` the whole matrix.
 bench: build bench-deps
 	/usr/bin/python3 bench/compare/compare.py --build $(BUILD)

@@ -22,6 +22,7 @@
 
 #include <liburing.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "fault.h"
 #include "loop_backend.h"
@@ -29,6 +30,7 @@
 
 
 #define UR_BGID 0 /* the one provided-buffer group */
+#define UR_BUFS_START 64u /* receive buffers in the ring at first (uring_bufs.c) */
 
 /* Low bits of a post's user_data (pointers are 8-byte aligned). */
 #define UR_TAG_POST_IN 0x1u   /* on the target ring: a post to run */
@@ -76,6 +78,7 @@ struct ur_bufs {
     struct io_uring_buf_ring *ring; /* NULL: the free stack is in use */
     size_t ring_bytes;
     uint32_t lent;      /* ring: buffers the kernel handed out, not yet given back */
+    uint32_t circulating; /* ring: ids 0..circulating-1 are in use, the rest not yet touched */
     uint32_t *free_ids; /* stack: ids not lent */
     uint32_t free_count;
     io_op *parked_head;
@@ -162,6 +165,9 @@ void ur_describe(io_loop *loop, const struct uring *u);
 /* uring_bufs.c */
 int ur_bufs_init_ring(struct ur_bufs *b, struct io_uring *ring, const io_loop *loop);
 int ur_bufs_init_stack(struct ur_bufs *b, const io_loop *loop);
+/* Ring: put twice the buffers in circulation (the first UR_BUFS_START at init), up to the
+ * pool; false when all are in already (or there is no ring). */
+bool ur_bufs_grow(struct ur_bufs *b, const io_loop *loop);
 void ur_bufs_free(struct ur_bufs *b);
 void ur_bufs_put(struct ur_bufs *b, const io_loop *loop, uint32_t id);
 int ur_bufs_take(struct ur_bufs *b, uint32_t *id);

@@ -1,9 +1,13 @@
 /* uring_bufs.c - the proactor's receive pool over the core's buffer memory.
  *
  * Buffer id i is always loop->buf_base + i * buf_size.  With a provided-buffer ring
- * (io_uring_register_buf_ring) every free buffer sits in the ring and the kernel picks one per
- * received chunk; `lent` counts those out of the ring so the backend knows how many it may
- * promise to waiting recvs.  Without a ring the free ids sit on a stack and a recv takes one
+ * (io_uring_register_buf_ring) every free buffer in circulation sits in the ring and the kernel
+ * picks one per received chunk, oldest first; `lent` counts those out of the ring so the
+ * backend knows how many it may promise to waiting recvs.  The ring has room for every buffer
+ * but starts with UR_BUFS_START of them: since the kernel cycles through all it holds, each one
+ * in the ring is memory touched for good, and a server of idle connections needs few.  A recv
+ * the ring could not serve doubles the buffers in circulation (ur_bufs_grow), up to the pool,
+ * so a busy loop reaches the buffers it needs after a few -ENOBUFS rounds.  Without a ring the free ids sit on a stack and a recv takes one
  * only once its socket is readable.  Recvs that found the pool empty wait on the parked list,
  * first come first served, linked through u.backend_scratch (UR_SCRATCH_PARK_*).
  */
@@ -31,12 +35,26 @@ int ur_bufs_init_ring(struct ur_bufs *b, struct io_uring *ring, const io_loop *l
         munmap(mem, bytes);
         return err;
     }
-    int mask = io_uring_buf_ring_mask(loop->buf_count);
-    for (uint32_t id = 0; id < loop->buf_count; id++)
-        io_uring_buf_ring_add(br, io_core_buf_data(loop, id), loop->buf_size, (unsigned short)id, mask, (int)id);
-    io_uring_buf_ring_advance(br, (int)loop->buf_count);
     *b = (struct ur_bufs){ .ring = br, .ring_bytes = bytes };
+    ur_bufs_grow(b, loop);
     return 0;
+}
+
+bool ur_bufs_grow(struct ur_bufs *b, const io_loop *loop)
+{
+    uint32_t from = b->circulating;
+    uint32_t to = from ? from * 2 : UR_BUFS_START;
+    if (to > loop->buf_count)
+        to = loop->buf_count;
+    if (!b->ring || to == from)
+        return false;
+    int mask = io_uring_buf_ring_mask(loop->buf_count);
+    for (uint32_t id = from; id < to; id++)
+        io_uring_buf_ring_add(b->ring, io_core_buf_data(loop, id), loop->buf_size, (unsigned short)id,
+                              mask, (int)(id - from));
+    io_uring_buf_ring_advance(b->ring, (int)(to - from));
+    b->circulating = to;
+    return true;
 }
 
 int ur_bufs_init_stack(struct ur_bufs *b, const io_loop *loop)
@@ -65,6 +83,8 @@ void ur_bufs_put(struct ur_bufs *b, const io_loop *loop, uint32_t id)
     if (id >= loop->buf_count)
         return;
     if (b->ring) {
+        if (id >= b->circulating)
+            return;
         io_uring_buf_ring_add(b->ring, io_core_buf_data(loop, id), loop->buf_size, (unsigned short)id,
                               io_uring_buf_ring_mask(loop->buf_count), 0);
         io_uring_buf_ring_advance(b->ring, 1);
@@ -92,8 +112,7 @@ uint32_t ur_bufs_available(const struct ur_bufs *b)
 {
     if (!b->ring)
         return b->free_count;
-    uint32_t entries = (uint32_t)(b->ring_bytes / sizeof(struct io_uring_buf));
-    return b->lent < entries ? entries - b->lent : 0;
+    return b->lent < b->circulating ? b->circulating - b->lent : 0;
 }
 
 static io_op *link_get(const io_op *op, int which)

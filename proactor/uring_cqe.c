@@ -115,6 +115,7 @@ static int recv_starved(io_loop *loop, struct uring *u, io_op *op)
 {
     if (cancelling(op))
         return ur_end_op(loop, u, op, -ECANCELED);
+    ur_bufs_grow(&u->bufs, loop); /* the load wants more buffers than circulate: it gets them */
     ur_bufs_park(&u->bufs, op);
     return 0;
 }

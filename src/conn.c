@@ -20,9 +20,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "timer_heap.h"
+
 #define NS_PER_MS 1000000ull
 #define CHUNK_BYTES (16u * 1024u) /* allocation size of one copy chunk, header included */
 #define BATCH_IOV 128             /* segments one sendv carries at most */
+/* The small classes: a write that fits starts an empty queue in a small chunk, and a send of a
+ * few segments takes a small batch.  Most responses are small, and a burst of them in flight at
+ * once (a loop turn answering hundreds of connections) would otherwise touch a page of each
+ * 16 KiB chunk and a 2 KiB batch apiece, memory that stays resident after the burst. */
+#define SMALL_CHUNK_BYTES 1024u
+#define SMALL_BATCH_IOV 8
 
 /* Free objects kept for reuse per set; beyond these, memory goes back to the allocator. */
 #define CHUNK_CACHE_MAX 256u /* 4 MiB */
@@ -39,7 +47,7 @@ enum conn_flag {
     F_RECV_ARMED = 1u << 0,
     F_RECV_CANCELLING = 1u << 1,
     F_SENDING = 1u << 2,
-    F_TIMER_ARMED = 1u << 3,
+    F_TIMER_ARMED = 1u << 3,  /* in the set's deadline heap */
     F_EOF = 1u << 4,
     F_PAUSED = 1u << 5,       /* by the protocol */
     F_BACKPRESSURE = 1u << 6, /* by the output queue */
@@ -64,12 +72,16 @@ struct out_seg {
 #define FILE_SEG_MAX (1u << 30) /* one sendfile op's share of a file range (io_sendfile: <= INT_MAX) */
 
 #define CHUNK_STORE (CHUNK_BYTES - sizeof(struct out_seg))
+#define SMALL_CHUNK_STORE (SMALL_CHUNK_BYTES - sizeof(struct out_seg))
 
-/* The iovec array of the send in flight: pooled, since only a sending connection needs one. */
+/* The send in flight, its op and iovec array: pooled, since only a sending connection needs
+ * one (an idle connection holds no op but its recv). */
 struct send_batch {
+    io_op op;
     int nsegs;
+    int cap;         /* iov entries: SMALL_BATCH_IOV or BATCH_IOV */
     size_t tail_len; /* bytes of the last segment in this send: the chunk may grow meanwhile */
-    struct iovec iov[BATCH_IOV];
+    struct iovec iov[];
 };
 
 struct conn {
@@ -84,13 +96,11 @@ struct conn {
     unsigned ops;   /* ops of ours in flight */
     unsigned holds; /* conn_hold() */
     io_op recv_op;  /* also the close op, once nothing else is in flight */
-    io_op send_op;
-    io_op timer_op;
     struct out_seg *out_head, *out_tail;
     size_t queued;
-    struct send_batch *batch;
+    struct send_batch *batch; /* the send or sendfile in flight */
     uint64_t timer_deadline; /* 0: none */
-    uint64_t timer_armed_for; /* when the armed timeout fires, as the loop reckons it */
+    io_timer_node timer;     /* in the set's heap: when to look at the deadline next */
 };
 
 /* A free list of fixed-size objects with a bounded cache. */
@@ -109,7 +119,14 @@ struct conn_set {
     atomic_uint *shared_open;
     conn *conns;
     conn_set_stats stats;
-    struct pool chunks, refs, batches, conn_pool;
+    struct pool chunks, small_chunks, refs, batches, small_batches, conn_pool;
+    /* The connections' deadlines: one loop timeout for the earliest, so a connection carries
+     * a heap node, not a timeout op of its own. */
+    struct io_timer_heap timers;
+    uint64_t timer_seq;
+    uint64_t timer_for;    /* the deadline the armed timeout was set for */
+    io_op timer_op;
+    bool timer_armed;
     bool shutting;
     bool fd_limit_noted;   /* a connection beyond io_loop_fd_limit was refused, and said so */
     bool shutdown_armed;
@@ -156,7 +173,7 @@ static void settle(conn *c);
 static void seg_free(conn_set *set, struct out_seg *seg)
 {
     if (seg->cap) {
-        pool_put(&set->chunks, seg);
+        pool_put(seg->cap == SMALL_CHUNK_STORE ? &set->small_chunks : &set->chunks, seg);
         return;
     }
     if (seg->release)
@@ -214,10 +231,12 @@ static int queue_copy(conn *c, const char *data, size_t len)
     while (len) {
         struct out_seg *tail = c->out_tail;
         if (!tail || chunk_room(tail) == 0) {
-            tail = pool_get(&c->set->chunks);
+            bool small = !tail && len <= SMALL_CHUNK_STORE;
+            tail = pool_get(small ? &c->set->small_chunks : &c->set->chunks);
             if (!tail)
                 return -ENOMEM;
-            *tail = (struct out_seg){.data = tail->store, .file_fd = -1, .cap = CHUNK_STORE};
+            *tail = (struct out_seg){.data = tail->store, .file_fd = -1,
+                                     .cap = small ? SMALL_CHUNK_STORE : CHUNK_STORE};
             queue_append(c, tail);
         }
         size_t n = chunk_room(tail) < len ? chunk_room(tail) : len;
@@ -302,6 +321,24 @@ size_t conn_queued(const conn *c)
 
 /* ---- sending ---- */
 
+/* A batch for a send of segs segments: its op starts blank, as a fresh op must (the pool's
+ * memory is not one yet). */
+static struct send_batch *batch_get(conn_set *set, int segs)
+{
+    bool small = segs <= SMALL_BATCH_IOV;
+    struct send_batch *batch = pool_get(small ? &set->small_batches : &set->batches);
+    if (batch) {
+        batch->op = (io_op){0};
+        batch->cap = small ? SMALL_BATCH_IOV : BATCH_IOV;
+    }
+    return batch;
+}
+
+static void batch_put(conn_set *set, struct send_batch *batch)
+{
+    pool_put(batch->cap == SMALL_BATCH_IOV ? &set->small_batches : &set->batches, batch);
+}
+
 static void after_sent(conn *c)
 {
     if ((c->flags & F_BACKPRESSURE) && c->queued <= c->set->low_watermark)
@@ -326,13 +363,15 @@ static void on_send(io_loop *loop, io_op *op, int res, unsigned flags)
         queue_consume(c, batch);
         after_sent(c);
     }
-    pool_put(&c->set->batches, batch);
+    batch_put(c->set, batch);
     conn_uncork(c);
 }
 
 static void on_sendfile(io_loop *loop, io_op *op, int res, unsigned flags)
 {
     conn *c = op->data;
+    batch_put(c->set, c->batch);
+    c->batch = NULL;
     c->flags &= ~F_SENDING;
     c->ops--;
     c->nest++;
@@ -346,13 +385,20 @@ static void on_sendfile(io_loop *loop, io_op *op, int res, unsigned flags)
     conn_uncork(c);
 }
 
+
 static int flush_file(conn *c)
 {
     const struct out_seg *seg = c->out_head;
-    int err = io_sendfile(c->set->loop, &c->send_op, c->fd, seg->file_fd, seg->file_off, seg->len,
+    struct send_batch *batch = batch_get(c->set, 0); /* for its op */
+    if (!batch)
+        return -ENOMEM;
+    int err = io_sendfile(c->set->loop, &batch->op, c->fd, seg->file_fd, seg->file_off, seg->len,
                           on_sendfile, c);
-    if (err < 0)
+    if (err < 0) {
+        batch_put(c->set, batch);
         return err;
+    }
+    c->batch = batch;
     c->flags |= F_SENDING;
     c->ops++;
     return 0;
@@ -363,21 +409,24 @@ static int flush(conn *c)
 {
     if (c->out_head->file_fd >= 0)
         return flush_file(c);
-    struct send_batch *batch = pool_get(&c->set->batches);
+    int segs = 0;
+    for (const struct out_seg *seg = c->out_head; seg && seg->file_fd < 0 && segs < BATCH_IOV; seg = seg->next)
+        segs++;
+    struct send_batch *batch = batch_get(c->set, segs);
     if (!batch)
         return -ENOMEM;
     int n = 0;
     const struct out_seg *seg = c->out_head;
-    for (; seg && seg->file_fd < 0 && n < BATCH_IOV; seg = seg->next) {
+    for (; seg && seg->file_fd < 0 && n < segs; seg = seg->next) {
         batch->iov[n].iov_base = (void *)seg->data;
         batch->iov[n].iov_len = seg->len;
         batch->tail_len = seg->len;
         n++;
     }
     batch->nsegs = n;
-    int err = io_sendv(c->set->loop, &c->send_op, c->fd, batch->iov, n, on_send, c);
+    int err = io_sendv(c->set->loop, &batch->op, c->fd, batch->iov, n, on_send, c);
     if (err < 0) {
-        pool_put(&c->set->batches, batch);
+        batch_put(c->set, batch);
         return err;
     }
     c->batch = batch;
@@ -451,40 +500,71 @@ void conn_read_resume(conn *c)
         settle(c);
 }
 
-/* ---- timer ---- */
+/* ---- timers: the connections' deadlines in the set's heap, one loop timeout for them all ---- */
 
-static void on_timer(io_loop *loop, io_op *op, int res, unsigned flags);
+static void on_set_timer(io_loop *loop, io_op *op, int res, unsigned flags);
 
-/* Keep one timeout armed no later than the deadline.  A deadline pushed back leaves the armed
- * one alone (it re-arms for the rest when it fires); one brought forward cancels it. */
-static int timer_arm(conn *c)
+/* Keep the set's timeout armed for the earliest deadline: armed when there is one, cancelled
+ * (re-armed from its completion) when an earlier one came, cancelled when none is left, so an
+ * idle loop is not kept running by it.  0 or -errno. */
+static int set_timer_sync(conn_set *set)
 {
-    io_loop *loop = c->set->loop;
-    uint64_t now = io_loop_now_ns(loop);
-    if (c->flags & F_TIMER_ARMED) {
-        if (c->timer_armed_for > c->timer_deadline)
-            io_cancel(loop, &c->timer_op);
+    const io_timer_node *first = timer_heap_peek(&set->timers);
+    if (set->timer_armed) {
+        if (!first || first->deadline_ns < set->timer_for)
+            io_cancel(set->loop, &set->timer_op);
         return 0;
     }
-    uint64_t wait_ns = c->timer_deadline > now ? c->timer_deadline - now : 0;
-    uint64_t wait_ms = (wait_ns + NS_PER_MS - 1) / NS_PER_MS;
-    int err = io_timeout(loop, &c->timer_op, wait_ms, on_timer, c);
+    if (!first)
+        return 0;
+    uint64_t now = io_loop_now_ns(set->loop);
+    uint64_t wait_ns = first->deadline_ns > now ? first->deadline_ns - now : 0;
+    int err = io_timeout(set->loop, &set->timer_op, (wait_ns + NS_PER_MS - 1) / NS_PER_MS, on_set_timer, set);
     if (err < 0)
         return err;
-    c->timer_armed_for = now + wait_ms * NS_PER_MS;
-    c->flags |= F_TIMER_ARMED;
-    c->ops++;
+    set->timer_armed = true;
+    set->timer_for = first->deadline_ns;
     return 0;
 }
 
-static void on_timer(io_loop *loop, io_op *op, int res, unsigned flags)
+static void timer_unqueue(conn *c)
 {
-    conn *c = op->data;
+    if (!(c->flags & F_TIMER_ARMED))
+        return;
+    timer_heap_remove(&c->set->timers, &c->timer);
     c->flags &= ~F_TIMER_ARMED;
-    c->ops--;
+}
+
+/* Be looked at no later than the deadline.  A deadline pushed back leaves the node where it is
+ * (it is queued again for the rest when reached): moving an idle timeout on every request costs
+ * nothing; one brought forward moves it. */
+static int timer_arm(conn *c)
+{
+    conn_set *set = c->set;
+    if ((c->flags & F_TIMER_ARMED) && c->timer.deadline_ns <= c->timer_deadline)
+        return 0;
+    timer_unqueue(c);
+    c->timer.deadline_ns = c->timer_deadline;
+    c->timer.seq = set->timer_seq++;
+    int err = timer_heap_push(&set->timers, &c->timer);
+    if (err < 0)
+        return err;
+    c->flags |= F_TIMER_ARMED;
+    return set_timer_sync(set);
+}
+
+static void timer_disarm(conn *c)
+{
+    timer_unqueue(c);
+    set_timer_sync(c->set);
+}
+
+/* The connection's node was reached: its deadline passed, or moved later (queue it again). */
+static void timer_reached(conn *c)
+{
     c->nest++;
     if (c->phase <= PHASE_CLOSING && c->timer_deadline && !(c->flags & F_ABORT)) {
-        if (c->timer_deadline <= io_loop_now_ns(loop)) {
+        if (c->timer_deadline <= io_loop_now_ns(c->set->loop)) {
             c->timer_deadline = 0;
             if (c->phase == PHASE_CLOSING)
                 c->flags |= F_ABORT; /* the peer would not take what was left to send */
@@ -495,6 +575,31 @@ static void on_timer(io_loop *loop, io_op *op, int res, unsigned flags)
         }
     }
     conn_uncork(c);
+}
+
+static void on_set_timer(io_loop *loop, io_op *op, int res, unsigned flags)
+{
+    conn_set *set = op->data;
+    /* Still "armed" (for no deadline at all) while the nodes are looked at: what they arm
+     * meanwhile neither arms nor cancels; the sync after does it once. */
+    set->timer_for = 0;
+    uint64_t now = io_loop_now_ns(loop);
+    uint64_t seq_end = set->timer_seq; /* nodes queued from here on wait for the next turn */
+    io_timer_node *node;
+    while ((node = timer_heap_peek(&set->timers)) && node->deadline_ns <= now && node->seq < seq_end) {
+        conn *c = (conn *)((char *)node - offsetof(conn, timer));
+        timer_unqueue(c);
+        timer_reached(c);
+    }
+    set->timer_armed = false;
+    if (set_timer_sync(set) < 0) {
+        /* No timeout for the deadlines left: they would never come; end those connections. */
+        while ((node = timer_heap_peek(&set->timers))) {
+            conn *c = (conn *)((char *)node - offsetof(conn, timer));
+            timer_unqueue(c);
+            conn_abort(c);
+        }
+    }
 }
 
 int conn_timer_set(conn *c, uint64_t ms)
@@ -569,10 +674,11 @@ static void close_fd(conn *c)
     c->ops++;
     if (io_close(loop, &c->recv_op, c->fd, on_closed, c) == 0)
         return;
-    /* The loop could not take the close: close here, and still end from a loop callback. */
+    /* The loop could not take the close (the op is free again, rule 1): close here, and still
+     * end from a loop callback. */
     close(c->fd);
-    if (io_timeout(loop, &c->timer_op, 0, on_closed, c) < 0)
-        on_closed(loop, &c->timer_op, 0, 0);
+    if (io_timeout(loop, &c->recv_op, 0, on_closed, c) < 0)
+        on_closed(loop, &c->recv_op, 0, 0);
 }
 
 static void shut(conn *c)
@@ -582,9 +688,8 @@ static void shut(conn *c)
     if ((c->flags & F_RECV_ARMED) && !(c->flags & F_RECV_CANCELLING) && io_cancel(loop, &c->recv_op) == 0)
         c->flags |= F_RECV_CANCELLING;
     if (c->flags & F_SENDING)
-        io_cancel(loop, &c->send_op);
-    if (c->flags & F_TIMER_ARMED)
-        io_cancel(loop, &c->timer_op);
+        io_cancel(loop, &c->batch->op);
+    timer_disarm(c);
 }
 
 /* Everything is sent: shut our side down and drain the peer until its EOF, at most
@@ -723,8 +828,12 @@ int conn_set_create(conn_set **out, io_loop *loop, const conn_set_config *cfg)
     if (set->low_watermark > set->high_watermark)
         set->low_watermark = set->high_watermark;
     set->chunks = (struct pool){.max = CHUNK_CACHE_MAX, .size = CHUNK_BYTES};
+    set->small_chunks = (struct pool){.max = CHUNK_CACHE_MAX, .size = SMALL_CHUNK_BYTES};
     set->refs = (struct pool){.max = REF_CACHE_MAX, .size = sizeof(struct out_seg)};
-    set->batches = (struct pool){.max = BATCH_CACHE_MAX, .size = sizeof(struct send_batch)};
+    set->batches = (struct pool){.max = BATCH_CACHE_MAX,
+                                 .size = sizeof(struct send_batch) + BATCH_IOV * sizeof(struct iovec)};
+    set->small_batches = (struct pool){.max = BATCH_CACHE_MAX,
+                                       .size = sizeof(struct send_batch) + SMALL_BATCH_IOV * sizeof(struct iovec)};
     set->conn_pool = (struct pool){.max = CONN_CACHE_MAX, .size = sizeof(conn)};
     *out = set;
     return 0;
@@ -735,9 +844,12 @@ void conn_set_destroy(conn_set *set)
     if (!set)
         return;
     pool_drain(&set->chunks);
+    pool_drain(&set->small_chunks);
+    pool_drain(&set->small_batches);
     pool_drain(&set->refs);
     pool_drain(&set->batches);
     pool_drain(&set->conn_pool);
+    timer_heap_free(&set->timers);
     free(set);
 }
 

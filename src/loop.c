@@ -190,9 +190,10 @@ static int deliver_queued(io_loop *loop)
 static int fire_expired_timers(io_loop *loop)
 {
     int fired = 0;
-    io_op *op;
-    while ((op = timer_heap_peek(&loop->timers)) && op->u.timer.deadline_ns <= loop->now_ns) {
-        timer_heap_remove(&loop->timers, op);
+    io_timer_node *node;
+    while ((node = timer_heap_peek(&loop->timers)) && node->deadline_ns <= loop->now_ns) {
+        io_op *op = (io_op *)((char *)node - offsetof(io_op, u.timer));
+        timer_heap_remove(&loop->timers, node);
         io_core_complete(loop, op, -ETIME, 0);
         fired++;
     }
@@ -205,9 +206,9 @@ static int64_t wait_budget_ns(const io_loop *loop, int timeout_ms)
     if (loop->ready_head)
         return 0;
     int64_t budget = timeout_ms < 0 ? -1 : (int64_t)timeout_ms * (int64_t)NS_PER_MS;
-    io_op *next = timer_heap_peek(&loop->timers);
+    const io_timer_node *next = timer_heap_peek(&loop->timers);
     if (next) {
-        uint64_t deadline = next->u.timer.deadline_ns;
+        uint64_t deadline = next->deadline_ns;
         int64_t until = deadline > loop->now_ns ? (int64_t)(deadline - loop->now_ns) : 0;
         if (budget < 0 || until < budget)
             budget = until;
@@ -441,7 +442,7 @@ int io_timeout(io_loop *loop, io_op *op, uint64_t ms, io_cb cb, void *data)
         return err;
     op->u.timer.deadline_ns = loop->now_ns + ms * NS_PER_MS;
     op->u.timer.seq = loop->timer_seq++;
-    err = timer_heap_push(&loop->timers, op);
+    err = timer_heap_push(&loop->timers, &op->u.timer);
     if (err < 0) {
         op->state = 0;
         loop->inflight--;
@@ -456,7 +457,7 @@ int io_cancel(io_loop *loop, io_op *op)
     if (op->state & IO_STATE_QUEUED)
         return 0; /* already finished: it completes with its own result */
     if (op->kind == IO_OP_TIMEOUT) {
-        timer_heap_remove(&loop->timers, op);
+        timer_heap_remove(&loop->timers, &op->u.timer);
         io_core_complete_later(loop, op, -ECANCELED);
         return 0;
     }

@@ -65,6 +65,14 @@ typedef struct io_buf {
     uint32_t id;
 } io_buf;
 
+/* A place in a deadline heap (timer_heap.h): the loop's timeouts, and whatever else keeps
+ * deadlines of its own the same way. */
+typedef struct io_timer_node {
+    uint64_t deadline_ns; /* absolute CLOCK_MONOTONIC time */
+    uint64_t seq;         /* equal deadlines fire in submission order */
+    uint32_t heap_index;
+} io_timer_node;
+
 /* The op.  Fields under "private" belong to the loop while the op is in flight. */
 struct io_op {
     io_cb cb;
@@ -105,11 +113,7 @@ struct io_op {
             size_t len;        /* bytes still to send */
             size_t done;       /* bytes sent so far */
         } sendfile;
-        struct {
-            uint64_t deadline_ns; /* absolute CLOCK_MONOTONIC time */
-            uint64_t seq;         /* equal deadlines fire in submission order */
-            uint32_t heap_index;
-        } timer;
+        io_timer_node timer;
         uint64_t backend_scratch[6]; /* accept/recv/close: free for the backend's use */
     } u;
 };

@@ -34,6 +34,7 @@ struct http_stack {
 /* After the server is gone: every connection has closed. */
 static void http_stack_fini(struct http_stack *h)
 {
+    http_app_fini(&h->app);
     http_files_close(&h->files);
     http_router_destroy(h->router);
     h->router = NULL;

@@ -4,22 +4,22 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static int fires_before(const io_op *a, const io_op *b)
+static int fires_before(const io_timer_node *a, const io_timer_node *b)
 {
-    if (a->u.timer.deadline_ns != b->u.timer.deadline_ns)
-        return a->u.timer.deadline_ns < b->u.timer.deadline_ns;
-    return a->u.timer.seq < b->u.timer.seq;
+    if (a->deadline_ns != b->deadline_ns)
+        return a->deadline_ns < b->deadline_ns;
+    return a->seq < b->seq;
 }
 
-static void place(struct io_timer_heap *heap, uint32_t index, io_op *op)
+static void place(struct io_timer_heap *heap, uint32_t index, io_timer_node *node)
 {
-    heap->slots[index] = op;
-    op->u.timer.heap_index = index;
+    heap->slots[index] = node;
+    node->heap_index = index;
 }
 
 static void sift_up(struct io_timer_heap *heap, uint32_t index)
 {
-    io_op *op = heap->slots[index];
+    io_timer_node *op = heap->slots[index];
     while (index > 0) {
         uint32_t parent = (index - 1) / 2;
         if (!fires_before(op, heap->slots[parent]))
@@ -32,7 +32,7 @@ static void sift_up(struct io_timer_heap *heap, uint32_t index)
 
 static void sift_down(struct io_timer_heap *heap, uint32_t index)
 {
-    io_op *op = heap->slots[index];
+    io_timer_node *op = heap->slots[index];
     for (;;) {
         uint32_t child = 2 * index + 1;
         if (child >= heap->len)
@@ -47,11 +47,11 @@ static void sift_down(struct io_timer_heap *heap, uint32_t index)
     place(heap, index, op);
 }
 
-int timer_heap_push(struct io_timer_heap *heap, io_op *op)
+int timer_heap_push(struct io_timer_heap *heap, io_timer_node *op)
 {
     if (heap->len == heap->cap) {
         uint32_t cap = heap->cap ? heap->cap * 2 : 64;
-        io_op **slots = realloc(heap->slots, (size_t)cap * sizeof(*slots));
+        io_timer_node **slots = realloc(heap->slots, (size_t)cap * sizeof(*slots));
         if (!slots)
             return -ENOMEM;
         heap->slots = slots;
@@ -62,14 +62,14 @@ int timer_heap_push(struct io_timer_heap *heap, io_op *op)
     return 0;
 }
 
-void timer_heap_remove(struct io_timer_heap *heap, io_op *op)
+void timer_heap_remove(struct io_timer_heap *heap, io_timer_node *op)
 {
-    uint32_t index = op->u.timer.heap_index;
-    io_op *last = heap->slots[--heap->len];
+    uint32_t index = op->heap_index;
+    io_timer_node *last = heap->slots[--heap->len];
     if (index == heap->len)
         return;
     place(heap, index, last);
-    /* The moved op may belong above or below its new slot. */
+    /* The moved node may belong above or below its new slot. */
     if (index > 0 && fires_before(last, heap->slots[(index - 1) / 2]))
         sift_up(heap, index);
     else

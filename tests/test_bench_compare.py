@@ -134,7 +134,10 @@ def _synthetic():
         "ioserve-epoll-lt": dict(_entry(4.0), **_p99(1500.0)),
         "nginx": dict(_entry(9.0), **_p99(1000.0))})
     open_loop["servers"]["ioserve-uring"]["client_cpu_us_per_req"] = {"median": 10.0}
-    return {"cells": [d1, d16, echo, open_loop],
+    idle = _cell("idle", 19000, {name: {"idle_rss_per_conn_bytes": {"median": b}}
+                                 for name, b in (("ioserve-uring", 430.0), ("ioserve-epoll-lt", 600.0),
+                                                 ("nginx", 540.0))}, hold=19000)
+    return {"cells": [d1, d16, echo, open_loop, idle],
             "open_loop": {"of": ["http-d1", 128], "rate": 50000.0, "tick_us": 100,
                           "skipped": None}}
 
@@ -186,6 +189,15 @@ class Targets(unittest.TestCase):
         self.assertTrue(self.status("p99", "http-d1-open c128, ioserve-epoll-et")["status"]
                         .startswith("not measured"))
 
+    def test_idle_memory_per_backend(self):
+        row = self.status("Idle connections", "idle c19000, ioserve-uring")
+        self.assertEqual(row["status"], "met")                          # 430 <= 512
+        self.assertIn("nginx 540 B", row["measured"])
+        self.assertEqual(self.status("Idle connections", "idle c19000, ioserve-epoll-lt")["status"],
+                         "not met")                                     # 600 > 512
+        self.assertTrue(self.status("Idle connections", "idle c19000, ioserve-epoll-et")["status"]
+                        .startswith("not measured"))
+
     def test_missing_cells_say_why(self):
         rows = targets.evaluate({"cells": [], "open_loop": {"skipped": "nginx not installed"}})
         for row in rows[:-1]:
@@ -195,7 +207,7 @@ class Targets(unittest.TestCase):
 
     def test_report_has_a_targets_table(self):
         lines = report._targets(_synthetic())
-        self.assertEqual(lines[0], "## Targets (issue 7)")
+        self.assertEqual(lines[0], "## Targets (issues 7 and 11)")
         self.assertEqual(sum(1 for line in lines if line.startswith("| ")), 1 + len(self.rows))
 
 

@@ -103,6 +103,7 @@ static int teardown(void **state)
     int open = (int)conn_set_get_stats(f->set).open;
     conn_set_destroy(f->set);
     io_loop_destroy(f->loop);
+    http_app_fini(&f->app);
     http_router_destroy(f->router);
     free(f);
     return open == 0 ? 0 : -1;

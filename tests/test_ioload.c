@@ -594,6 +594,33 @@ static void idle_connections_are_held_silent(void **state)
     assert_int_equal(seen.sources, (1u << 1) | (1u << 2) | (1u << 3));
 }
 
+/* --hold: every connection is answered once, then sends one request per --every for
+ * --duration, from the sources at --first-source on; with --server-pid the server's memory is
+ * read (this test's own process stands in for the server). */
+static void hold_answers_once_then_sparse(void **state)
+{
+    struct peer *p = peer_start(PEER_HTTP_OK);
+    struct outcome o;
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    run_ioload(ioload_of(state), p->port, &o, "--hold", "8", "--every", "0.2", "-d", "0.5",
+               "--conns-per-source", "4", "--first-source", "2", "--server-pid", pid, NULL);
+    struct peer_seen seen = peer_stop(p);
+    assert_exit(&o, 0);
+    assert_int_equal((int)json_number(&o, "connections"), 8);
+    assert_int_equal((int)json_number(&o, "answered"), 8); /* the first requests' */
+    /* 8 connections, one turn each per 0.2 s: a turn every 25 ms, 20 before 0.5 s (a late
+     * wake-up at the end may cost the last ones) */
+    int sent = (int)json_number(&o, "sent");
+    assert_in_range(sent, 16, 20);
+    assert_non_null(strstr(o.out, "\"errors\":0,\"latency_us\""));
+    assert_int_equal(seen.requests, 8 + (unsigned)sent);
+    assert_int_equal((int)json_number(&o, "lost"), 0);
+    assert_non_null(strstr(o.out, "\"server_rss\":{\"before\":"));
+    /* 127.0.0.3 and .4: slots 2 and 3; 127.0.0.1 is the start-up probe's (no request) */
+    assert_int_equal(seen.sources, (1u << 1) | (1u << 3) | (1u << 4));
+}
+
 static void http_json_has_every_field(void **state)
 {
     static const char *const keys[] = {
@@ -851,6 +878,8 @@ static void bad_flags_exit_2(void **state)
         {"--bogus", "127.0.0.1:1", NULL},
         {"-c", "5", NULL},                   /* no target */
         {"-c", "2", "no-port-here"},
+        {"--every", "1", "127.0.0.1:1"},     /* --hold's own flags without --hold */
+        {"--hold", "0", "127.0.0.1:1"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct outcome o;
@@ -889,6 +918,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(warmup_is_not_measured, ioload),
         cmocka_unit_test_prestate(connections_spread_over_loopback_sources, ioload),
         cmocka_unit_test_prestate(idle_connections_are_held_silent, ioload),
+        cmocka_unit_test_prestate(hold_answers_once_then_sparse, ioload),
         cmocka_unit_test_prestate(http_chunked_bodies_are_parsed, ioload),
         cmocka_unit_test_prestate(http_1_0_body_to_eof_is_one_answer, ioload),
         cmocka_unit_test_prestate(http_500_counts_as_status_error, ioload),

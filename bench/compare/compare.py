@@ -55,6 +55,14 @@ SERVER_OWN_FDS = 64  # a server's fds beside its connections: stdio, listener, l
 # inline on the loop and sleep(0) on the worker pool (a round trip to a worker and back: on
 # io_uring the post back is a MSG_RING, on epoll an eventfd and a locked inbox).
 RPC_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et"]
+# The idle cell (issue 11): connections answered once, then one request each every few seconds.
+# 19,000: the hard open-files limit here is 20,000 per process and cannot be raised, and the
+# server holds one descriptor per connection (ioload, another process, one more each); a
+# million is bench/million.sh's, on a machine that allows it.
+IDLE_HOLD = 19000
+IDLE_EVERY_S = 5
+IDLE_SECONDS = 10
+IDLE_SERVERS = ["ioserve-uring", "ioserve-epoll-lt", "ioserve-epoll-et", "nginx"]
 RPC_DEPTH = 16
 
 
@@ -93,6 +101,13 @@ def _walls():
     return [(_wall(idle), [WALL_ACTIVE], []) for idle in WALL_IDLE]
 
 
+def _idle_cell():
+    return {"id": "idle", "protocol": "http", "hold": IDLE_HOLD, "every_s": IDLE_EVERY_S,
+            "servers": IDLE_SERVERS,
+            "note": "%d connections answered once, then one request each every %d s for %d s" % (
+                IDLE_HOLD, IDLE_EVERY_S, IDLE_SECONDS)}
+
+
 def _processes_cell():
     return {"id": "http-d1-procs", "protocol": "http", "depth": 1, "servers": PROCESS_SERVERS,
             "note": "two loops, as --threads 2 in one process or --processes 2 (one loop each)"}
@@ -105,9 +120,9 @@ def workloads(mode):
     if mode == "dry":
         return [({"id": "echo-128", "protocol": "echo", "size": 128}, [4], [4])]
     if mode == "quick":
-        # About 13 minutes on the 2-core VM: issue 7's cells (HTTP at 128 connections, echo at
-        # 1,000), the open-loop latency cell and the wall cells (about 4 of the 13); 16 KB echo
-        # and the 1- and 10k-connection points are left to --full.
+        # About 16 minutes on the 2-core VM: issue 7's cells (HTTP at 128 connections, echo at
+        # 1,000), the open-loop latency cell, the wall cells (about 4 of the 16) and issue 11's
+        # idle cell (about 3); 16 KB echo and the 1- and 10k-connection points are left to --full.
         return [
             (_http(1, strace_only=SQPOLL_STRACE), [128, 1000], [128]),
             (_http(16), [128], [128]),
@@ -118,6 +133,7 @@ def workloads(mode):
             (_rpc("sleep"), [100], [100]),
             (_processes_cell(), [128], []),
             (_open_loop(), [OPEN_LOOP_OF[1]], []),
+            (_idle_cell(), [IDLE_HOLD], []),
         ] + _walls()
     return [
         (_http(1, strace_only=SQPOLL_STRACE), [1, 128, 1000, 10000], [1, 128, 1000]),
@@ -130,6 +146,7 @@ def workloads(mode):
         (_rpc("sleep"), [1, 100, 1000], [100]),
         (_processes_cell(), [128, 1000], []),
         (_open_loop(), [OPEN_LOOP_OF[1]], []),
+        (_idle_cell(), [IDLE_HOLD], []),
     ] + _walls()
 
 
@@ -143,7 +160,7 @@ def pick_cells(spec):
             raise SystemExit("compare.py: --cells: '%s' is not ID:CONNS with ID one of %s"
                              % (item, ", ".join(by_id)))
         picked.append((by_id[wid], [int(conns)], [int(conns)] if "rate" not in by_id[wid] and
-                       "open_loop_of" not in by_id[wid] else []))
+                       "open_loop_of" not in by_id[wid] and "hold" not in by_id[wid] else []))
     return picked
 
 
@@ -170,7 +187,7 @@ MODES = {
 }
 
 METRICS = ["req_per_s", "server_cpu_us_per_req", "server_stat_cpu_us_per_req", "client_cpu_us_per_req", "pss_per_conn_bytes",
-           "errors", "p50_us", "p90_us", "p99_us", "p99_9_us", "max_us", "server_cpu_util"]
+           "idle_rss_per_conn_bytes", "idle_kernel_slab_per_conn_bytes", "connect_s", "errors", "p50_us", "p90_us", "p99_us", "p99_9_us", "max_us", "server_cpu_util"]
 
 
 def log(text):
@@ -242,14 +259,19 @@ def run_cell(workload, conns, live, paths, mode, strace_it, strace_only=()):
                 raw[server.name].append({"error": "did not start: " + why})
                 continue
             try:
-                res = measure.load_run(run, paths, workload, conns, duration, warmup)
+                if "hold" in workload:
+                    res = measure.hold_run(run, paths, workload, IDLE_SECONDS)
+                else:
+                    res = measure.load_run(run, paths, workload, conns, duration, warmup)
             finally:
                 run.stop()
             res["rep"] = rep
             raw[server.name].append(res)
             log("%s c=%d rep %d %-18s %s" % (workload["id"], conns, rep, server.name,
-                "%.0f req/s, %.2f us cpu/req" % (res["req_per_s"], res["server_cpu_us_per_req"] or 0)
-                if "error" not in res else res["error"]))
+                res["error"] if "error" in res else
+                "%s B/conn resident, p99 %.0f us" % (res["idle_rss_per_conn_bytes"], res["latency_us"]["p99"])
+                if "hold" in workload else
+                "%.0f req/s, %.2f us cpu/req" % (res["req_per_s"], res["server_cpu_us_per_req"] or 0)))
     cell = {"workload": workload, "connections": conns, "servers": {}}
     for server in live:
         entry = summarize(raw[server.name])

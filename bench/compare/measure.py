@@ -7,7 +7,10 @@ the server-side figures: CPU seconds per request (the server tree's on-CPU time 
 stay outside; from the scheduler's run time, with utime+stime from /proc/PID/stat kept beside
 it) and PSS per connection (PSS under load minus PSS idle, over the connection count).
 syscall_run() attaches `strace -f` to the server tree for a short separate run and returns
-system calls per answered request in steady state. Every subprocess has a wall-clock bound; a
+system calls per answered request in steady state. hold_run() is the idle cell: `ioload --hold`
+opens the workload's "hold" connections, one request each, and reads the resident memory of the
+server process that holds them (nginx's worker; ioserve itself) before and after, then sends
+one request per connection every "every_s" seconds for the run's seconds. Every subprocess has a wall-clock bound; a
 run that overruns it is killed and reported as failed, never waited on.
 """
 
@@ -170,6 +173,36 @@ def load_run(run, paths, workload, conns, duration_s, warmup_s):
         "pss_idle_bytes": pss_idle,
         "pss_loaded_bytes": pss_loaded,
         "pss_per_conn_bytes": (pss_loaded - pss_idle) / held,
+    }
+
+
+def hold_run(run, paths, workload, seconds):
+    """One idle-cell run; returns its figures, or {"error": reason}."""
+    _settle(run)
+    holder = run.pids()[-1]  # the last of the tree: nginx's worker, or ioserve itself
+    argv = ["taskset", "-c", LOAD_CPU, paths["ioload"], "-p", workload["protocol"],
+            "--hold", str(workload["hold"]), "--every", "%g" % workload["every_s"],
+            "-d", "%.3f" % seconds, "--server-pid", str(holder), "--json", "--timeout-ms", "5000"]
+    if workload["protocol"] == "http":
+        argv += ["--path", "/plaintext"]
+    report, err = _run_ioload(argv + ["127.0.0.1:%d" % run.port],
+                              seconds + workload["hold"] / 1000.0 + 30.0)
+    if err:
+        return {"error": err}
+    first = report["first_requests"]
+    if first["answered"] != report["connections"] or report["lost"]:
+        return {"error": "%d of %d first requests answered, %d connections lost" % (
+            first["answered"], report["connections"], report["lost"])}
+    rss, slab, sparse = report["server_rss"], report["kernel_slab"], report["sparse"]
+    return {
+        "req_per_s": None,
+        "requests": sparse["answered"],
+        "latency_us": dict(sparse["latency_us"], p90=None),
+        "errors": sparse["errors"] + first["errors"],
+        "error_kinds": {},
+        "connect_s": report["connect_s"],
+        "idle_rss_per_conn_bytes": rss["per_conn"] if rss else None,
+        "idle_kernel_slab_per_conn_bytes": slab["per_conn"] if slab else None,
     }
 
 

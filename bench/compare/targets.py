@@ -1,4 +1,4 @@
-"""targets.py - issue 7's performance targets, judged on one results JSON.
+"""targets.py - issue 7's performance targets and issue 11's idle-memory one, judged on one results JSON.
 
 Contract: evaluate(result) returns one row per target, in the issue's order, each a dict with
 "target" (the issue's words), "cell" (where it is measured), "measured" (the figure and what it
@@ -120,6 +120,25 @@ def _p99(result, server):
     return _row(target, where, measured, "≤ nginx", "met" if a <= b else "not met")
 
 
+IDLE_BYTES = 512  # issue 11: server user memory per idle connection, at 19,000
+
+
+def _idle(result, server):
+    """Issue 11's idle-connection target on one backend, nginx's figure beside it."""
+    target = "Idle connections (issue 11): ≤ %d bytes of server user memory each" % IDLE_BYTES
+    cell = next((c for c in result["cells"] if c["workload"]["id"] == "idle"), None)
+    where = "idle c%d, %s" % (cell["connections"], server) if cell else "idle, %s" % server
+    mine = _median(cell, server, "idle_rss_per_conn_bytes")
+    if mine is None:
+        return _row(target, where, "–", "≤ %d B" % IDLE_BYTES,
+                    "not measured: " + ("no idle cell in this run" if cell is None else
+                                        "no figure for %s" % server))
+    theirs = _median(cell, NGINX, "idle_rss_per_conn_bytes")
+    measured = "%.0f B (nginx %s)" % (mine, "%.0f B" % theirs if theirs is not None else "not measured")
+    return _row(target, where, measured, "≤ %d B" % IDLE_BYTES,
+                "met" if mine <= IDLE_BYTES else "not met")
+
+
 def evaluate(result):
     d1 = ("http-d1", 128)
     d16 = ("http-d16", 128)
@@ -149,6 +168,7 @@ def evaluate(result):
         _syscalls(result, "… and 0 with `--sqpoll`", SQPOLL, SQPOLL_ZERO,
                   "0 (≤ %.2f under strace)" % SQPOLL_ZERO),
     ]
+    rows += [_idle(result, name) for name in (URING, LT, ET)]
     rows += [_p99(result, name) for name in (URING, LT, ET)]
     rows.append(_row("No per-request heap allocation on the hot path in steady state",
                      "tests/test_alloc_steady.c", "tested by test_alloc_steady, not by this run",

@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "fd_limit.h"
+#include "hold.h"
 #include "idle.h"
 #include "options.h"
 #include "proto.h"
@@ -266,6 +267,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "ioload: %s\nusage: ioload [options] HOST:PORT (see --help)\n", err);
         return 2;
     }
+    if (s.options.hold)
+        return hold_run(&s.options);
     /* Workers inherit this mask; only main waits for these signals. */
     sigset_t signals;
     sigemptyset(&signals);

@@ -16,6 +16,7 @@ enum {
     TIMEOUT_MS_MAX = 3600 * 1000,
     RPC_SLEEP_MS_MAX = 60 * 1000, /* what ioserve's sleep accepts */
     TICK_US_MAX = 1000 * 1000,
+    FIRST_SOURCE_MAX = 1 << 20, /* of 127.0.0.0/8's 16 million addresses */
     /* wrk2's timer granularity, but sending early rather than late: at 10k req/s over 100
      * connections it halves the client's CPU per request against waking for each one. */
     TICK_US_DEFAULT = 1000,
@@ -24,7 +25,8 @@ enum {
 };
 
 enum long_only { OPT_DEPTH = 256, OPT_PATH, OPT_HOST, OPT_WARMUP, OPT_TIMEOUT, OPT_ETX_REPLY,
-                 OPT_PER_SOURCE, OPT_TICK, OPT_ENGINE, OPT_IDLE, OPT_RPC_METHOD, OPT_RPC_SLEEP };
+                 OPT_PER_SOURCE, OPT_TICK, OPT_ENGINE, OPT_IDLE, OPT_RPC_METHOD, OPT_RPC_SLEEP,
+                 OPT_HOLD, OPT_EVERY, OPT_FIRST_SOURCE, OPT_SERVER_PID };
 
 static const struct option long_options[] = {
     {"protocol", required_argument, NULL, 'p'},
@@ -48,6 +50,10 @@ static const struct option long_options[] = {
     {"idle", required_argument, NULL, OPT_IDLE},
     {"rpc-method", required_argument, NULL, OPT_RPC_METHOD},
     {"rpc-sleep-ms", required_argument, NULL, OPT_RPC_SLEEP},
+    {"hold", required_argument, NULL, OPT_HOLD},
+    {"every", required_argument, NULL, OPT_EVERY},
+    {"first-source", required_argument, NULL, OPT_FIRST_SOURCE},
+    {"server-pid", required_argument, NULL, OPT_SERVER_PID},
     {NULL, 0, NULL, 0},
 };
 
@@ -58,6 +64,13 @@ void options_usage(FILE *out)
           "  -c, --connections N     concurrent connections (default 10; k/m suffixes)\n"
           "      --idle N            N more connections, opened before the load and silent\n"
           "                          throughout (default 0; k/m suffixes)\n"
+          "      --hold N            instead of the load: hold N connections, one request\n"
+          "                          each, then report the server's memory per connection\n"
+          "      --every S           --hold: then one request per connection every S seconds\n"
+          "                          for --duration, with its latency (default 0: none)\n"
+          "      --first-source K    --hold: bind from the K-th loopback source slot on\n"
+          "                          (127.0.0.1 + K x --conns-per-source), for parallel clients\n"
+          "      --server-pid PID    --hold: read this server's resident memory (VmRSS)\n"
           "  -t, --threads N         worker threads, each with its own epoll (default 1)\n"
           "  -d, --duration S        seconds to measure (default 10 unless --requests)\n"
           "  -n, --requests N        stop after N requests finished (answered or failed)\n"
@@ -307,6 +320,23 @@ static int apply(struct options *o, int opt, const char *arg, char *err, size_t 
             return fail(err, err_len, "--rpc-sleep-ms: '%s' is not in 0..%d", arg, RPC_SLEEP_MS_MAX);
         o->rpc_sleep_ms = (uint32_t)count;
         return 0;
+    case OPT_HOLD:
+        if (!parse_count(arg, 1, CONNECTIONS_MAX, &o->hold))
+            return fail(err, err_len, "--hold: '%s' is not a count in 1..%d", arg, CONNECTIONS_MAX);
+        return 0;
+    case OPT_EVERY:
+        if (!parse_number(arg, true, 0, &o->every_s))
+            return fail(err, err_len, "--every: '%s' is not a number of seconds", arg);
+        return 0;
+    case OPT_FIRST_SOURCE:
+        if (!parse_count(arg, 0, FIRST_SOURCE_MAX, &o->first_source))
+            return fail(err, err_len, "--first-source: '%s' is not in 0..%d", arg, FIRST_SOURCE_MAX);
+        return 0;
+    case OPT_SERVER_PID:
+        if (!parse_count(arg, 1, INT32_MAX, &count))
+            return fail(err, err_len, "--server-pid: '%s' is not a process id", arg);
+        o->server_pid = (int)count;
+        return 0;
     case OPT_PER_SOURCE:
         if (!parse_count(arg, 1, 65535, &o->per_source))
             return fail(err, err_len, "--conns-per-source: '%s' is not in 1..65535", arg);
@@ -319,6 +349,11 @@ static int apply(struct options *o, int opt, const char *arg, char *err, size_t 
 /* Checks that need several flags at once. */
 static int check_together(struct options *o, char *err, size_t err_len)
 {
+    if (o->hold && (o->protocol == PROTO_WS || o->idle || o->rate > 0 || o->depth > 1))
+        return fail(err, err_len, "--hold runs alone: http, echo, etx or rpc, without --idle, "
+                    "--rate or --depth");
+    if (!o->hold && (o->every_s > 0 || o->first_source || o->server_pid))
+        return fail(err, err_len, "--every, --first-source and --server-pid go with --hold");
     if (o->threads > o->connections)
         return fail(err, err_len, "--threads %u exceeds --connections %llu", o->threads,
                     (unsigned long long)o->connections);

@@ -25,6 +25,10 @@ struct options {
     const char *host_header;    /* defaults to the target as given */
     uint64_t connections;
     uint64_t idle;              /* connections opened beside them that never send */
+    uint64_t hold;              /* --hold: held connections instead of the load (hold.h) */
+    double every_s;             /* --hold: each sends one request this often (0: none) */
+    uint64_t first_source;      /* --hold: the first loopback source slot (127.0.0.1 + this) */
+    int server_pid;             /* --hold: whose resident memory to read */
     unsigned threads;
     double duration_s;          /* 0: bounded by --requests only */
     uint64_t requests;          /* 0: bounded by --duration only */

@@ -1,5 +1,10 @@
 /* http_conn.c - the HTTP session on a connection: sink, timers, upgrades (http_conn.h).
  *
+ * A connection holds its session only from the first byte of a request until it is idle again
+ * (http_session_idle): then the session goes back to the loop's app, whose few spares serve
+ * the next connection that speaks.  So a connection idle between requests costs this small
+ * struct and nothing of the parser, the arena or the response head.
+ *
  * Every entry into the session (a conn callback, or an asynchronous handler's own callback)
  * is bracketed by http_conn_enter()/http_conn_leave(): the connection stays corked inside, so
  * what the session writes leaves in one send, and leave() is the one place that looks at the
@@ -16,7 +21,7 @@
 #include "net.h"
 
 struct http_conn {
-    http_session session;
+    http_session *session; /* NULL while idle between requests */
     http_app *app;
     conn *c;
     unsigned depth;        /* http_conn_enter() nesting */
@@ -36,6 +41,15 @@ static uint64_t wall_clock_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void http_app_fini(http_app *app)
+{
+    while (app->spare_count) {
+        http_session *s = app->spare[--app->spare_count];
+        http_session_fini(s);
+        free(s);
+    }
 }
 
 void http_app_init(http_app *app, const http_router *router, const http_limits *limits,
@@ -77,7 +91,7 @@ static int sink_sendfile(void *ctx, int fd, uint64_t offset, uint64_t len,
 static void session_end(void *ctx, bool keep_alive)
 {
     http_conn *hc = ctx;
-    if (!keep_alive || (hc->stopping && http_session_state(&hc->session) != HTTP_SESSION_UPGRADED))
+    if (!keep_alive || (hc->stopping && http_session_state(hc->session) != HTTP_SESSION_UPGRADED))
         conn_close(hc->c);
 }
 
@@ -106,6 +120,41 @@ static const http_session_ops session_ops = {
     .cork = session_cork,
 };
 
+/* ---- the session: taken on a request's first byte, given back once idle ---- */
+
+static http_session *session_take(http_conn *hc)
+{
+    http_app *app = hc->app;
+    if (app->spare_count) {
+        http_session *s = app->spare[--app->spare_count];
+        http_session_reuse(s, hc);
+        return s;
+    }
+    http_session *s = malloc(sizeof(*s));
+    if (s && http_session_init(s, &app->session, &session_ops, hc) < 0) {
+        free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* The session goes: kept for another connection when idle and there is room, else freed
+ * (telling an unfinished response the connection is gone). */
+static void session_drop(http_conn *hc)
+{
+    http_session *s = hc->session;
+    http_app *app = hc->app;
+    hc->session = NULL;
+    if (!s)
+        return;
+    if (http_session_idle(s) && app->spare_count < HTTP_APP_SPARE_SESSIONS) {
+        app->spare[app->spare_count++] = s;
+        return;
+    }
+    http_session_fini(s);
+    free(s);
+}
+
 /* ---- deadlines ---- */
 
 static void set_deadline(http_conn *hc, uint64_t ms)
@@ -118,12 +167,12 @@ static void set_deadline(http_conn *hc, uint64_t ms)
 
 static void update_timer(http_conn *hc)
 {
-    http_session *s = &hc->session;
+    const http_session *s = hc->session;
     uint32_t idle_for_ms = hc->idle_for_ms; /* meant for this arm only, whichever it is */
     hc->idle_for_ms = 0;
-    if (http_session_state(s) == HTTP_SESSION_CLOSING)
+    if (s && http_session_state(s) == HTTP_SESSION_CLOSING)
         return; /* conn_close() set its own deadline */
-    if (http_session_in_head(s)) {
+    if (s && http_session_in_head(s)) {
         /* Armed once per head, not moved by its bytes: a trickle cannot keep it alive. */
         if (!hc->head_timing)
             set_deadline(hc, hc->app->header_timeout_ms);
@@ -131,7 +180,7 @@ static void update_timer(http_conn *hc)
         return;
     }
     hc->head_timing = false;
-    uint64_t ms = http_session_in_request(s) ? hc->app->header_timeout_ms
+    uint64_t ms = s && http_session_in_request(s) ? hc->app->header_timeout_ms
                                              : hc->app->keepalive_timeout_ms - idle_for_ms;
     hc->queued_at_arm = conn_queued(hc->c);
     set_deadline(hc, ms);
@@ -141,7 +190,7 @@ static void update_timer(http_conn *hc)
 
 static void free_conn(http_conn *hc)
 {
-    http_session_fini(&hc->session);
+    session_drop(hc);
     free(hc);
 }
 
@@ -149,8 +198,8 @@ static void run_upgrade(http_conn *hc)
 {
     hc->upgrade_due = false;
     const char *leftover;
-    size_t leftover_len = http_session_leftover(&hc->session, &leftover);
-    const http_request *req = http_parser_request(&hc->session.parser);
+    size_t leftover_len = http_session_leftover(hc->session, &leftover);
+    const http_request *req = http_parser_request(&hc->session->parser);
     conn_timer_clear(hc->c); /* HTTP's deadline must not reach the next protocol's on_timer */
     int rc = hc->upgrade(hc->c, req, leftover, leftover_len, hc->upgrade_arg);
     if (rc == 0 && conn_proto(hc->c) != &http_proto) {
@@ -198,10 +247,13 @@ void http_conn_leave(http_conn *hc)
     if (--hc->depth == 0) {
         if (hc->upgrade_due)
             run_upgrade(hc);
-        if (hc->gone)
+        if (hc->gone) {
             free_conn(hc);
-        else
+        } else {
+            if (hc->session && http_session_idle(hc->session))
+                session_drop(hc);
             update_timer(hc);
+        }
     }
     conn_uncork(c);
 }
@@ -215,11 +267,6 @@ static int on_open(conn *c, void *arg)
         return -ENOMEM;
     hc->app = arg;
     hc->c = c;
-    int rc = http_session_init(&hc->session, &hc->app->session, &session_ops, hc);
-    if (rc < 0) {
-        free(hc);
-        return rc;
-    }
     conn_set_state(c, hc);
     http_conn_enter(hc);
     http_conn_leave(hc); /* arms the idle deadline */
@@ -229,24 +276,34 @@ static int on_open(conn *c, void *arg)
 static void on_data(conn *c, const char *data, size_t len)
 {
     http_conn *hc = conn_state(c);
+    if (!hc->session && !(hc->session = session_take(hc))) {
+        conn_abort(c);
+        return;
+    }
     http_conn_enter(hc);
-    http_session_feed(&hc->session, data, len);
+    http_session_feed(hc->session, data, len);
     http_conn_leave(hc);
 }
 
 static void on_eof(conn *c)
 {
     http_conn *hc = conn_state(c);
+    if (!hc->session) { /* between requests: nothing to finish */
+        conn_close(c);
+        return;
+    }
     http_conn_enter(hc);
-    http_session_eof(&hc->session);
+    http_session_eof(hc->session);
     http_conn_leave(hc);
 }
 
 static void on_drain(conn *c)
 {
     http_conn *hc = conn_state(c);
+    if (!hc->session)
+        return; /* no response to tell */
     http_conn_enter(hc);
-    http_session_drain(&hc->session);
+    http_session_drain(hc->session);
     http_conn_leave(hc);
 }
 
@@ -265,7 +322,7 @@ static void on_timer(conn *c)
      * moves to the end of that idle time (closing it here would lose the request it may be
      * sending right now). */
     bool progress = false;
-    if (!http_session_in_request(&hc->session)) {
+    if (!hc->session || !http_session_in_request(hc->session)) {
         net_tcp_progress p = {.acked = hc->acked_at_check, .unacked = 0, .last_ack_ms = UINT32_MAX};
         (void)net_tcp_progress_get(conn_fd(c), &p); /* unknown: the queue alone decides */
         bool pending = queued || p.unacked;
@@ -277,8 +334,10 @@ static void on_timer(conn *c)
         }
         hc->acked_at_check = p.acked;
     }
-    if (!progress)
-        http_session_timeout(&hc->session);
+    if (!progress && hc->session)
+        http_session_timeout(hc->session);
+    else if (!progress)
+        conn_close(c); /* idle between requests for the whole keep-alive timeout */
     http_conn_leave(hc);
 }
 
@@ -288,7 +347,8 @@ static void on_shutdown(conn *c)
 {
     http_conn *hc = conn_state(c);
     hc->stopping = true;
-    if (!http_session_in_request(&hc->session) && http_session_state(&hc->session) == HTTP_SESSION_READING)
+    if (!hc->session ||
+        (!http_session_in_request(hc->session) && http_session_state(hc->session) == HTTP_SESSION_READING))
         conn_close(c);
 }
 

@@ -32,17 +32,24 @@
 #define HTTP_DEFAULT_HEADER_TIMEOUT_MS 10000u
 #define HTTP_DEFAULT_KEEPALIVE_TIMEOUT_MS 15000u
 
+/* Sessions an app keeps for its connections' next requests; more are freed. */
+#define HTTP_APP_SPARE_SESSIONS 64u
+
 typedef struct http_app {
     http_session_config session; /* router, limits; .date points at date below */
     http_date_cache date;
     uint64_t header_timeout_ms;    /* 0: default */
     uint64_t keepalive_timeout_ms; /* 0: default */
+    http_session *spare[HTTP_APP_SPARE_SESSIONS]; /* idle sessions, for a request's first byte */
+    uint32_t spare_count;
 } http_app;
 
 /* Point the session config at the date cache and fill in the defaults.  router must outlive
  * the app. */
 void http_app_init(http_app *app, const http_router *router, const http_limits *limits,
                    uint64_t header_timeout_ms, uint64_t keepalive_timeout_ms);
+/* Free the spare sessions, once no connection of the app is left. */
+void http_app_fini(http_app *app);
 
 /* The protocol; on_open's arg is an http_app *. */
 extern const struct proto http_proto;

@@ -562,6 +562,15 @@ http_request *http_parser_request(http_parser *p)
     return &p->req;
 }
 
+void http_parser_reuse(http_parser *p)
+{
+    llhttp_init(&p->llh, HTTP_REQUEST, &settings);
+    reset_request(p);
+    p->in_request = p->gap_open = p->gap_bytes = p->gap_lf = p->gap_fold = false;
+    p->error_status = 0;
+    p->error_reason = NULL;
+}
+
 void http_parser_next(http_parser *p)
 {
     if (!p->complete)

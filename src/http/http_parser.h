@@ -140,6 +140,10 @@ http_parse_result http_parser_feed(http_parser *p, const char *data, size_t len,
 /* The request being parsed: its fields are filled in once on_head has run. */
 http_request *http_parser_request(http_parser *p);
 
+/* Start over as http_parser_init() left it, keeping the memory it grew: a parser kept between
+ * requests for another connection. */
+void http_parser_reuse(http_parser *p);
+
 /* After DONE: forget the request (its strings go) and go on to the next one. */
 void http_parser_next(http_parser *p);
 

@@ -67,6 +67,11 @@ void http_res_fini(http_response *res)
     res->head = NULL;
 }
 
+void http_res_rebind(http_response *res, void *ctx)
+{
+    res->ctx = ctx;
+}
+
 void http_res_begin(http_response *res, const http_request *req)
 {
     res->state = RES_OPEN;

@@ -94,6 +94,9 @@ struct http_response {
 int http_res_init(http_response *res, const http_sink_ops *ops, void *ctx,
                   const http_date_cache *date, http_res_end_fn on_end, void *owner);
 void http_res_fini(http_response *res);
+/* Write into another sink ctx from now on: a writer kept, between responses, for the next
+ * connection (its head buffer reused). */
+void http_res_rebind(http_response *res, void *ctx);
 /* Start a new exchange answering req (NULL: a request too broken to read, answered with
  * HTTP/1.1 framing and closed). */
 void http_res_begin(http_response *res, const http_request *req);

@@ -211,6 +211,23 @@ void http_session_fini(http_session *s)
     s->body = s->held = NULL;
 }
 
+bool http_session_idle(const http_session *s)
+{
+    return s->state == HTTP_SESSION_READING && !http_parser_in_request(&s->parser) &&
+           s->held_off == s->held_len && !s->read_paused && !s->eof;
+}
+
+void http_session_reuse(http_session *s, void *ctx)
+{
+    http_parser_reuse(&s->parser);
+    http_res_rebind(&s->res, ctx);
+    s->ctx = ctx;
+    s->body_len = 0;
+    s->held_off = s->held_len = 0;
+    s->state = HTTP_SESSION_READING;
+    s->dispatching = s->ended = s->end_keep_alive = s->eof = s->read_paused = false;
+}
+
 int http_session_feed(http_session *s, const char *data, size_t len)
 {
     if (s->state == HTTP_SESSION_READING) {

@@ -86,6 +86,14 @@ int http_session_init(http_session *s, const http_session_config *cfg,
 /* Tells an unfinished asynchronous response HTTP_RES_CLOSED, then frees everything. */
 void http_session_fini(http_session *s);
 
+/* Between requests with nothing received and nothing pending: the connection may give the
+ * session back (to a pool of its loop) and take one again with its next byte.  An idle
+ * connection then holds no parser, arena, head or body buffer. */
+bool http_session_idle(const http_session *s);
+/* An idle session, kept, made ready for a connection with ops context ctx: as
+ * http_session_init() leaves one, its buffers kept. */
+void http_session_reuse(http_session *s, void *ctx);
+
 /* Received bytes (any split).  Always takes them all: parsed now, kept for later, or ignored
  * when closing.  Returns 0 or -ENOMEM (the session then closes). */
 int http_session_feed(http_session *s, const char *data, size_t len);
