@@ -555,10 +555,10 @@ static void on_closed(io_loop *loop, io_op *op, int res, unsigned flags)
     conn *c = op->data;
     c->ops--;
     c->phase = PHASE_DONE;
+    c->holds++; /* on_close may let go of holds of its own (jobs it withdrew): not c under it */
     c->proto->on_close(c);
     c->state = NULL;
-    if (c->holds == 0)
-        conn_free(c);
+    conn_unhold(c);
 }
 
 static void close_fd(conn *c)

@@ -120,7 +120,8 @@ void conn_close(conn *c);
 void conn_abort(conn *c);
 
 /* Keep the conn's memory (not the connection) until the matching conn_unhold(): for protocol
- * ops of its own that may complete after on_close. */
+ * ops of its own that may complete after on_close.  on_close may let go of its holds too (the
+ * worker jobs it withdrew, say): the memory stays until on_close has returned. */
 void conn_hold(conn *c);
 void conn_unhold(conn *c);
 

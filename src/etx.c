@@ -4,6 +4,13 @@
  * to recognise "goodbye".  With an ack delay, each message's due time goes on a FIFO ring; the
  * delay is the same for all, so due times are in message order and the connection's single
  * timer only ever waits for the ring's head.  Thousands of slow clients cost one timer each.
+ *
+ * Acks waiting (on the ring or as worker jobs) are capped per connection at ETX_MAX_PENDING.
+ * Messages that complete beyond the cap -- the rest of a receive that crossed it -- are owed:
+ * only counted, so a burst of 64 Ki one-byte messages costs a counter, not 64 Ki jobs; each
+ * owed ack starts as an earlier one leaves, and reading resumes once none is owed.  Worker jobs
+ * go on the connection's own queue of the pool, which serves connections round-robin
+ * (worker_pool.h), and a connection that closes withdraws those not started.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -29,6 +36,8 @@ struct etx_state {
     uint64_t *due;                /* ring of ack due times (loop ns), oldest first */
     uint32_t due_cap, due_first, due_count;
     uint32_t jobs;                /* acks out on worker threads */
+    size_t owed;                  /* messages received beyond the cap, their acks not started */
+    worker_queue queue;           /* this connection's jobs in the pool */
     bool close_when_acked;        /* goodbye or EOF: close once every ack has left */
 };
 
@@ -50,11 +59,22 @@ static int etx_open(conn *c, void *arg)
     return 0;
 }
 
+struct ack_job;
+static void ack_job_free(struct ack_job *a);
+
 static void etx_close(conn *c)
 {
     struct etx_state *st = conn_state(c);
     if (!st)
         return;
+    /* Jobs not started never will: they let go of the connection now, not after every job the
+     * pool has queued before them.  Those running post back and find no state. */
+    if (st->cfg->workers) {
+        for (worker_job *job = worker_pool_withdraw(st->cfg->workers, &st->queue), *next; job; job = next) {
+            next = job->next;
+            ack_job_free((struct ack_job *)job);
+        }
+    }
     free(st->due);
     free(st);
 }
@@ -117,6 +137,13 @@ static void ack_job_run(worker_job *job)
 
 static void etx_settle(conn *c, struct etx_state *st);
 
+static void ack_job_free(struct ack_job *a)
+{
+    conn *c = a->c;
+    free(a);
+    conn_unhold(c);
+}
+
 /* Back on the connection's loop. */
 static void ack_job_done(io_loop *loop, io_post *post)
 {
@@ -126,15 +153,16 @@ static void ack_job_done(io_loop *loop, io_post *post)
     if (st) {
         conn_cork(c);
         st->jobs--;
-        /* -EPIPE: the connection is closing already and takes no more acks. */
-        if (send_ack(c, st) == -ENOMEM)
+        /* -EPIPE: the connection is closing already and takes no more acks (nor starts those
+         * owed). */
+        int err = send_ack(c, st);
+        if (err == -ENOMEM)
             conn_abort(c);
-        else
+        else if (err == 0)
             etx_settle(c, st);
         conn_uncork(c);
     }
-    conn_unhold(c);
-    free(a);
+    ack_job_free(a);
 }
 
 static int ack_by_worker(conn *c, struct etx_state *st)
@@ -153,7 +181,7 @@ static int ack_by_worker(conn *c, struct etx_state *st)
     st->jobs++;
     if (st->jobs >= ETX_MAX_PENDING)
         conn_read_pause(c);
-    worker_pool_submit(st->cfg->workers, &a->job);
+    worker_pool_submit(st->cfg->workers, &st->queue, &a->job);
     return 0;
 }
 
@@ -175,10 +203,39 @@ static void etx_timer(conn *c)
     etx_settle(c, st);
 }
 
-/* Some acks have left: close once the last is out after goodbye, or read again. */
+static uint32_t acks_waiting(const struct etx_state *st)
+{
+    return st->due_count + st->jobs;
+}
+
+/* Start one ack the way the server was asked to; 0 or -errno. */
+static int ack_one(conn *c, struct etx_state *st)
+{
+    return st->cfg->workers      ? ack_by_worker(c, st)
+           : st->cfg->ack_delay_ms ? ack_later(c, st)
+                                   : send_ack(c, st);
+}
+
+/* Start the owed acks that fit under the cap again.  false: the connection is aborted. */
+static bool pay_owed(conn *c, struct etx_state *st)
+{
+    while (st->owed && acks_waiting(st) < ETX_MAX_PENDING) {
+        st->owed--;
+        if (ack_one(c, st) < 0) {
+            conn_abort(c);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Some acks have left: start those owed, close once the last is out after goodbye, or read
+ * again. */
 static void etx_settle(conn *c, struct etx_state *st)
 {
-    uint32_t waiting = st->due_count + st->jobs;
+    if (!pay_owed(c, st))
+        return;
+    size_t waiting = acks_waiting(st) + st->owed;
     if (st->close_when_acked && waiting == 0)
         conn_close(c);
     else if (!st->close_when_acked && waiting <= ETX_MAX_PENDING / 2)
@@ -187,7 +244,7 @@ static void etx_settle(conn *c, struct etx_state *st)
 
 static void close_when_acked(conn *c, struct etx_state *st)
 {
-    if (st->due_count == 0 && st->jobs == 0) {
+    if (acks_waiting(st) + st->owed == 0) {
         conn_close(c);
         return;
     }
@@ -204,10 +261,12 @@ static bool message_done(conn *c, struct etx_state *st)
         close_when_acked(c, st);
         return false;
     }
-    int err = st->cfg->workers      ? ack_by_worker(c, st)
-              : st->cfg->ack_delay_ms ? ack_later(c, st)
-                                      : send_ack(c, st);
-    if (err < 0) {
+    if (st->owed || acks_waiting(st) >= ETX_MAX_PENDING) {
+        st->owed++;
+        conn_read_pause(c);
+        return true;
+    }
+    if (ack_one(c, st) < 0) {
         conn_abort(c);
         return false;
     }

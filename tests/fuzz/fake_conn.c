@@ -84,9 +84,15 @@ void conn_unhold(conn *c)
     c->holds--;
 }
 
-void worker_pool_submit(worker_pool *pool, worker_job *job)
+void worker_pool_submit(worker_pool *pool, worker_queue *queue, worker_job *job)
 {
     job->run(job);
+}
+
+/* Jobs run as they are submitted: none is ever left to withdraw. */
+worker_job *worker_pool_withdraw(worker_pool *pool, worker_queue *queue)
+{
+    return NULL;
 }
 
 int io_loop_post(io_loop *from, io_loop *to, io_post *post)
