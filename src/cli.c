@@ -226,6 +226,12 @@ static int take_value(struct parse *p, const char *flag, const char *value)
             return bad(p, flag, value, "at least 1 ms");
         return err;
     }
+    if (strcmp(flag, "--send-timeout-ms") == 0) {
+        err = number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->send_timeout_ms);
+        if (err == 0 && o->send_timeout_ms == 0)
+            return bad(p, flag, value, "at least 1 ms");
+        return err;
+    }
     if (strcmp(flag, "--sqpoll-cpu") == 0) {
         err = number(p, flag, value, CPU_SETSIZE - 1, &n);
         o->sqpoll_cpu = (int)n + 1;
@@ -256,7 +262,8 @@ static bool takes_value(const char *flag)
                                         "--ws-window-bits", "--threads", "--accept", "--processes",
                                         "--ack-mode", "--etx-ack", "--workers", "--rpc-max-message",
                                         "--rpc-max-inflight",
-                                        "--shutdown-timeout-ms", "--sqpoll-cpu", "--cq-entries", NULL};
+                                        "--shutdown-timeout-ms", "--sqpoll-cpu", "--cq-entries",
+                                        "--send-timeout-ms", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
             return true;
@@ -396,7 +403,9 @@ void cli_usage(FILE *out)
           "                          close what is still open after N ms (default 10000)\n"
           "  --reuseport-share       start even where another process listens on the address, and\n"
           "                          share its connections (rolling restarts); without it that is\n"
-          "                          refused: \"address already in use\"\n",
+          "                          refused: \"address already in use\"\n"
+          "  --send-timeout-ms N     close a connection whose queued output moves no byte for N ms\n"
+          "                          (a peer that stopped reading) (default 60000)\n",
           out);
     /* The protocol-specific flags, apart: one literal stays within what C99 compilers take. */
     fputs("  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"

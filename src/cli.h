@@ -55,6 +55,7 @@ typedef struct cli_options {
     uint32_t processes; /* worker processes under a supervisor (0: none, one process serves) */
     enum cli_accept accept; /* reuseport: a listener per loop; dispatch: loop 0 deals fds */
     uint64_t shutdown_timeout_ms; /* SIGINT/SIGTERM: connections left open then are closed */
+    uint64_t send_timeout_ms;     /* output moving no byte this long closes (0: conn.h's default) */
     /* http: 0 or NULL for each means its default */
     const char *root;              /* serve static files from this directory */
     bool serve_dotfiles;           /* also files and directories whose name starts with '.' */

@@ -282,6 +282,7 @@ static int serve(const cli_options *opt, const supervisor_worker *process)
         .shutdown_timeout_ms = opt->shutdown_timeout_ms,
         .share_port = opt->share_port,
         .on_stopping = process ? NULL : sd_service_stopping, /* the supervisor speaks for its workers */
+        .send_timeout_ms = opt->send_timeout_ms,
     };
     int activated_fd;
     if (!process && take_activated_listener(&cfg, &activated_fd) < 0)

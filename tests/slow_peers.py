@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""slow_peers.py - peers that read or send too slowly must not hold a connection forever.
+
+usage: slow_peers.py IOSERVE_PATH uring|epoll-lt|epoll-et
+
+ioserve serving HTTP from a temporary root, one loop (issue 11, item 4):
+  - --send-timeout-ms: a client asks for a 32 MiB file and never reads; once the socket buffers
+    are full its output makes no progress, and within two timeouts (plus a margin) the server
+    has closed the connection and the file (its fd count is back where it was), while another
+    client is served meanwhile; a client reading the same way but steadily, a little at a time,
+    gets its whole 8 MiB file with the same setting.
+Every wait is bounded; the first failure ends the run with exit status 1.
+"""
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import http_tools  # noqa: E402 -- beside this script
+from http_tools import check  # noqa: E402
+
+MIB = 1 << 20
+BIG = 32 * MIB        # far beyond the socket buffers of both ends
+STEADY = 8 * MIB      # beyond them too, so the steady reader is served while it reads
+SEND_TIMEOUT_MS = 500
+CLOSE_MARGIN_S = 1.5  # the loop's timer granularity and a busy machine
+STEADY_CHUNK = 128 * 1024
+STEADY_PAUSE_S = 0.05  # well inside the send timeout
+RCVBUF = 16 * 1024
+
+
+def make_root():
+    root = tempfile.mkdtemp(prefix="ioserve-slow-")
+    for name, size in (("big.bin", BIG), ("steady.bin", STEADY)):
+        with open(os.path.join(root, name), "wb") as f:
+            f.truncate(size)  # sparse: zeros, no disk
+    with open(os.path.join(root, "index.html"), "w") as f:
+        f.write("<h1>slow</h1>\n")
+    return root
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def connect(port, rcvbuf=None):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def get(s, path):
+    s.sendall(("GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+
+
+def read_response(s, pause=0.0, chunk=65536):
+    """(head, body length) of one response read to its end, pausing after each chunk."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        part = s.recv(chunk)
+        check(part, "a response head before EOF")
+        data += part
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int([line.split(b":")[1] for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:")][0])
+    got = len(body)
+    paced = got
+    while got < length:
+        if pause and got - paced >= chunk:
+            time.sleep(pause)  # the pace of a slow reader, not a wait for an event
+            paced = got
+        part = s.recv(min(chunk, length - got))
+        check(part, "the body continues (%d of %d bytes)" % (got, length))
+        got += len(part)
+    return head, got
+
+
+def wait_for(cond, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)  # polling an observable condition, bounded by timeout
+    return cond()
+
+
+def test_send_timeout(path, backend, root):
+    proc, port = http_tools.start_ioserve(path, backend, ["--root", root, "--threads", "1",
+                                                         "--send-timeout-ms", str(SEND_TIMEOUT_MS)])
+    try:
+        s = connect(port)
+        get(s, "index.html")
+        read_response(s)
+        base = fd_count(proc.pid)
+        stalled = connect(port, RCVBUF)
+        start = time.monotonic()
+        get(stalled, "big.bin")
+        check(wait_for(lambda: fd_count(proc.pid) > base, 5), "the file is being sent")
+        get(s, "index.html")
+        head, _ = read_response(s)
+        check(head.startswith(b"HTTP/1.1 200"), "another client is served meanwhile")
+        bound = 2 * SEND_TIMEOUT_MS / 1000 + CLOSE_MARGIN_S
+        closed = wait_for(lambda: fd_count(proc.pid) <= base, bound)
+        took = time.monotonic() - start
+        check(closed, "the server still holds the stalled connection %.1f s later (%d fds, %d before)"
+              % (took, fd_count(proc.pid), base))
+        print("send timeout: a reader that never reads closed %.3f s after its request "
+              "(--send-timeout-ms %d)" % (took, SEND_TIMEOUT_MS), flush=True)
+        stalled.close()
+        steady = connect(port, RCVBUF)
+        start = time.monotonic()
+        get(steady, "steady.bin")
+        head, got = read_response(steady, STEADY_PAUSE_S, STEADY_CHUNK)
+        check(head.startswith(b"HTTP/1.1 200") and got == STEADY, "the steady reader got it all")
+        print("send timeout: a steady reader took its %d MiB in %.1f s, not closed"
+              % (STEADY // MIB, time.monotonic() - start), flush=True)
+        steady.close()
+        s.close()
+        http_tools.stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in http_tools.BACKENDS:
+        print(__doc__)
+        return 2
+    root = make_root()
+    try:
+        test_send_timeout(sys.argv[1], sys.argv[2], root)
+    finally:
+        shutil.rmtree(root)
+    print("PASS", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
