@@ -62,6 +62,7 @@ typedef struct cli_options {
     uint64_t max_body;             /* request bodies over this are 413 */
     uint64_t header_timeout_ms;    /* a request head not complete by then is 408 */
     uint64_t keepalive_timeout_ms; /* an idle connection closes after this */
+    uint64_t min_body_rate;        /* bytes/s a request body must average after its grace */
     uint64_t ws_max_message;       /* WebSocket: larger messages are closed with 1009 */
     uint64_t ws_ping_ms;           /* WebSocket: ping after this long idle (set: 0 never) */
     /* rpc: 0 for each means its default */

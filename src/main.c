@@ -75,6 +75,8 @@ static int http_stack_init(struct http_stack *h, const cli_options *opt)
     }
     http_limits limits = {.max_body = opt->max_body};
     http_app_init(&h->app, h->router, &limits, opt->header_timeout_ms, opt->keepalive_timeout_ms);
+    if (opt->min_body_rate)
+        h->app.min_body_rate = opt->min_body_rate;
     return 0;
 }
 

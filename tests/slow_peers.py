@@ -8,10 +8,15 @@ ioserve serving HTTP from a temporary root, one loop (issue 11, item 4):
     are full its output makes no progress, and within two timeouts (plus a margin) the server
     has closed the connection and the file (its fd count is back where it was), while another
     client is served meanwhile; a client reading the same way but steadily, a little at a time,
-    gets its whole 8 MiB file with the same setting.
+    gets its whole 8 MiB file with the same setting;
+  - --min-body-rate: a POST whose body trickles in (one byte every 100 ms: never silent for the
+    header timeout) gets 408 and the connection closes soon after the grace period (the
+    header timeout), while a POST sent at once, and one sent slowly but above the rate for
+    longer than the grace, are both echoed whole.
 Every wait is bounded; the first failure ends the run with exit status 1.
 """
 import os
+import select
 import shutil
 import socket
 import sys
@@ -30,6 +35,11 @@ CLOSE_MARGIN_S = 1.5  # the loop's timer granularity and a busy machine
 STEADY_CHUNK = 128 * 1024
 STEADY_PAUSE_S = 0.05  # well inside the send timeout
 RCVBUF = 16 * 1024
+HEADER_TIMEOUT_MS = 1000  # also the body's grace period
+MIN_BODY_RATE = 1000
+TRICKLE_GAP_S = 0.1       # one byte per gap: 10 B/s, far below the rate, never silent long
+STEADY_BODY_STEP = 200    # bytes per gap: 2000 B/s, above the rate
+STEADY_BODY_S = 2.5       # longer than the grace
 
 
 def make_root():
@@ -129,6 +139,79 @@ def test_send_timeout(path, backend, root):
             proc.wait()
 
 
+def post_head(s, length):
+    s.sendall(("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % length).encode())
+
+
+def send_paced(s, total, step, gap, deadline):
+    """Send total bytes, step at a time, one step per gap seconds (waiting on the socket for an
+    answer meanwhile); returns True if the server answered before the body was all sent."""
+    sent = 0
+    while sent < total:
+        check(time.monotonic() < deadline, "the paced body ran past its bound")
+        s.sendall(b"x" * min(step, total - sent))
+        sent += min(step, total - sent)
+        if sent < total and select.select([s], [], [], gap)[0]:
+            return True
+    return False
+
+
+def read_until_eof(s, timeout):
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            part = s.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            return data, True
+        if not part:
+            return data, True
+        data += part
+    return data, False
+
+
+def test_body_rate(path, backend, root):
+    proc, port = http_tools.start_ioserve(path, backend, ["--root", root, "--threads", "1",
+                                                         "--header-timeout-ms", str(HEADER_TIMEOUT_MS),
+                                                         "--min-body-rate", str(MIN_BODY_RATE)])
+    try:
+        body = bytes(range(256)) * 256  # 64 KiB at once
+        s = connect(port)
+        post_head(s, len(body))
+        s.sendall(body)
+        head, got = read_response(s)
+        check(head.startswith(b"HTTP/1.1 200") and got == len(body), "a POST sent at once is echoed")
+        total = int(STEADY_BODY_STEP / TRICKLE_GAP_S * STEADY_BODY_S)
+        start = time.monotonic()
+        post_head(s, total)
+        check(not send_paced(s, total, STEADY_BODY_STEP, TRICKLE_GAP_S, start + 4 * STEADY_BODY_S),
+              "a body above the rate is not answered before it is whole")
+        head, got = read_response(s)
+        check(head.startswith(b"HTTP/1.1 200") and got == total,
+              "a body above the rate for %.1f s is echoed (%r)" % (time.monotonic() - start, head[:40]))
+        s.close()
+        trickle = connect(port)
+        start = time.monotonic()
+        post_head(trickle, 100000)
+        bound = HEADER_TIMEOUT_MS / 1000 + CLOSE_MARGIN_S
+        answered = send_paced(trickle, 100000, 1, TRICKLE_GAP_S, start + bound)
+        data, eof = read_until_eof(trickle, 5)
+        took = time.monotonic() - start
+        check(answered and data.startswith(b"HTTP/1.1 408"), "the trickle got 408 (%r)" % data[:40])
+        check(eof, "the trickle's connection closed after its 408")
+        print("body rate: a 10 B/s trickle got 408 and EOF %.3f s after its head "
+              "(--min-body-rate %d, grace %d ms)" % (took, MIN_BODY_RATE, HEADER_TIMEOUT_MS), flush=True)
+        trickle.close()
+        http_tools.stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[2] not in http_tools.BACKENDS:
         print(__doc__)
@@ -136,6 +219,7 @@ def main():
     root = make_root()
     try:
         test_send_timeout(sys.argv[1], sys.argv[2], root)
+        test_body_rate(sys.argv[1], sys.argv[2], root)
     finally:
         shutil.rmtree(root)
     print("PASS", flush=True)
