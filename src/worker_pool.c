@@ -14,6 +14,10 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
+
+#define NS_PER_MS 1000000ull
+#define NS_PER_S 1000000000ull
 
 struct worker_pool {
     pthread_mutex_t lock;
@@ -153,4 +157,62 @@ worker_job *worker_pool_withdraw(worker_pool *pool, worker_queue *queue)
         ring_remove(pool, queue);
     pthread_mutex_unlock(&pool->lock);
     return jobs;
+}
+
+/* ---- cancel tokens ---- */
+
+int worker_cancel_init(worker_cancel *cancel)
+{
+    pthread_condattr_t attr;
+    int err = pthread_condattr_init(&attr);
+    if (err)
+        return -err;
+    /* A wait measured on CLOCK_MONOTONIC is not stretched or cut by a change of the wall clock. */
+    err = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (!err)
+        err = pthread_cond_init(&cancel->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    if (err)
+        return -err;
+    pthread_mutex_init(&cancel->lock, NULL);
+    cancel->fired = false;
+    return 0;
+}
+
+void worker_cancel_fini(worker_cancel *cancel)
+{
+    pthread_cond_destroy(&cancel->changed);
+    pthread_mutex_destroy(&cancel->lock);
+}
+
+void worker_cancel_fire(worker_cancel *cancel)
+{
+    pthread_mutex_lock(&cancel->lock);
+    cancel->fired = true;
+    pthread_cond_broadcast(&cancel->changed);
+    pthread_mutex_unlock(&cancel->lock);
+}
+
+bool worker_cancel_fired(worker_cancel *cancel)
+{
+    pthread_mutex_lock(&cancel->lock);
+    bool fired = cancel->fired;
+    pthread_mutex_unlock(&cancel->lock);
+    return fired;
+}
+
+int worker_cancel_wait_ms(worker_cancel *cancel, uint64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    uint64_t ns = (uint64_t)until.tv_nsec + ms % 1000 * NS_PER_MS;
+    until.tv_sec += (time_t)(ms / 1000 + ns / NS_PER_S);
+    until.tv_nsec = (long)(ns % NS_PER_S);
+    pthread_mutex_lock(&cancel->lock);
+    int err = 0;
+    while (!cancel->fired && err != ETIMEDOUT)
+        err = pthread_cond_timedwait(&cancel->changed, &cancel->lock, &until);
+    bool fired = cancel->fired;
+    pthread_mutex_unlock(&cancel->lock);
+    return fired ? -ECANCELED : 0;
 }

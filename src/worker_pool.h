@@ -11,13 +11,17 @@
  * io_loop_post(NULL, loop, ...) (loop.h) and holds the connection (conn_hold) until the post has
  * run, since the connection may be gone by then.  A connection that goes takes its jobs not yet
  * started back with worker_pool_withdraw(), so that none of them keeps it (or the server's
- * shutdown) waiting.  worker_pool_destroy() runs every job still queued, then joins the threads.
- * Submitting and withdrawing are safe from any thread.
+ * shutdown) waiting.  A job that blocks for a while waits on its connection's worker_cancel
+ * instead of sleeping, so that the connection going ends the wait at once.
+ * worker_pool_destroy() runs every job still queued, then joins the threads.  Submitting,
+ * withdrawing and everything on a worker_cancel are safe from any thread.
  */
 #ifndef IOSERVE_WORKER_POOL_H
 #define IOSERVE_WORKER_POOL_H
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define WORKER_POOL_MAX_THREADS 1024u
 
@@ -37,6 +41,21 @@ struct worker_queue {
     worker_queue *prev, *next; /* the pool's ring of queues with jobs waiting */
     bool in_ring;
 };
+
+/* A cancel token, shared by the jobs of one connection: worker_cancel_fire() (on the loop,
+ * when the connection goes) ends every worker_cancel_wait_ms() at once, and for good. */
+typedef struct worker_cancel {
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* on CLOCK_MONOTONIC */
+    bool fired;
+} worker_cancel;
+
+int worker_cancel_init(worker_cancel *cancel); /* 0 or -errno */
+void worker_cancel_fini(worker_cancel *cancel);
+void worker_cancel_fire(worker_cancel *cancel);
+bool worker_cancel_fired(worker_cancel *cancel);
+/* Block for ms, or less once fired: 0 after the whole wait, -ECANCELED when cut short. */
+int worker_cancel_wait_ms(worker_cancel *cancel, uint64_t ms);
 
 /* threads in 1..WORKER_POOL_MAX_THREADS.  0 or -errno. */
 int worker_pool_create(worker_pool **out, unsigned threads);

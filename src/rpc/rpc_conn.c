@@ -43,7 +43,7 @@ struct rpc_conn {
     bool draining;            /* no more input comes: close once the calls out are answered */
     bool closed;              /* on_close ran: the last job back frees the state */
     rpc_call call;            /* for inline methods, reused */
-    struct rpc_cancel cancel; /* shared with the worker jobs */
+    worker_cancel cancel;     /* shared with the worker jobs */
     worker_queue queue;       /* this connection's jobs in the pool */
 };
 
@@ -64,7 +64,7 @@ struct rpc_job {
 static void state_free(struct rpc_conn *st)
 {
     rpc_call_fini(&st->call);
-    rpc_cancel_fini(&st->cancel);
+    worker_cancel_fini(&st->cancel);
     free(st->in);
     free(st);
 }
@@ -117,7 +117,7 @@ static void refuse(struct rpc_conn *st, const char *why)
 {
     fprintf(stderr, "ioserve: rpc: %s; closing the connection\n", why);
     st->stopped = true;
-    rpc_cancel_fire(&st->cancel);
+    worker_cancel_fire(&st->cancel);
     conn_close(st->c);
 }
 
@@ -312,7 +312,7 @@ static int rpc_open(conn *c, void *arg)
     struct rpc_conn *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    int err = rpc_cancel_init(&st->cancel);
+    int err = worker_cancel_init(&st->cancel);
     if (err < 0) {
         free(st);
         return err;
@@ -375,7 +375,7 @@ static void rpc_close(conn *c)
     if (!st)
         return;
     st->closed = true;
-    rpc_cancel_fire(&st->cancel);
+    worker_cancel_fire(&st->cancel);
     st->jobs++; /* the state stays while the jobs withdrawn end */
     if (st->cfg->workers) {
         for (worker_job *job = worker_pool_withdraw(st->cfg->workers, &st->queue), *next; job; job = next) {
