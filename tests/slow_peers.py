@@ -9,6 +9,7 @@ ioserve serving HTTP from a temporary root, one loop (issue 11, item 4):
     has closed the connection and the file (its fd count is back where it was), while another
     client is served meanwhile; a client reading the same way but steadily, a little at a time,
     gets its whole 8 MiB file with the same setting;
+  - the same for another protocol: an echo client that sends and never reads is closed;
   - --min-body-rate: a POST whose body trickles in (one byte every 100 ms: never silent for the
     header timeout) gets 408 and the connection closes soon after the grace period (the
     header timeout), while a POST sent at once, and one sent slowly but above the rate for
@@ -139,6 +140,38 @@ def test_send_timeout(path, backend, root):
             proc.wait()
 
 
+def test_send_timeout_echo(path, backend):
+    proc, port = http_tools.start_ioserve(path, backend, ["--protocol", "echo", "--threads", "1",
+                                                         "--send-timeout-ms", str(SEND_TIMEOUT_MS)])
+    try:
+        base = fd_count(proc.pid)
+        s = connect(port, RCVBUF)
+        s.setblocking(False)
+        start = time.monotonic()
+        sent, blocked_since = 0, None
+        # Send until the server stops taking bytes (its echo is stuck: it stopped reading).
+        while blocked_since is None or time.monotonic() - blocked_since < 0.2:
+            check(time.monotonic() - start < 10, "the server kept reading %d bytes" % sent)
+            try:
+                sent += s.send(b"e" * 65536)
+                blocked_since = None
+            except BlockingIOError:
+                blocked_since = blocked_since or time.monotonic()
+                select.select([], [s], [], 0.05)
+        stuck = time.monotonic()
+        bound = 2 * SEND_TIMEOUT_MS / 1000 + CLOSE_MARGIN_S
+        check(wait_for(lambda: fd_count(proc.pid) <= base, bound),
+              "echo: the server still holds the connection that never reads")
+        print("send timeout: an echo client that never reads closed %.3f s after the server stopped "
+              "reading it (%d KiB sent)" % (time.monotonic() - stuck, sent // 1024), flush=True)
+        s.close()
+        http_tools.stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def post_head(s, length):
     s.sendall(("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % length).encode())
 
@@ -220,6 +253,7 @@ def main():
     try:
         test_send_timeout(sys.argv[1], sys.argv[2], root)
         test_body_rate(sys.argv[1], sys.argv[2], root)
+        test_send_timeout_echo(sys.argv[1], sys.argv[2])
     finally:
         shutil.rmtree(root)
     print("PASS", flush=True)
