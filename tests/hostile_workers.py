@@ -177,13 +177,13 @@ def acked_after_reset(port, deadline):
     """A new client acked once the slot is free: the server closes refused ones at once."""
     while time.monotonic() < deadline:
         s = connect(port)
-        s.sendall(b"probe\x03")
         try:
+            s.sendall(b"probe\x03")
             if read_acks(s, 1, deadline - time.monotonic()):
                 s.close()
                 return True
-        except ConnectionResetError:
-            pass
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # refused: the server closed it on arrival, maybe before our bytes
         s.close()
     return False
 
