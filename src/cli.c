@@ -135,6 +135,13 @@ static int take_value(struct parse *p, const char *flag, const char *value)
         p->http_flag_given = "--header-timeout-ms";
         return number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->header_timeout_ms);
     }
+    if (strcmp(flag, "--min-body-rate") == 0) {
+        p->http_flag_given = "--min-body-rate";
+        err = number(p, flag, value, CLI_MAX_BODY, &o->min_body_rate);
+        if (err == 0 && o->min_body_rate == 0)
+            return bad(p, flag, value, "at least 1 byte a second");
+        return err;
+    }
     if (strcmp(flag, "--keepalive-timeout-ms") == 0) {
         p->http_flag_given = "--keepalive-timeout-ms";
         return number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->keepalive_timeout_ms);
@@ -226,6 +233,12 @@ static int take_value(struct parse *p, const char *flag, const char *value)
             return bad(p, flag, value, "at least 1 ms");
         return err;
     }
+    if (strcmp(flag, "--send-timeout-ms") == 0) {
+        err = number(p, flag, value, CLI_MAX_TIMEOUT_MS, &o->send_timeout_ms);
+        if (err == 0 && o->send_timeout_ms == 0)
+            return bad(p, flag, value, "at least 1 ms");
+        return err;
+    }
     if (strcmp(flag, "--sqpoll-cpu") == 0) {
         err = number(p, flag, value, CPU_SETSIZE - 1, &n);
         o->sqpoll_cpu = (int)n + 1;
@@ -256,7 +269,8 @@ static bool takes_value(const char *flag)
                                         "--ws-window-bits", "--threads", "--accept", "--processes",
                                         "--ack-mode", "--etx-ack", "--workers", "--rpc-max-message",
                                         "--rpc-max-inflight",
-                                        "--shutdown-timeout-ms", "--sqpoll-cpu", "--cq-entries", NULL};
+                                        "--shutdown-timeout-ms", "--sqpoll-cpu", "--cq-entries",
+                                        "--send-timeout-ms", "--min-body-rate", NULL};
     for (const char *const *f = flags; *f; f++)
         if (strcmp(*f, flag) == 0)
             return true;
@@ -396,7 +410,9 @@ void cli_usage(FILE *out)
           "                          close what is still open after N ms (default 10000)\n"
           "  --reuseport-share       start even where another process listens on the address, and\n"
           "                          share its connections (rolling restarts); without it that is\n"
-          "                          refused: \"address already in use\"\n",
+          "                          refused: \"address already in use\"\n"
+          "  --send-timeout-ms N     close a connection whose queued output moves no byte for N ms\n"
+          "                          (a peer that stopped reading) (default 60000)\n",
           out);
     /* The protocol-specific flags, apart: one literal stays within what C99 compilers take. */
     fputs("  --root DIR              http: serve the files under DIR (default: none; / says Hello)\n"
@@ -405,6 +421,8 @@ void cli_usage(FILE *out)
           "  --max-body N            http: refuse request bodies over N bytes with 413 (default 1048576)\n"
           "  --header-timeout-ms N   http: 408 for a request head not complete within N ms (default 10000)\n"
           "  --keepalive-timeout-ms N  http: close a connection idle for N ms (default 15000)\n"
+          "  --min-body-rate N       http: 408 for a request body averaging under N bytes/s once its\n"
+          "                          first --header-timeout-ms are over (default 500)\n"
           "  --ws-max-message N      http: close WebSockets sending a message over N bytes with 1009\n"
           "                          (default 0: 16 MiB + 1 KiB, at most 268435456)\n"
           "  --ws-ping-ms N          http: ping a WebSocket idle for N ms, drop it if still silent\n"

@@ -55,12 +55,14 @@ typedef struct cli_options {
     uint32_t processes; /* worker processes under a supervisor (0: none, one process serves) */
     enum cli_accept accept; /* reuseport: a listener per loop; dispatch: loop 0 deals fds */
     uint64_t shutdown_timeout_ms; /* SIGINT/SIGTERM: connections left open then are closed */
+    uint64_t send_timeout_ms;     /* output moving no byte this long closes (0: conn.h's default) */
     /* http: 0 or NULL for each means its default */
     const char *root;              /* serve static files from this directory */
     bool serve_dotfiles;           /* also files and directories whose name starts with '.' */
     uint64_t max_body;             /* request bodies over this are 413 */
     uint64_t header_timeout_ms;    /* a request head not complete by then is 408 */
     uint64_t keepalive_timeout_ms; /* an idle connection closes after this */
+    uint64_t min_body_rate;        /* bytes/s a request body must average after its grace */
     uint64_t ws_max_message;       /* WebSocket: larger messages are closed with 1009 */
     uint64_t ws_ping_ms;           /* WebSocket: ping after this long idle (set: 0 never) */
     /* rpc: 0 for each means its default */

@@ -7,6 +7,10 @@
  * no callback of the connection is on the stack, so a protocol never sees its connection change
  * under its feet.  The socket is closed only once the connection's own ops have all completed
  * (loop.h rule 6), so the close op can reuse the recv op's memory.
+ *
+ * One timeout op serves two deadlines: the protocol's (conn_timer_set) and the send timeout's,
+ * armed for the earlier.  Moving either later costs nothing: the armed op fires early and
+ * arms again for what is left.
  */
 #include "conn.h"
 
@@ -20,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "timer_heap.h"
 
 #define NS_PER_MS 1000000ull
@@ -100,7 +105,9 @@ struct conn {
     size_t queued;
     struct send_batch *batch; /* the send or sendfile in flight */
     uint64_t timer_deadline; /* 0: none */
-    io_timer_node timer;     /* in the set's heap: when to look at the deadline next */
+    uint64_t send_deadline;   /* output queued: when it is stalled unless it moved (0: none) */
+    io_timer_node timer;      /* in the set's heap: when to look at the deadlines next */
+    uint32_t send_mark;       /* send_progress() at the last look */
 };
 
 /* A free list of fixed-size objects with a bounded cache. */
@@ -115,6 +122,7 @@ struct conn_set {
     io_loop *loop;
     size_t high_watermark;
     size_t low_watermark;
+    uint64_t send_timeout_ns;
     uint32_t max_conns;
     atomic_uint *shared_open;
     conn *conns;
@@ -319,6 +327,51 @@ size_t conn_queued(const conn *c)
     return c->queued;
 }
 
+/* ---- the send timeout ---- */
+
+static int timer_arm(conn *c);
+
+/* A send starts: output that was not waiting already gets its deadline. */
+static int watch_send(conn *c)
+{
+    if (c->send_deadline)
+        return 0;
+    c->send_deadline = io_loop_now_ns(c->set->loop) + c->set->send_timeout_ns;
+    return timer_arm(c);
+}
+
+/* A send completed, so its bytes moved: the deadline moves on while output is left. */
+static void send_moved(conn *c)
+{
+    c->send_deadline = c->queued ? io_loop_now_ns(c->set->loop) + c->set->send_timeout_ns : 0;
+}
+
+/* How far the output has got: into the socket (the send in flight) and out of it (what the
+ * peer acknowledged).  A send op completes only once all it carries is in the socket, and a
+ * socket holding megabytes frees room in large steps, so a slow reader shows in the second
+ * count long before the first.  System calls: at the deadline only.  Only ever compared. */
+static uint32_t send_progress(const conn *c)
+{
+    net_tcp_progress p = {.acked = 0};
+    (void)net_tcp_progress_get(c->fd, &p); /* unknown: the send op alone tells */
+    size_t in_socket = (c->flags & F_SENDING) ? io_send_progress(&c->batch->op) : 0;
+    return (uint32_t)(p.acked + in_socket);
+}
+
+/* At the send deadline, output that moved since the last look gets another period: a stalled
+ * peer is closed one to two periods after it took its last byte. */
+static bool send_stalled(conn *c, uint64_t now)
+{
+    if (!c->send_deadline || c->send_deadline > now)
+        return false;
+    uint32_t progress = send_progress(c);
+    if (progress == c->send_mark)
+        return true;
+    c->send_mark = progress;
+    c->send_deadline = now + c->set->send_timeout_ns;
+    return false;
+}
+
 /* ---- sending ---- */
 
 /* A batch for a send of segs segments: its op starts blank, as a fresh op must (the pool's
@@ -361,6 +414,7 @@ static void on_send(io_loop *loop, io_op *op, int res, unsigned flags)
             c->flags |= F_ABORT;
     } else {
         queue_consume(c, batch);
+        send_moved(c);
         after_sent(c);
     }
     batch_put(c->set, batch);
@@ -377,6 +431,7 @@ static void on_sendfile(io_loop *loop, io_op *op, int res, unsigned flags)
     c->nest++;
     if (res >= 0 && (size_t)res == c->out_head->len) {
         queue_pop(c);
+        send_moved(c);
         after_sent(c);
     } else if (c->phase <= PHASE_CLOSING) {
         /* An error, or the file shrank: the peer was promised bytes that will never come. */
@@ -407,6 +462,9 @@ static int flush_file(conn *c)
 /* Send the memory at the head of the queue in one sendv, or the file range that heads it. */
 static int flush(conn *c)
 {
+    int err = watch_send(c);
+    if (err < 0)
+        return err;
     if (c->out_head->file_fd >= 0)
         return flush_file(c);
     int segs = 0;
@@ -424,7 +482,7 @@ static int flush(conn *c)
         n++;
     }
     batch->nsegs = n;
-    int err = io_sendv(c->set->loop, &batch->op, c->fd, batch->iov, n, on_send, c);
+    err = io_sendv(c->set->loop, &batch->op, c->fd, batch->iov, n, on_send, c);
     if (err < 0) {
         batch_put(c->set, batch);
         return err;
@@ -535,16 +593,25 @@ static void timer_unqueue(conn *c)
     c->flags &= ~F_TIMER_ARMED;
 }
 
-/* Be looked at no later than the deadline.  A deadline pushed back leaves the node where it is
- * (it is queued again for the rest when reached): moving an idle timeout on every request costs
- * nothing; one brought forward moves it. */
+/* The earlier of the protocol's deadline and the send deadline, 0 when neither is set. */
+static uint64_t next_deadline(const conn *c)
+{
+    if (!c->send_deadline || (c->timer_deadline && c->timer_deadline < c->send_deadline))
+        return c->timer_deadline;
+    return c->send_deadline;
+}
+
+/* Be looked at no later than the next deadline.  A deadline pushed back leaves the node where
+ * it is (it is queued again for the rest when reached): moving an idle timeout on every request
+ * costs nothing; one brought forward moves it. */
 static int timer_arm(conn *c)
 {
     conn_set *set = c->set;
-    if ((c->flags & F_TIMER_ARMED) && c->timer.deadline_ns <= c->timer_deadline)
+    uint64_t deadline = next_deadline(c);
+    if (!deadline || ((c->flags & F_TIMER_ARMED) && c->timer.deadline_ns <= deadline))
         return 0;
     timer_unqueue(c);
-    c->timer.deadline_ns = c->timer_deadline;
+    c->timer.deadline_ns = deadline;
     c->timer.seq = set->timer_seq++;
     int err = timer_heap_push(&set->timers, &c->timer);
     if (err < 0)
@@ -563,16 +630,19 @@ static void timer_disarm(conn *c)
 static void timer_reached(conn *c)
 {
     c->nest++;
-    if (c->phase <= PHASE_CLOSING && c->timer_deadline && !(c->flags & F_ABORT)) {
-        if (c->timer_deadline <= io_loop_now_ns(c->set->loop)) {
+    uint64_t now = io_loop_now_ns(c->set->loop);
+    if (c->phase <= PHASE_CLOSING && !(c->flags & F_ABORT)) {
+        if (send_stalled(c, now)) {
+            c->flags |= F_ABORT; /* the peer takes nothing: what is queued can wait forever */
+        } else if (c->timer_deadline && c->timer_deadline <= now) {
             c->timer_deadline = 0;
             if (c->phase == PHASE_CLOSING)
                 c->flags |= F_ABORT; /* the peer would not take what was left to send */
             else if (c->proto->on_timer)
                 c->proto->on_timer(c);
-        } else if (timer_arm(c) < 0) {
-            c->flags |= F_ABORT;
         }
+        if (!(c->flags & F_ABORT) && timer_arm(c) < 0)
+            c->flags |= F_ABORT;
     }
     conn_uncork(c);
 }
@@ -660,10 +730,10 @@ static void on_closed(io_loop *loop, io_op *op, int res, unsigned flags)
     conn *c = op->data;
     c->ops--;
     c->phase = PHASE_DONE;
+    c->holds++; /* on_close may let go of holds of its own (jobs it withdrew): not c under it */
     c->proto->on_close(c);
     c->state = NULL;
-    if (c->holds == 0)
-        conn_free(c);
+    conn_unhold(c);
 }
 
 static void close_fd(conn *c)
@@ -825,6 +895,8 @@ int conn_set_create(conn_set **out, io_loop *loop, const conn_set_config *cfg)
     set->shared_open = cfg ? cfg->shared_open : NULL;
     set->high_watermark = cfg && cfg->high_watermark ? cfg->high_watermark : CONN_DEFAULT_HIGH_WATERMARK;
     set->low_watermark = cfg && cfg->low_watermark ? cfg->low_watermark : CONN_DEFAULT_LOW_WATERMARK;
+    uint64_t send_timeout_ms = cfg && cfg->send_timeout_ms ? cfg->send_timeout_ms : CONN_DEFAULT_SEND_TIMEOUT_MS;
+    set->send_timeout_ns = send_timeout_ms * NS_PER_MS;
     if (set->low_watermark > set->high_watermark)
         set->low_watermark = set->high_watermark;
     set->chunks = (struct pool){.max = CHUNK_CACHE_MAX, .size = CHUNK_BYTES};

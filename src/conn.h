@@ -15,6 +15,12 @@
  * reading resumes.  conn_read_pause()/conn_read_resume() let the protocol stop reading too.
  * Bytes already received when reading stops are still delivered.
  *
+ * Slow peers: queued output that makes no progress (no byte into the socket, none acknowledged
+ * by the peer) for the set's send timeout aborts the connection, like nginx's send_timeout:
+ * one to two such periods after the peer took its last byte.  Any progress, however slow,
+ * restarts the count.  It shares the connection's timer with conn_timer_set(): the protocol's
+ * deadline is unchanged.
+ *
  * Ending: conn_close() sends what is queued, then shuts its side down and reads (discarding)
  * until the peer's EOF or CONN_DRAIN_MS, then closes -- a close with unread bytes would send a
  * reset that can destroy the last response (a peer that does not read for CONN_LINGER_MS is
@@ -40,6 +46,7 @@
 
 #define CONN_DEFAULT_HIGH_WATERMARK (256u * 1024u)
 #define CONN_DEFAULT_LOW_WATERMARK (64u * 1024u)
+#define CONN_DEFAULT_SEND_TIMEOUT_MS 60000u
 #define CONN_LINGER_MS 10000u /* how long conn_close() waits for a peer that does not read */
 #define CONN_DRAIN_MS 2000u   /* then how long it waits for the peer's EOF, discarding input */
 
@@ -51,6 +58,7 @@ typedef struct conn_set_config {
                                  sharing this counter (one per thread), not only this one's */
     size_t high_watermark; /* queued output bytes that stop reading (0: default) */
     size_t low_watermark;  /* queued output bytes that resume it (0: default) */
+    uint64_t send_timeout_ms; /* queued output moving no byte this long aborts (0: default) */
 } conn_set_config;
 
 typedef struct conn_set_stats {
@@ -120,7 +128,8 @@ void conn_close(conn *c);
 void conn_abort(conn *c);
 
 /* Keep the conn's memory (not the connection) until the matching conn_unhold(): for protocol
- * ops of its own that may complete after on_close. */
+ * ops of its own that may complete after on_close.  on_close may let go of its holds too (the
+ * worker jobs it withdrew, say): the memory stays until on_close has returned. */
 void conn_hold(conn *c);
 void conn_unhold(conn *c);
 

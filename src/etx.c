@@ -4,13 +4,21 @@
  * to recognise "goodbye".  With an ack delay, each message's due time goes on a FIFO ring; the
  * delay is the same for all, so due times are in message order and the connection's single
  * timer only ever waits for the ring's head.  Thousands of slow clients cost one timer each.
+ *
+ * Acks waiting (on the ring or as worker jobs) are capped per connection at ETX_MAX_PENDING.
+ * Messages that complete beyond the cap -- the rest of a receive that crossed it -- are owed:
+ * only counted, so a burst of 64 Ki one-byte messages costs a counter, not 64 Ki jobs; each
+ * owed ack starts as an earlier one leaves, and reading resumes once none is owed.  Worker jobs
+ * go on the connection's own queue of the pool, which serves connections round-robin
+ * (worker_pool.h).  A connection that closes withdraws those not started and fires its cancel
+ * token, which ends the sleep of those running; the state stays until the last of them is
+ * back (each also holds the conn).
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "conn.h"
 #include "worker_pool.h"
@@ -29,6 +37,11 @@ struct etx_state {
     uint64_t *due;                /* ring of ack due times (loop ns), oldest first */
     uint32_t due_cap, due_first, due_count;
     uint32_t jobs;                /* acks out on worker threads */
+    size_t owed;                  /* messages received beyond the cap, their acks not started */
+    worker_queue queue;           /* this connection's jobs in the pool */
+    worker_cancel cancel;         /* fired when the connection goes: the sleeps end */
+    uint32_t job_structs;         /* jobs not freed yet: the state's lifetime once closed */
+    bool closed;                  /* on_close ran: the last job back frees the state */
     bool close_when_acked;        /* goodbye or EOF: close once every ack has left */
 };
 
@@ -46,17 +59,44 @@ static int etx_open(conn *c, void *arg)
     if (!st)
         return -ENOMEM;
     st->cfg = arg;
+    int err = st->cfg->workers ? worker_cancel_init(&st->cancel) : 0;
+    if (err < 0) {
+        free(st);
+        return err;
+    }
     conn_set_state(c, st);
     return 0;
 }
+
+static void state_free(struct etx_state *st)
+{
+    if (st->cfg->workers)
+        worker_cancel_fini(&st->cancel);
+    free(st->due);
+    free(st);
+}
+
+struct ack_job;
+static void ack_job_free(struct ack_job *a);
 
 static void etx_close(conn *c)
 {
     struct etx_state *st = conn_state(c);
     if (!st)
         return;
-    free(st->due);
-    free(st);
+    st->closed = true;
+    st->job_structs++; /* the state stays while the jobs withdrawn end */
+    /* Jobs not started never will, and those running stop sleeping: they let go of the
+     * connection now, not after every job queued before them, nor after their delay. */
+    if (st->cfg->workers) {
+        worker_cancel_fire(&st->cancel);
+        for (worker_job *job = worker_pool_withdraw(st->cfg->workers, &st->queue), *next; job; job = next) {
+            next = job->next;
+            ack_job_free((struct ack_job *)job);
+        }
+    }
+    if (--st->job_structs == 0)
+        state_free(st);
 }
 
 static int ring_grow(struct etx_state *st)
@@ -95,46 +135,52 @@ static int ack_later(conn *c, struct etx_state *st)
 struct ack_job {
     worker_job job; /* first: the pool hands this pointer back */
     io_post post;
+    struct etx_state *st;
     conn *c;
     io_loop *loop;
     uint64_t delay_ms;
 };
 
-static void ack_job_sleep(uint64_t ms)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-/* On a worker thread: block, then hand the result back to the connection's loop. */
+/* On a worker thread: block (until the connection goes, at most), then hand the result back
+ * to the connection's loop. */
 static void ack_job_run(worker_job *job)
 {
     struct ack_job *a = (struct ack_job *)job;
-    ack_job_sleep(a->delay_ms);
+    (void)worker_cancel_wait_ms(&a->st->cancel, a->delay_ms);
     io_loop_post(NULL, a->loop, &a->post);
 }
 
 static void etx_settle(conn *c, struct etx_state *st);
+
+static void ack_job_free(struct ack_job *a)
+{
+    struct etx_state *st = a->st;
+    conn *c = a->c;
+    free(a);
+    if (--st->job_structs == 0 && st->closed)
+        state_free(st);
+    conn_unhold(c);
+}
 
 /* Back on the connection's loop. */
 static void ack_job_done(io_loop *loop, io_post *post)
 {
     struct ack_job *a = post->data;
     conn *c = a->c;
-    struct etx_state *st = conn_state(c);
-    if (st) {
+    struct etx_state *st = a->st;
+    if (!st->closed) {
         conn_cork(c);
         st->jobs--;
-        /* -EPIPE: the connection is closing already and takes no more acks. */
-        if (send_ack(c, st) == -ENOMEM)
+        /* -EPIPE: the connection is closing already and takes no more acks (nor starts those
+         * owed). */
+        int err = send_ack(c, st);
+        if (err == -ENOMEM)
             conn_abort(c);
-        else
+        else if (err == 0)
             etx_settle(c, st);
         conn_uncork(c);
     }
-    conn_unhold(c);
-    free(a);
+    ack_job_free(a);
 }
 
 static int ack_by_worker(conn *c, struct etx_state *st)
@@ -145,15 +191,17 @@ static int ack_by_worker(conn *c, struct etx_state *st)
     *a = (struct ack_job){
         .job = {.run = ack_job_run},
         .post = {.fn = ack_job_done, .data = a},
+        .st = st,
         .c = c,
         .loop = conn_loop(c),
         .delay_ms = st->cfg->ack_delay_ms,
     };
     conn_hold(c);
     st->jobs++;
+    st->job_structs++;
     if (st->jobs >= ETX_MAX_PENDING)
         conn_read_pause(c);
-    worker_pool_submit(st->cfg->workers, &a->job);
+    worker_pool_submit(st->cfg->workers, &st->queue, &a->job);
     return 0;
 }
 
@@ -175,10 +223,39 @@ static void etx_timer(conn *c)
     etx_settle(c, st);
 }
 
-/* Some acks have left: close once the last is out after goodbye, or read again. */
+static uint32_t acks_waiting(const struct etx_state *st)
+{
+    return st->due_count + st->jobs;
+}
+
+/* Start one ack the way the server was asked to; 0 or -errno. */
+static int ack_one(conn *c, struct etx_state *st)
+{
+    return st->cfg->workers      ? ack_by_worker(c, st)
+           : st->cfg->ack_delay_ms ? ack_later(c, st)
+                                   : send_ack(c, st);
+}
+
+/* Start the owed acks that fit under the cap again.  false: the connection is aborted. */
+static bool pay_owed(conn *c, struct etx_state *st)
+{
+    while (st->owed && acks_waiting(st) < ETX_MAX_PENDING) {
+        st->owed--;
+        if (ack_one(c, st) < 0) {
+            conn_abort(c);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Some acks have left: start those owed, close once the last is out after goodbye, or read
+ * again. */
 static void etx_settle(conn *c, struct etx_state *st)
 {
-    uint32_t waiting = st->due_count + st->jobs;
+    if (!pay_owed(c, st))
+        return;
+    size_t waiting = acks_waiting(st) + st->owed;
     if (st->close_when_acked && waiting == 0)
         conn_close(c);
     else if (!st->close_when_acked && waiting <= ETX_MAX_PENDING / 2)
@@ -187,7 +264,7 @@ static void etx_settle(conn *c, struct etx_state *st)
 
 static void close_when_acked(conn *c, struct etx_state *st)
 {
-    if (st->due_count == 0 && st->jobs == 0) {
+    if (acks_waiting(st) + st->owed == 0) {
         conn_close(c);
         return;
     }
@@ -204,10 +281,12 @@ static bool message_done(conn *c, struct etx_state *st)
         close_when_acked(c, st);
         return false;
     }
-    int err = st->cfg->workers      ? ack_by_worker(c, st)
-              : st->cfg->ack_delay_ms ? ack_later(c, st)
-                                      : send_ack(c, st);
-    if (err < 0) {
+    if (st->owed || acks_waiting(st) >= ETX_MAX_PENDING) {
+        st->owed++;
+        conn_read_pause(c);
+        return true;
+    }
+    if (ack_one(c, st) < 0) {
         conn_abort(c);
         return false;
     }

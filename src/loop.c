@@ -477,6 +477,13 @@ void io_buf_release(io_loop *loop, io_buf buf)
     loop->backend->buf_release(loop, buf.id);
 }
 
+size_t io_send_progress(const io_op *op)
+{
+    if (op->kind == IO_OP_SEND)
+        return op->u.send.done;
+    return op->kind == IO_OP_SENDFILE ? op->u.sendfile.done : 0;
+}
+
 uint32_t io_buf_size(const io_loop *loop)
 {
     return loop->buf_size;

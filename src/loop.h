@@ -201,6 +201,11 @@ int io_read(io_loop *loop, io_op *op, int fd, void *buf, size_t len, uint64_t of
 int io_sendv(io_loop *loop, io_op *op, int fd, struct iovec *iov, int iovcnt, io_cb cb, void *data);
 int io_send(io_loop *loop, io_op *op, int fd, const void *buf, size_t len, io_cb cb, void *data);
 
+/* The bytes a send or sendfile op in flight has moved into the socket so far (0 for any other
+ * op).  Such an op continues short transfers itself and completes only when all is sent, which
+ * for a slow peer can be minutes: this tells a peer taking bytes from one that takes none. */
+size_t io_send_progress(const io_op *op);
+
 /* Fire after ms milliseconds: res is -ETIME when it fires, -ECANCELED when cancelled.
  * Timers fire in deadline order (equal deadlines: submission order). */
 int io_timeout(io_loop *loop, io_op *op, uint64_t ms, io_cb cb, void *data);

@@ -76,6 +76,8 @@ static int http_stack_init(struct http_stack *h, const cli_options *opt)
     }
     http_limits limits = {.max_body = opt->max_body};
     http_app_init(&h->app, h->router, &limits, opt->header_timeout_ms, opt->keepalive_timeout_ms);
+    if (opt->min_body_rate)
+        h->app.min_body_rate = opt->min_body_rate;
     return 0;
 }
 
@@ -283,6 +285,7 @@ static int serve(const cli_options *opt, const supervisor_worker *process)
         .shutdown_timeout_ms = opt->shutdown_timeout_ms,
         .share_port = opt->share_port,
         .on_stopping = process ? NULL : sd_service_stopping, /* the supervisor speaks for its workers */
+        .send_timeout_ms = opt->send_timeout_ms,
     };
     int activated_fd;
     if (!process && take_activated_listener(&cfg, &activated_fd) < 0)

@@ -62,6 +62,7 @@ struct server {
     bool own_signals;          /* the application's: no signalfd, server_stop() instead */
     atomic_uint stop_calls;    /* server_stop(): the first two each post a stop to loop 0 */
     io_post stop_posts[2];
+    uint64_t send_timeout_ms;
     void (*on_loop)(void *arg, unsigned index, io_loop *loop);
     void *on_loop_arg;
     net_addr bound;
@@ -410,7 +411,8 @@ static int loop_setup(struct server_loop *l, const net_addr *addr)
         snprintf(what, sizeof(what), "cannot set up %s", name);
         return fail(l->why, sizeof(l->why), err, what);
     }
-    conn_set_config set_cfg = {.max_conns = s->max_conns, .shared_open = s->nloops > 1 ? &s->open_conns : NULL};
+    conn_set_config set_cfg = {.max_conns = s->max_conns, .shared_open = s->nloops > 1 ? &s->open_conns : NULL,
+                               .send_timeout_ms = s->send_timeout_ms};
     err = conn_set_create(&l->conns, l->loop, &set_cfg);
     if (err < 0)
         return fail(l->why, sizeof(l->why), err, "cannot set up connections");
@@ -566,6 +568,7 @@ int server_create(server **out, const server_config *cfg, char *why, size_t why_
     s->on_stopping = cfg->on_stopping;
     s->on_stopping_arg = cfg->on_stopping_arg;
     s->own_signals = cfg->own_signals;
+    s->send_timeout_ms = cfg->send_timeout_ms;
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms ? cfg->shutdown_timeout_ms : SERVER_DEFAULT_SHUTDOWN_TIMEOUT_MS;
     s->on_loop = cfg->on_loop;
     s->on_loop_arg = cfg->on_loop_arg;

@@ -59,6 +59,7 @@ typedef struct server_config {
     uint32_t max_conns;        /* open connections, all loops together; 0: no limit */
     uint64_t shutdown_timeout_ms; /* how long connections may take to finish (0: default) */
     bool share_port;           /* join listeners another process has on `listen` (else EADDRINUSE) */
+    uint64_t send_timeout_ms;  /* output moving no byte this long closes (conn.h; 0: default) */
     /* Optional, called on loop i's own thread: on_loop(on_loop_arg, i, loop) once the loop
      * exists, before it serves; on_loop(on_loop_arg, i, NULL) once it serves no more (its
      * connections are gone, or its run ended), before its io_loop_run returns when it drains. */

@@ -26,6 +26,7 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_tools  # noqa: E402 -- beside this script
 import ws_client  # noqa: E402
+from http_tools import sanitizer_env, stop  # noqa: E402
 from ws_client import Raw, check, compress  # noqa: E402
 
 ATTACKERS = 32
@@ -167,25 +168,6 @@ def well_behaved():
             await ws.send(message)
             check(await asyncio.wait_for(ws.recv(), 60) == message, "16 MiB compressed, echoed whole")
     asyncio.run(run())
-
-
-def sanitizer_env():
-    """Under AddressSanitizer freed memory waits in a quarantine (256 MiB by default), which
-    would count as RSS the server holds: without it, RSS tracks what ioserve keeps."""
-    env = dict(os.environ)
-    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "quarantine_size_mb=0"]))
-    return env
-
-
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except Exception:  # noqa: BLE001 -- whatever went wrong, leave nothing running
-        proc.kill()
-        proc.wait()
-        raise
-    check(proc.returncode == 0, "ioserve exited %s" % proc.returncode)
 
 
 def main():

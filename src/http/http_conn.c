@@ -34,6 +34,7 @@ struct http_conn {
     size_t queued_at_arm;  /* output queued when the idle deadline was set */
     uint64_t acked_at_check; /* bytes the peer had acknowledged at the last deadline */
     uint32_t idle_for_ms;  /* how long the peer has been idle already when the deadline is set */
+    uint64_t body_since_ms; /* loop time the body being read began at (0: none) */
 };
 
 static uint64_t wall_clock_ns(void)
@@ -64,6 +65,7 @@ void http_app_init(http_app *app, const http_router *router, const http_limits *
     app->header_timeout_ms = header_timeout_ms ? header_timeout_ms : HTTP_DEFAULT_HEADER_TIMEOUT_MS;
     app->keepalive_timeout_ms =
         keepalive_timeout_ms ? keepalive_timeout_ms : HTTP_DEFAULT_KEEPALIVE_TIMEOUT_MS;
+    app->min_body_rate = HTTP_DEFAULT_MIN_BODY_RATE;
 }
 
 /* ---- the session's side ---- */
@@ -165,6 +167,20 @@ static void set_deadline(http_conn *hc, uint64_t ms)
         conn_abort(hc->c);
 }
 
+/* A body must keep coming: silent for the header timeout, or behind min_body_rate on average
+ * once its first header timeout is over, it gets 408.  Moved by every read, but each byte
+ * moves the rate's deadline by 1/rate s only: a one-byte-a-second trickle runs out. */
+static uint64_t body_deadline_ms(http_conn *hc)
+{
+    uint64_t now_ms = io_loop_now_ns(conn_loop(hc->c)) / 1000000u;
+    if (!hc->body_since_ms)
+        hc->body_since_ms = now_ms;
+    uint64_t due_ms = hc->body_since_ms + hc->app->header_timeout_ms +
+                      (uint64_t)hc->session->body_len * 1000u / hc->app->min_body_rate;
+    uint64_t rate_ms = due_ms > now_ms ? due_ms - now_ms : 0;
+    return rate_ms < hc->app->header_timeout_ms ? rate_ms : hc->app->header_timeout_ms;
+}
+
 static void update_timer(http_conn *hc)
 {
     const http_session *s = hc->session;
@@ -172,6 +188,8 @@ static void update_timer(http_conn *hc)
     hc->idle_for_ms = 0;
     if (s && http_session_state(s) == HTTP_SESSION_CLOSING)
         return; /* conn_close() set its own deadline */
+    if (!s || !http_session_in_request(s) || http_session_in_head(s))
+        hc->body_since_ms = 0;
     if (s && http_session_in_head(s)) {
         /* Armed once per head, not moved by its bytes: a trickle cannot keep it alive. */
         if (!hc->head_timing)
@@ -180,7 +198,7 @@ static void update_timer(http_conn *hc)
         return;
     }
     hc->head_timing = false;
-    uint64_t ms = s && http_session_in_request(s) ? hc->app->header_timeout_ms
+    uint64_t ms = s && http_session_in_request(s) ? body_deadline_ms(hc)
                                              : hc->app->keepalive_timeout_ms - idle_for_ms;
     hc->queued_at_arm = conn_queued(hc->c);
     set_deadline(hc, ms);

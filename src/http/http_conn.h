@@ -6,6 +6,9 @@
  * leave in one send.  The connection's timer enforces:
  *   - header_timeout_ms from a request's first byte until its head is complete, and between two
  *     reads of its body: 408, then close (slowloris, slow bodies);
+ *   - a body arriving at less than min_body_rate bytes a second on average, counted from its
+ *     head once its first header_timeout_ms are over: 408, then close (a trickle never silent
+ *     for long: each byte buys 1/rate s, not a whole timeout);
  *   - keepalive_timeout_ms of silence between requests: close, nothing sent; a peer that was
  *     still taking the last response is silent only since its last acknowledgement;
  *   - while output is queued here or unacknowledged in the kernel, keepalive_timeout_ms without
@@ -31,6 +34,7 @@
 
 #define HTTP_DEFAULT_HEADER_TIMEOUT_MS 10000u
 #define HTTP_DEFAULT_KEEPALIVE_TIMEOUT_MS 15000u
+#define HTTP_DEFAULT_MIN_BODY_RATE 500u /* bytes a second */
 
 /* Sessions an app keeps for its connections' next requests; more are freed. */
 #define HTTP_APP_SPARE_SESSIONS 64u
@@ -40,6 +44,7 @@ typedef struct http_app {
     http_date_cache date;
     uint64_t header_timeout_ms;    /* 0: default */
     uint64_t keepalive_timeout_ms; /* 0: default */
+    uint64_t min_body_rate;        /* bytes a second; set by http_app_init, may be changed after */
     http_session *spare[HTTP_APP_SPARE_SESSIONS]; /* idle sessions, for a request's first byte */
     uint32_t spare_count;
 } http_app;

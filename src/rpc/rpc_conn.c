@@ -3,7 +3,9 @@
  * The state outlives the connection while worker jobs are out: on_close cancels them and the
  * last one to come back frees it.  Two counts, because they end at different moments: inflight
  * (the per-connection cap) drops as a job's answer is handled, jobs (the state's lifetime)
- * only once nothing of the job's post is left on the stack.
+ * only once nothing of the job's post is left on the stack.  Jobs go on the connection's own
+ * queue of the pool (served round-robin with the other connections'); on_close withdraws those
+ * not started, and they end there and then as if they had come back cancelled.
  */
 #include "rpc/rpc_conn.h"
 
@@ -41,7 +43,8 @@ struct rpc_conn {
     bool draining;            /* no more input comes: close once the calls out are answered */
     bool closed;              /* on_close ran: the last job back frees the state */
     rpc_call call;            /* for inline methods, reused */
-    struct rpc_cancel cancel; /* shared with the worker jobs */
+    worker_cancel cancel;     /* shared with the worker jobs */
+    worker_queue queue;       /* this connection's jobs in the pool */
 };
 
 struct rpc_job {
@@ -61,7 +64,7 @@ struct rpc_job {
 static void state_free(struct rpc_conn *st)
 {
     rpc_call_fini(&st->call);
-    rpc_cancel_fini(&st->cancel);
+    worker_cancel_fini(&st->cancel);
     free(st->in);
     free(st);
 }
@@ -114,7 +117,7 @@ static void refuse(struct rpc_conn *st, const char *why)
 {
     fprintf(stderr, "ioserve: rpc: %s; closing the connection\n", why);
     st->stopped = true;
-    rpc_cancel_fire(&st->cancel);
+    worker_cancel_fire(&st->cancel);
     conn_close(st->c);
 }
 
@@ -181,7 +184,7 @@ static int submit(struct rpc_conn *st, const struct rpc_method *method, const ch
     st->inflight++;
     st->inflight_bytes += len;
     st->jobs++;
-    worker_pool_submit(st->cfg->workers, &j->job);
+    worker_pool_submit(st->cfg->workers, &st->queue, &j->job);
     return 0;
 }
 
@@ -309,7 +312,7 @@ static int rpc_open(conn *c, void *arg)
     struct rpc_conn *st = calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    int err = rpc_cancel_init(&st->cancel);
+    int err = worker_cancel_init(&st->cancel);
     if (err < 0) {
         free(st);
         return err;
@@ -372,8 +375,15 @@ static void rpc_close(conn *c)
     if (!st)
         return;
     st->closed = true;
-    rpc_cancel_fire(&st->cancel);
-    if (st->jobs == 0)
+    worker_cancel_fire(&st->cancel);
+    st->jobs++; /* the state stays while the jobs withdrawn end */
+    if (st->cfg->workers) {
+        for (worker_job *job = worker_pool_withdraw(st->cfg->workers, &st->queue), *next; job; job = next) {
+            next = job->next;
+            job_done(conn_loop(c), &((struct rpc_job *)job)->post);
+        }
+    }
+    if (--st->jobs == 0)
         state_free(st);
 }
 

@@ -84,9 +84,36 @@ void conn_unhold(conn *c)
     c->holds--;
 }
 
-void worker_pool_submit(worker_pool *pool, worker_job *job)
+void worker_pool_submit(worker_pool *pool, worker_queue *queue, worker_job *job)
 {
     job->run(job);
+}
+
+/* Jobs run as they are submitted, with no delay to wait: a token only records the firing. */
+int worker_cancel_init(worker_cancel *cancel)
+{
+    cancel->fired = false;
+    return 0;
+}
+
+void worker_cancel_fini(worker_cancel *cancel)
+{
+}
+
+void worker_cancel_fire(worker_cancel *cancel)
+{
+    cancel->fired = true;
+}
+
+int worker_cancel_wait_ms(worker_cancel *cancel, uint64_t ms)
+{
+    return cancel->fired ? -ECANCELED : 0;
+}
+
+/* Jobs run as they are submitted: none is ever left to withdraw. */
+worker_job *worker_pool_withdraw(worker_pool *pool, worker_queue *queue)
+{
+    return NULL;
 }
 
 int io_loop_post(io_loop *from, io_loop *to, io_post *post)
