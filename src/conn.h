@@ -13,7 +13,11 @@
  *
  * Backpressure: queued output above the high watermark stops reading; below the low watermark
  * reading resumes.  conn_read_pause()/conn_read_resume() let the protocol stop reading too.
- * Bytes already received when reading stops are still delivered.
+ * Delivery stops there exactly, on every backend: bytes the kernel had already received when
+ * reading stopped (io_uring's multishot recv completes a few more times) wait, copied, in the
+ * connection's inbox and are delivered in order once reading resumes, and so does the peer's
+ * EOF behind them.  conn_output_full() tells a protocol that can make output without reading
+ * (pipelined requests already received, files to open) to wait for on_drain.
  *
  * Ending: conn_close() sends what is queued, then shuts its side down and reads (discarding)
  * until the peer's EOF or CONN_DRAIN_MS, then closes -- a close with unread bytes would send a
@@ -32,6 +36,7 @@
 #define IOSERVE_CONN_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +47,9 @@
 #define CONN_DEFAULT_LOW_WATERMARK (64u * 1024u)
 #define CONN_LINGER_MS 10000u /* how long conn_close() waits for a peer that does not read */
 #define CONN_DRAIN_MS 2000u   /* then how long it waits for the peer's EOF, discarding input */
+/* File ranges (conn_write_file) queued at which conn_output_full() says full: each holds an
+ * open file, so a peer that does not read holds at most this many of the server's fds. */
+#define CONN_MAX_FILES 4u
 
 typedef struct conn_set conn_set;
 
@@ -104,12 +112,20 @@ int conn_write_ref(conn *c, const void *data, size_t len, conn_release_cb releas
 int conn_write_file(conn *c, int fd, uint64_t offset, uint64_t len, conn_release_cb release,
                     void *arg);
 size_t conn_queued(const conn *c); /* bytes written and not yet sent, file ranges included */
+/* The output queue is over the high watermark, or holds CONN_MAX_FILES file segments: make no
+ * more output from input already received until on_drain (everything sent). */
+bool conn_output_full(const conn *c);
 
 void conn_cork(conn *c);
 void conn_uncork(conn *c);
 
 void conn_read_pause(conn *c);
 void conn_read_resume(conn *c);
+/* Inside on_data: the last len bytes of the slice being delivered (data, its tail) are not
+ * taken now.  The connection keeps a copy, pauses reading as conn_read_pause() does, and
+ * delivers them first, before anything received later, after conn_read_resume(): a protocol
+ * at its own budget stops in the middle of a slice.  0, or -ENOMEM (then aborted). */
+int conn_unread(conn *c, const char *data, size_t len);
 
 /* Call proto->on_timer once, ms from now (replacing any earlier deadline); cheap to move
  * often (an idle timeout pushed back on every request costs no syscall).  0 or -errno. */
