@@ -18,7 +18,8 @@
 #define ETX_BYTE '\x03'
 #define GOODBYE "goodbye"
 #define NS_PER_MS 1000000ull
-/* Acks waiting for their delay beyond which the connection stops reading until half are out. */
+/* Acks owed (waiting for their delay, or out on workers) at which the connection stops reading,
+ * in the middle of a slice if need be, until half are out. */
 #define ETX_MAX_PENDING 1024u
 #define ETX_RING_MIN 8u
 
@@ -85,8 +86,6 @@ static int ack_later(conn *c, struct etx_state *st)
         if (err < 0)
             return err;
     }
-    if (st->due_count >= ETX_MAX_PENDING)
-        conn_read_pause(c);
     return 0;
 }
 
@@ -151,8 +150,6 @@ static int ack_by_worker(conn *c, struct etx_state *st)
     };
     conn_hold(c);
     st->jobs++;
-    if (st->jobs >= ETX_MAX_PENDING)
-        conn_read_pause(c);
     worker_pool_submit(st->cfg->workers, &a->job);
     return 0;
 }
@@ -230,6 +227,8 @@ static bool message_append(conn *c, struct etx_state *st, const char *data, size
     return true;
 }
 
+/* At ETX_MAX_PENDING acks owed, the rest of the slice stays unread (conn_unread): a burst of
+ * empty messages makes at most that many timers or worker jobs, however many it holds. */
 static void etx_data(conn *c, const char *data, size_t len)
 {
     struct etx_state *st = conn_state(c);
@@ -242,6 +241,11 @@ static void etx_data(conn *c, const char *data, size_t len)
         if (!etx || !message_done(c, st))
             return;
         data = etx + 1;
+        if (st->due_count + st->jobs >= ETX_MAX_PENDING) {
+            conn_read_pause(c);
+            conn_unread(c, data, (size_t)(end - data)); /* -ENOMEM aborts the connection */
+            return;
+        }
     }
 }
 
