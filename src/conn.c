@@ -418,12 +418,14 @@ static bool read_held(const conn *c)
     return c->flags & (F_PAUSED | F_BACKPRESSURE);
 }
 
-/* The inbox: a multishot recv keeps completing after reading stops, with what the kernel took
- * before the cancel reached it (io_uring posts those completions in the same batch; a reactor
- * reads nothing more).  Handing them to the protocol would let input run past the watermark,
- * so while reading is held -- or older input still waits -- received bytes are copied here (the
- * pool's buffer goes back at once: a held connection must not starve the loop's pool) and
- * delivered, in order, when reading resumes.  conn_unread() puts bytes back at its front. */
+/* Reading stops exactly where the protocol or the output queue holds it, on every backend:
+ * each recv is single-shot, so once reading is held no completion follows but the one a cancel
+ * may race with.  (A multishot recv cannot promise that on io_uring: while a sender keeps the
+ * socket busy, the kernel went on posting completions for megabytes after the cancel, and input
+ * ran that far past the watermark.)  The inbox keeps what arrives after the hold anyway --
+ * copied, so that the pool's buffer goes back at once and a held connection cannot starve the
+ * loop -- with the EOF behind it, and delivers it in order when reading resumes; conn_unread()
+ * puts bytes back at its front. */
 static bool inbox_wanted(const conn *c)
 {
     return c->in_head || (c->flags & F_EOF_PARKED) || read_held(c);
@@ -508,10 +510,8 @@ static void on_recv(io_loop *loop, io_op *op, int res, unsigned flags)
 {
     conn *c = op->data;
     io_buf buf = op->buf;
-    if (!(flags & IO_CQE_MORE)) {
-        c->flags &= ~(F_RECV_ARMED | F_RECV_CANCELLING);
-        c->ops--;
-    }
+    c->flags &= ~(F_RECV_ARMED | F_RECV_CANCELLING); /* single-shot: this is its completion */
+    c->ops--;
     c->nest++;
     bool taking = c->phase == PHASE_OPEN && !(c->flags & F_ABORT);
     if (res > 0) {
@@ -542,7 +542,7 @@ static bool wants_to_read(const conn *c)
 static int update_reading(conn *c)
 {
     if (wants_to_read(c) && !(c->flags & F_RECV_ARMED)) {
-        int err = io_recv(c->set->loop, &c->recv_op, c->fd, IO_MULTISHOT, on_recv, c);
+        int err = io_recv(c->set->loop, &c->recv_op, c->fd, 0, on_recv, c);
         if (err < 0)
             return err;
         c->flags |= F_RECV_ARMED;

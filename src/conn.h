@@ -1,7 +1,8 @@
 /* conn.h - a TCP connection on one loop, driven by a protocol (proto.h).
  *
- * Receiving: one multishot recv stays armed while the connection reads; each completion is
- * handed to proto->on_data and its pool buffer goes back as soon as on_data returns.
+ * Receiving: one single-shot recv is armed at a time while the connection reads (re-armed after
+ * each completion, so that reading stops exactly when it is held); each completion is handed
+ * to proto->on_data and its pool buffer goes back as soon as on_data returns.
  *
  * Sending: conn_write() copies into the connection's output queue (pooled chunks, no malloc per
  * write once warm); conn_write_ref() queues the caller's memory and calls release(arg) once it
@@ -13,10 +14,9 @@
  *
  * Backpressure: queued output above the high watermark stops reading; below the low watermark
  * reading resumes.  conn_read_pause()/conn_read_resume() let the protocol stop reading too.
- * Delivery stops there exactly, on every backend: bytes the kernel had already received when
- * reading stopped (io_uring's multishot recv completes a few more times) wait, copied, in the
- * connection's inbox and are delivered in order once reading resumes, and so does the peer's
- * EOF behind them.  conn_output_full() tells a protocol that can make output without reading
+ * Delivery stops there exactly, on every backend: a completion that races the hold (one at
+ * most) waits, copied, in the connection's inbox and is delivered in order once reading
+ * resumes, and so does the peer's EOF behind it.  conn_output_full() tells a protocol that can make output without reading
  * (pipelined requests already received, files to open) to wait for on_drain.
  *
  * Ending: conn_close() sends what is queued, then shuts its side down and reads (discarding)

@@ -26,6 +26,7 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_tools  # noqa: E402 -- beside this script
 import ws_client  # noqa: E402
+from server_watch import rss_kib, sanitizer_env, stop  # noqa: E402
 from ws_client import Raw, check, compress  # noqa: E402
 
 ATTACKERS = 32
@@ -38,14 +39,6 @@ ZLIB_STATE_MAX = 512 * 1024   # WS_ZLIB_ALLOWANCE: a connection's zlib state, at
 SLACK = 24 * MIB              # the chunk pool's idle chunks, allocator and sanitizer overheads
 LOOP_BUDGET = 32 * MIB        # --ws-max-inflate-memory for the second server
 HELD_INFLATED = 4 * MIB       # what each of its attackers would hold
-
-
-def rss_kib(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for pid %d" % (field, pid))
 
 
 class Probe:
@@ -167,25 +160,6 @@ def well_behaved():
             await ws.send(message)
             check(await asyncio.wait_for(ws.recv(), 60) == message, "16 MiB compressed, echoed whole")
     asyncio.run(run())
-
-
-def sanitizer_env():
-    """Under AddressSanitizer freed memory waits in a quarantine (256 MiB by default), which
-    would count as RSS the server holds: without it, RSS tracks what ioserve keeps."""
-    env = dict(os.environ)
-    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "quarantine_size_mb=0"]))
-    return env
-
-
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except Exception:  # noqa: BLE001 -- whatever went wrong, leave nothing running
-        proc.kill()
-        proc.wait()
-        raise
-    check(proc.returncode == 0, "ioserve exited %s" % proc.returncode)
 
 
 def main():
