@@ -207,11 +207,12 @@ static void test_echo_backpressure(void **state)
     assert_true(written < OFFER);
     assert_int_equal(still, STILL_LOOKS); /* the connection came to rest, the server not reading */
     int64_t held = echo_ledger_held(&last);
-    printf("echo backpressure: %llu bytes written; at rest the server holds %lld (most seen %lld); "
-           "kernel queues: client out %lu in %lu, server tx %lu rx %lu\n", (unsigned long long)written,
-           (long long)held, (long long)most, last.client_out, last.client_in, last.server_tx, last.server_rx);
-    assert_true(held > low && held <= high + recv_buf);
     long growth = status_kib(p->pid, "VmHWM") - rss_before;
+    printf("echo backpressure: %llu bytes written; at rest the server holds %lld (most seen %lld); "
+           "kernel queues: client out %lu in %lu, server tx %lu rx %lu; peak RSS growth %ld KiB\n",
+           (unsigned long long)written, (long long)held, (long long)most, last.client_out, last.client_in,
+           last.server_tx, last.server_rx, growth);
+    assert_true(held > low && held <= high + recv_buf);
     if (growth > pool_kib + slack_kib)
         fail_msg("the server's RSS grew %ld KiB", growth);
     uint64_t got = 0;
