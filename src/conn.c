@@ -58,6 +58,7 @@ enum conn_flag {
     F_BACKPRESSURE = 1u << 6, /* by the output queue */
     F_ABORT = 1u << 7,        /* conn_abort() waiting for settle() */
     F_LINGER = 1u << 8,       /* closing: our side is shut down, the peer's bytes are drained */
+    F_EOF_PARKED = 1u << 9,   /* the peer's EOF came behind parked input: told after it */
 };
 
 /* One piece of queued output: a chunk of copied bytes (cap > 0), the caller's memory, or a
@@ -103,7 +104,9 @@ struct conn {
     io_op recv_op;  /* also the close op, once nothing else is in flight */
     struct out_seg *out_head, *out_tail;
     size_t queued;
-    struct send_batch *batch; /* the send or sendfile in flight */
+    unsigned files;                    /* file segments in the output queue */
+    struct out_seg *in_head, *in_tail; /* the inbox: input received while reading was held */
+    struct send_batch *batch;          /* the send or sendfile in flight */
     uint64_t timer_deadline; /* 0: none */
     uint64_t send_deadline;   /* output queued: when it is stalled unless it moved (0: none) */
     io_timer_node timer;      /* in the set's heap: when to look at the deadlines next */
@@ -198,6 +201,8 @@ static void queue_append(conn *c, struct out_seg *seg)
         c->out_head = seg;
     c->out_tail = seg;
     c->queued += seg->len;
+    if (seg->file_fd >= 0)
+        c->files++;
 }
 
 static void queue_pop(conn *c)
@@ -207,6 +212,8 @@ static void queue_pop(conn *c)
     if (!c->out_head)
         c->out_tail = NULL;
     c->queued -= seg->len;
+    if (seg->file_fd >= 0)
+        c->files--;
     seg_free(c->set, seg);
 }
 
@@ -234,27 +241,40 @@ static size_t chunk_room(const struct out_seg *seg)
     return seg->cap ? (size_t)(seg->store + seg->cap - (seg->data + seg->len)) : 0;
 }
 
-static int queue_copy(conn *c, const char *data, size_t len)
+/* Copy len bytes to the end of the chunk list *head..*tail (the output queue or the inbox),
+ * adding each byte stored to *count.  -ENOMEM leaves part of them stored. */
+static int chunks_copy(conn_set *set, struct out_seg **head, struct out_seg **tail, const char *data,
+                       size_t len, size_t *count)
 {
     while (len) {
-        struct out_seg *tail = c->out_tail;
-        if (!tail || chunk_room(tail) == 0) {
-            bool small = !tail && len <= SMALL_CHUNK_STORE;
-            tail = pool_get(small ? &c->set->small_chunks : &c->set->chunks);
-            if (!tail)
+        struct out_seg *last = *tail;
+        if (!last || chunk_room(last) == 0) {
+            /* A list's first chunk is a small one when the bytes fit: most answers do. */
+            bool small = !last && len <= SMALL_CHUNK_STORE;
+            last = pool_get(small ? &set->small_chunks : &set->chunks);
+            if (!last)
                 return -ENOMEM;
-            *tail = (struct out_seg){.data = tail->store, .file_fd = -1,
+            *last = (struct out_seg){.data = last->store, .file_fd = -1,
                                      .cap = small ? SMALL_CHUNK_STORE : CHUNK_STORE};
-            queue_append(c, tail);
+            if (*tail)
+                (*tail)->next = last;
+            else
+                *head = last;
+            *tail = last;
         }
-        size_t n = chunk_room(tail) < len ? chunk_room(tail) : len;
-        memcpy((char *)tail->data + tail->len, data, n);
-        tail->len += n;
-        c->queued += n;
+        size_t n = chunk_room(last) < len ? chunk_room(last) : len;
+        memcpy((char *)last->data + last->len, data, n);
+        last->len += n;
+        *count += n;
         data += n;
         len -= n;
     }
     return 0;
+}
+
+static int queue_copy(conn *c, const char *data, size_t len)
+{
+    return chunks_copy(c->set, &c->out_head, &c->out_tail, data, len, &c->queued);
 }
 
 static void note_queued(conn *c)
@@ -325,6 +345,11 @@ int conn_write_file(conn *c, int fd, uint64_t offset, uint64_t len, conn_release
 size_t conn_queued(const conn *c)
 {
     return c->queued;
+}
+
+bool conn_output_full(const conn *c)
+{
+    return c->queued > c->set->high_watermark || c->files >= CONN_MAX_FILES;
 }
 
 /* ---- the send timeout ---- */
@@ -495,27 +520,120 @@ static int flush(conn *c)
 
 /* ---- receiving ---- */
 
+/* Reading is held: by the protocol, or by the output queue over its watermark. */
+static bool read_held(const conn *c)
+{
+    return c->flags & (F_PAUSED | F_BACKPRESSURE);
+}
+
+/* Reading stops exactly where the protocol or the output queue holds it, on every backend:
+ * each recv is single-shot, so once reading is held no completion follows but the one a cancel
+ * may race with.  (A multishot recv cannot promise that on io_uring: while a sender keeps the
+ * socket busy, the kernel went on posting completions for megabytes after the cancel, and input
+ * ran that far past the watermark.)  The inbox keeps what arrives after the hold anyway --
+ * copied, so that the pool's buffer goes back at once and a held connection cannot starve the
+ * loop -- with the EOF behind it, and delivers it in order when reading resumes; conn_unread()
+ * puts bytes back at its front. */
+static bool inbox_wanted(const conn *c)
+{
+    return c->in_head || (c->flags & F_EOF_PARKED) || read_held(c);
+}
+
+static void chunks_free(conn_set *set, struct out_seg *head)
+{
+    while (head) {
+        struct out_seg *next = head->next;
+        seg_free(set, head);
+        head = next;
+    }
+}
+
+static void inbox_drop(conn *c)
+{
+    chunks_free(c->set, c->in_head);
+    c->in_head = c->in_tail = NULL;
+    c->flags &= ~F_EOF_PARKED;
+}
+
+static void park(conn *c, const char *data, size_t len)
+{
+    size_t parked = 0;
+    if (chunks_copy(c->set, &c->in_head, &c->in_tail, data, len, &parked) < 0)
+        c->flags |= F_ABORT; /* part of the bytes would be missing from the stream */
+}
+
+int conn_unread(conn *c, const char *data, size_t len)
+{
+    c->flags |= F_PAUSED;
+    if (c->phase != PHASE_OPEN || (c->flags & F_ABORT) || len == 0)
+        return 0;
+    struct out_seg *head = NULL, *tail = NULL;
+    size_t kept = 0;
+    if (chunks_copy(c->set, &head, &tail, data, len, &kept) < 0) {
+        chunks_free(c->set, head);
+        conn_abort(c); /* the stream would lose those bytes */
+        return -ENOMEM;
+    }
+    tail->next = c->in_head;
+    if (!c->in_head)
+        c->in_tail = tail;
+    c->in_head = head;
+    return 0;
+}
+
+static void deliver_eof(conn *c)
+{
+    if (c->proto->on_eof)
+        c->proto->on_eof(c);
+    else
+        conn_close(c);
+}
+
+/* From settle(): deliver the inbox while the protocol takes input, or drop it once the
+ * connection no longer reads. */
+static void replay_inbox(conn *c)
+{
+    while (c->phase == PHASE_OPEN && !(c->flags & F_ABORT) && !read_held(c)) {
+        struct out_seg *seg = c->in_head;
+        c->nest++; /* a callback: nothing settles under it */
+        if (seg) {
+            c->in_head = seg->next;
+            if (!c->in_head)
+                c->in_tail = NULL;
+            c->proto->on_data(c, seg->data, seg->len);
+            seg_free(c->set, seg);
+        } else if (c->flags & F_EOF_PARKED) {
+            c->flags &= ~F_EOF_PARKED;
+            deliver_eof(c);
+        }
+        c->nest--;
+        if (!seg)
+            return;
+    }
+    if (c->phase != PHASE_OPEN || (c->flags & F_ABORT))
+        inbox_drop(c);
+}
+
 static void on_recv(io_loop *loop, io_op *op, int res, unsigned flags)
 {
     conn *c = op->data;
     io_buf buf = op->buf;
-    if (!(flags & IO_CQE_MORE)) {
-        c->flags &= ~(F_RECV_ARMED | F_RECV_CANCELLING);
-        c->ops--;
-    }
+    c->flags &= ~(F_RECV_ARMED | F_RECV_CANCELLING); /* single-shot: this is its completion */
+    c->ops--;
     c->nest++;
+    bool taking = c->phase == PHASE_OPEN && !(c->flags & F_ABORT);
     if (res > 0) {
-        if (c->phase == PHASE_OPEN && !(c->flags & F_ABORT))
+        if (taking && inbox_wanted(c))
+            park(c, buf.data, (size_t)res);
+        else if (taking)
             c->proto->on_data(c, buf.data, (size_t)res);
         io_buf_release(loop, buf);
     } else if (res == 0) {
         c->flags |= F_EOF;
-        if (c->phase == PHASE_OPEN && !(c->flags & F_ABORT)) {
-            if (c->proto->on_eof)
-                c->proto->on_eof(c);
-            else
-                conn_close(c);
-        }
+        if (taking && inbox_wanted(c))
+            c->flags |= F_EOF_PARKED;
+        else if (taking)
+            deliver_eof(c);
     } else if (res != -ECANCELED && c->phase <= PHASE_CLOSING) {
         c->flags |= F_ABORT; /* reset by the peer, or another error of the socket */
     }
@@ -526,13 +644,13 @@ static bool wants_to_read(const conn *c)
 {
     if (c->phase == PHASE_CLOSING) /* lingering: read only to throw the bytes away */
         return (c->flags & F_LINGER) && !(c->flags & (F_EOF | F_ABORT));
-    return c->phase == PHASE_OPEN && !(c->flags & (F_EOF | F_PAUSED | F_BACKPRESSURE | F_ABORT));
+    return c->phase == PHASE_OPEN && !(c->flags & (F_EOF | F_ABORT)) && !read_held(c) && !c->in_head;
 }
 
 static int update_reading(conn *c)
 {
     if (wants_to_read(c) && !(c->flags & F_RECV_ARMED)) {
-        int err = io_recv(c->set->loop, &c->recv_op, c->fd, IO_MULTISHOT, on_recv, c);
+        int err = io_recv(c->set->loop, &c->recv_op, c->fd, 0, on_recv, c);
         if (err < 0)
             return err;
         c->flags |= F_RECV_ARMED;
@@ -740,6 +858,7 @@ static void close_fd(conn *c)
 {
     io_loop *loop = c->set->loop;
     queue_drop_all(c); /* no send is in flight any more: the memory is ours again */
+    inbox_drop(c);
     c->phase = PHASE_FD_CLOSING;
     c->ops++;
     if (io_close(loop, &c->recv_op, c->fd, on_closed, c) == 0)
@@ -794,6 +913,8 @@ static void settle_open(conn *c)
 
 static void settle(conn *c)
 {
+    if (c->in_head || (c->flags & F_EOF_PARKED))
+        replay_inbox(c);
     if (c->phase <= PHASE_CLOSING) {
         if (c->flags & F_ABORT)
             shut(c);

@@ -1,7 +1,8 @@
 /* conn.h - a TCP connection on one loop, driven by a protocol (proto.h).
  *
- * Receiving: one multishot recv stays armed while the connection reads; each completion is
- * handed to proto->on_data and its pool buffer goes back as soon as on_data returns.
+ * Receiving: one single-shot recv is armed at a time while the connection reads (re-armed after
+ * each completion, so that reading stops exactly when it is held); each completion is handed
+ * to proto->on_data and its pool buffer goes back as soon as on_data returns.
  *
  * Sending: conn_write() copies into the connection's output queue (pooled chunks, no malloc per
  * write once warm); conn_write_ref() queues the caller's memory and calls release(arg) once it
@@ -13,7 +14,10 @@
  *
  * Backpressure: queued output above the high watermark stops reading; below the low watermark
  * reading resumes.  conn_read_pause()/conn_read_resume() let the protocol stop reading too.
- * Bytes already received when reading stops are still delivered.
+ * Delivery stops there exactly, on every backend: a completion that races the hold (one at
+ * most) waits, copied, in the connection's inbox and is delivered in order once reading
+ * resumes, and so does the peer's EOF behind it.  conn_output_full() tells a protocol that can make output without reading
+ * (pipelined requests already received, files to open) to wait for on_drain.
  *
  * Slow peers: queued output that makes no progress (no byte into the socket, none acknowledged
  * by the peer) for the set's send timeout aborts the connection, like nginx's send_timeout:
@@ -38,6 +42,7 @@
 #define IOSERVE_CONN_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +54,9 @@
 #define CONN_DEFAULT_SEND_TIMEOUT_MS 60000u
 #define CONN_LINGER_MS 10000u /* how long conn_close() waits for a peer that does not read */
 #define CONN_DRAIN_MS 2000u   /* then how long it waits for the peer's EOF, discarding input */
+/* File ranges (conn_write_file) queued at which conn_output_full() says full: each holds an
+ * open file, so a peer that does not read holds at most this many of the server's fds. */
+#define CONN_MAX_FILES 4u
 
 typedef struct conn_set conn_set;
 
@@ -112,12 +120,20 @@ int conn_write_ref(conn *c, const void *data, size_t len, conn_release_cb releas
 int conn_write_file(conn *c, int fd, uint64_t offset, uint64_t len, conn_release_cb release,
                     void *arg);
 size_t conn_queued(const conn *c); /* bytes written and not yet sent, file ranges included */
+/* The output queue is over the high watermark, or holds CONN_MAX_FILES file segments: make no
+ * more output from input already received until on_drain (everything sent). */
+bool conn_output_full(const conn *c);
 
 void conn_cork(conn *c);
 void conn_uncork(conn *c);
 
 void conn_read_pause(conn *c);
 void conn_read_resume(conn *c);
+/* Inside on_data: the last len bytes of the slice being delivered (data, its tail) are not
+ * taken now.  The connection keeps a copy, pauses reading as conn_read_pause() does, and
+ * delivers them first, before anything received later, after conn_read_resume(): a protocol
+ * at its own budget stops in the middle of a slice.  0, or -ENOMEM (then aborted). */
+int conn_unread(conn *c, const char *data, size_t len);
 
 /* Call proto->on_timer once, ms from now (replacing any earlier deadline); cheap to move
  * often (an idle timeout pushed back on every request costs no syscall).  0 or -errno. */

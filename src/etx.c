@@ -26,7 +26,8 @@
 #define ETX_BYTE '\x03'
 #define GOODBYE "goodbye"
 #define NS_PER_MS 1000000ull
-/* Acks waiting for their delay beyond which the connection stops reading until half are out. */
+/* Acks waiting (for their delay, or out on workers) beyond which messages are owed and the
+ * connection stops reading until none is owed. */
 #define ETX_MAX_PENDING 1024u
 #define ETX_RING_MIN 8u
 
@@ -125,8 +126,6 @@ static int ack_later(conn *c, struct etx_state *st)
         if (err < 0)
             return err;
     }
-    if (st->due_count >= ETX_MAX_PENDING)
-        conn_read_pause(c);
     return 0;
 }
 

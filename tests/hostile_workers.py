@@ -27,6 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_tools  # noqa: E402 -- beside this script
 from http_tools import check  # noqa: E402
+import server_watch  # noqa: E402
 
 BURST = 64 * 1024
 DELAY_MS = 200
@@ -111,7 +112,7 @@ def expect_prompt_exit(proc, what):
 def test_fairness_and_shutdown(path, backend):
     proc, port = http_tools.start_ioserve(path, backend, WORKER_ARGS +
                                           ["--shutdown-timeout-ms", str(SHUTDOWN_MS)],
-                                          http_tools.sanitizer_env())
+                                          server_watch.sanitizer_env())
     try:
         probe(port, "before")
         base = peak_rss_kib(proc.pid)
@@ -190,7 +191,7 @@ def acked_after_reset(port, deadline):
 
 def test_withdrawal(path, backend):
     proc, port = http_tools.start_ioserve(path, backend, WORKER_ARGS + ["--workers", "1", "--max-conns", "1"],
-                                          http_tools.sanitizer_env())
+                                          server_watch.sanitizer_env())
     try:
         attacker = flood(port)
         read_acks(attacker, 1, 5)  # its jobs are queued and running
@@ -199,7 +200,7 @@ def test_withdrawal(path, backend):
         check(acked_after_reset(port, start + PROBE_MAX_S + DELAY_MS / 1000),
               "a new client acked within %.1f s of the attacker's reset" % PROBE_MAX_S)
         print("withdrawal: a new client acked %.3f s after the reset" % (time.monotonic() - start), flush=True)
-        http_tools.stop(proc)
+        server_watch.stop(proc)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -42,25 +42,6 @@ def check(cond, msg):
         fail(msg)
 
 
-def sanitizer_env():
-    """Under AddressSanitizer freed memory waits in a quarantine (256 MiB by default), which
-    would count as RSS the server holds: without it, RSS tracks what ioserve keeps."""
-    env = dict(os.environ)
-    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "quarantine_size_mb=0"]))
-    return env
-
-
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except Exception:  # noqa: BLE001 -- whatever went wrong, leave nothing running
-        proc.kill()
-        proc.wait()
-        raise
-    check(proc.returncode == 0, "ioserve exited %s" % proc.returncode)
-
-
 def start_ioserve(path, backend, args, env=None):
     """ioserve on a port the kernel picks, with args: (process, port) once it says it serves."""
     argv = [path, "--listen", "127.0.0.1:0"] + args + BACKENDS[backend]

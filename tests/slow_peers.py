@@ -27,6 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_tools  # noqa: E402 -- beside this script
 from http_tools import check  # noqa: E402
+import server_watch  # noqa: E402
 
 MIB = 1 << 20
 BIG = 32 * MIB        # far beyond the socket buffers of both ends
@@ -133,7 +134,7 @@ def test_send_timeout(path, backend, root):
               % (STEADY // MIB, time.monotonic() - start), flush=True)
         steady.close()
         s.close()
-        http_tools.stop(proc)
+        server_watch.stop(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -165,7 +166,7 @@ def test_send_timeout_echo(path, backend):
         print("send timeout: an echo client that never reads closed %.3f s after the server stopped "
               "reading it (%d KiB sent)" % (time.monotonic() - stuck, sent // 1024), flush=True)
         s.close()
-        http_tools.stop(proc)
+        server_watch.stop(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -238,7 +239,7 @@ def test_body_rate(path, backend, root):
         print("body rate: a 10 B/s trickle got 408 and EOF %.3f s after its head "
               "(--min-body-rate %d, grace %d ms)" % (took, MIN_BODY_RATE, HEADER_TIMEOUT_MS), flush=True)
         trickle.close()
-        http_tools.stop(proc)
+        server_watch.stop(proc)
     finally:
         if proc.poll() is None:
             proc.kill()

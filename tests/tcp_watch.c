@@ -136,3 +136,37 @@ int tcp_wait_consumed(const int *client_fds, int n, int timeout_ms)
     free(ends);
     return err;
 }
+
+struct server_end {
+    struct conn_ends ends;
+    struct tcp_row found;
+    bool seen;
+};
+
+static bool find_server_end(const struct tcp_row *r, const void *arg)
+{
+    struct server_end *e = (struct server_end *)arg;
+    if (r->state != TCP_LISTEN && r->laddr == LOOPBACK_HEX && r->lport == e->ends.server_port &&
+        r->rport == e->ends.client_port) {
+        e->found = *r;
+        e->seen = true;
+        return false; /* stop: found */
+    }
+    return true;
+}
+
+int tcp_server_queues(int client_fd, unsigned long *tx, unsigned long *rx)
+{
+    struct server_end e = {.seen = false};
+    int err = conn_ends_of(client_fd, &e.ends);
+    if (err < 0)
+        return err;
+    err = every_row(find_server_end, &e);
+    if (err < 0)
+        return err;
+    if (!e.seen)
+        return -ENOENT;
+    *tx = e.found.txq;
+    *rx = e.found.rxq;
+    return 0;
+}

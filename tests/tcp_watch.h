@@ -8,6 +8,9 @@
  *  - tcp_wait_consumed: every byte written on each of the n client fds has been acknowledged
  *    and read out of the server's end of its connection by the server process (one pass over
  *    the table checks them all, so waiting for hundreds costs no more than for one).
+ * tcp_server_queues reads once, without waiting: the kernel queues of the server's end of the
+ * client fd's connection, bytes it has to send (tx: unsent or unacknowledged) and bytes it
+ * received that the server has not read (rx); -ENOENT when the table has no such row.
  */
 #ifndef IOSERVE_TESTS_TCP_WATCH_H
 #define IOSERVE_TESTS_TCP_WATCH_H
@@ -16,5 +19,6 @@
 
 int tcp_wait_accepted(uint16_t port, int timeout_ms);
 int tcp_wait_consumed(const int *client_fds, int n, int timeout_ms);
+int tcp_server_queues(int client_fd, unsigned long *tx, unsigned long *rx);
 
 #endif

@@ -29,6 +29,7 @@ typedef struct fixture {
     int corks;
     bool corked;
     http_response *held;   /* the asynchronous handler's response */
+    size_t output_budget;  /* output_full() once the sink holds this much (0: never) */
     int watch_events[2];
 } fixture;
 
@@ -54,6 +55,12 @@ static void on_cork(void *ctx, bool on)
     assert_int_equal(f->corked, !on); /* strictly paired */
     f->corked = on;
     f->corks += on;
+}
+
+static bool on_output_full(void *ctx)
+{
+    fixture *f = (fixture *)((char *)ctx - offsetof(fixture, sink));
+    return f->output_budget && f->sink.len >= f->output_budget;
 }
 
 static int h_path(http_request *req, http_response *res, void *arg)
@@ -105,7 +112,8 @@ static fixture *make(const http_limits *limits)
     if (limits)
         f->cfg.limits = *limits;
     f->ops = (http_session_ops){
-        .out = test_sink_ops, .end = on_end, .read_pause = on_read_pause, .cork = on_cork};
+        .out = test_sink_ops, .end = on_end, .read_pause = on_read_pause, .cork = on_cork,
+        .output_full = on_output_full};
     assert_int_equal(http_session_init(&f->s, &f->cfg, &f->ops, &f->sink), 0);
     return f;
 }
@@ -430,6 +438,46 @@ static void test_async_chain_and_pause(void **state)
     destroy(f);
 }
 
+/* Output over its budget: no further request starts; the rest is kept, reading pauses, and
+ * the drain answers the kept requests in order -- an EOF meanwhile closes only after them. */
+static void test_output_full_waits_for_drain(void **state)
+{
+    static char in[100 * 64];
+    size_t len = 0;
+    for (int i = 0; i < 100; i++)
+        len += (size_t)snprintf(in + len, sizeof(in) - len, "GET /r/%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
+    fixture *f = make(NULL);
+    char one[512];
+    f->output_budget = 3 * path_response(one, sizeof(one), "/r/0", ""); /* three answers */
+    feed(f, in, len, len);
+    assert_int_equal(f->ends, 3);
+    assert_int_equal(f->pauses, 1);
+    assert_int_equal(http_session_state(&f->s), HTTP_SESSION_READING);
+    assert_false(http_session_in_request(&f->s)); /* between requests: the idle deadline */
+    feed_str(f, "GET /r/last HTTP/1.1\r\nHost: h\r\n\r\n"); /* late bytes: kept behind */
+    http_session_eof(&f->s);
+    assert_int_equal(f->ends, 3);
+    assert_int_equal(f->closes, 0);
+    for (int drains = 0; f->ends < 101 && drains < 100; drains++) {
+        f->output_budget = f->sink.len + 3 * strlen(one); /* sent: room for three more */
+        http_session_drain(&f->s);
+    }
+    assert_int_equal(f->ends, 101 + 1); /* the last end is the close after EOF */
+    assert_int_equal(f->closes, 1);
+    assert_int_equal(f->resumes, 1); /* once everything kept was answered */
+    static char want[101 * 256];
+    size_t wlen = 0;
+    for (int i = 0; i < 100; i++) {
+        char path[16];
+        snprintf(path, sizeof(path), "/r/%d", i);
+        wlen += path_response(want + wlen, sizeof(want) - wlen, path, "");
+    }
+    wlen += path_response(want + wlen, sizeof(want) - wlen, "/r/last", "");
+    assert_int_equal(f->sink.len, wlen);
+    assert_memory_equal(f->sink.out, want, wlen);
+    destroy(f);
+}
+
 static void test_eof(void **state)
 {
     fixture *f = make(NULL);
@@ -539,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_connection_close_and_http10),
         cmocka_unit_test(test_async_holds_later_requests),
         cmocka_unit_test(test_async_chain_and_pause),
+        cmocka_unit_test(test_output_full_waits_for_drain),
         cmocka_unit_test(test_eof),
         cmocka_unit_test(test_fini_tells_pending_answer),
         cmocka_unit_test(test_upgrade),

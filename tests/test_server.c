@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,31 +113,108 @@ static void test_echo_many_clients(void **state)
     server_stop(p);
 }
 
-/* Write without reading: the server must stop reading once its output queue is full (the
- * writes stall far below what was offered), then deliver every byte in order once we read. */
+/* Where the bytes a client wrote to an echo server (and has not read back) are: the kernels'
+ * queues at both ends, each way, and what is left -- what the server process itself holds. */
+struct echo_ledger {
+    uint64_t written;
+    unsigned long client_out, client_in, server_tx, server_rx;
+};
+
+static struct echo_ledger echo_ledger_read(int fd, uint64_t written)
+{
+    struct echo_ledger l = {.written = written};
+    int out = 0, in = 0;
+    assert_int_equal(ioctl(fd, SIOCOUTQ, &out), 0);
+    assert_int_equal(ioctl(fd, SIOCINQ, &in), 0);
+    l.client_out = (unsigned long)out;
+    l.client_in = (unsigned long)in;
+    assert_int_equal(tcp_server_queues(fd, &l.server_tx, &l.server_rx), 0);
+    return l;
+}
+
+/* Bytes in the server's own memory.  A byte in flight shows in two queues at once (the
+ * sender's, until acknowledged, and the receiver's), so this never overstates what the server
+ * holds, and is exact once the connection is still. */
+static int64_t echo_ledger_held(const struct echo_ledger *l)
+{
+    return (int64_t)l->written - (int64_t)(l->client_out + l->client_in + l->server_tx + l->server_rx);
+}
+
+static bool echo_ledger_same(const struct echo_ledger *a, const struct echo_ledger *b)
+{
+    return memcmp(a, b, sizeof(*a)) == 0;
+}
+
+static long status_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    long kib = -1;
+    size_t n = strlen(field);
+    while (kib < 0 && fgets(line, sizeof(line), f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':')
+            kib = atol(line + n + 1);
+    fclose(f);
+    assert_true(kib >= 0);
+    return kib;
+}
+
+/* Write without reading: the server stops reading once its output queue passes the high
+ * watermark, and what it holds -- written, less every kernel queue between us -- stays within
+ * that watermark plus one receive buffer at every look (on io_uring too, whose multishot recv
+ * would run on), and sits between the two watermarks once the connection is still: it stopped
+ * at the bound, not merely slowly.  Its RSS grows by far less than was offered.  Then every
+ * byte comes back in order once we read. */
 static void test_echo_backpressure(void **state)
 {
-    enum { OFFER = 64 * 1024 * 1024, CHUNK = 64 * 1024 };
+    enum { OFFER = 64 * 1024 * 1024, CHUNK = 64 * 1024, STILL_LOOKS = 10, LOOK_MS = 20,
+           ATTACK_MS = 10000 };
+    const int64_t high = 256 * 1024, low = 64 * 1024; /* CONN_DEFAULT_*_WATERMARK */
+    const int64_t recv_buf = 16384;                    /* IO_DEFAULT_BUF_SIZE */
+    const long pool_kib = 1024 * 16, slack_kib = 8 * 1024; /* the loop's receive buffers */
     ioserve_proc *p = *state;
-    server_start(p, "echo", NULL, NULL);
+    server_start(p, "echo", "--threads", "1");
+    long rss_before = status_kib(p->pid, "VmRSS");
     int fd = connect_to(p);
     assert_int_equal(tnet_set_nonblocking(fd, 1), 0);
     static char buf[CHUNK];
     uint64_t written = 0;
-    uint64_t last_progress = tnet_now_ms();
-    while (written < OFFER && tnet_now_ms() - last_progress < 300) {
+    struct echo_ledger last = {0};
+    int still = 0;
+    int64_t most = 0;
+    uint64_t deadline = tnet_now_ms() + ATTACK_MS;
+    while (still < STILL_LOOKS && written < OFFER && tnet_now_ms() < deadline) {
         tnet_pattern_fill(buf, CHUNK, written);
         ssize_t n = send(fd, buf, CHUNK, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             written += (uint64_t)n;
-            last_progress = tnet_now_ms();
-        } else {
-            assert_true(n < 0 && errno == EAGAIN);
-            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-            poll(&pfd, 1, 50);
+            continue;
         }
+        assert_true(n < 0 && errno == EAGAIN);
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        poll(&pfd, 1, LOOK_MS);
+        struct echo_ledger now = echo_ledger_read(fd, written);
+        int64_t held = echo_ledger_held(&now);
+        most = held > most ? held : most;
+        if (held > high + recv_buf)
+            fail_msg("the server holds %lld bytes, over the watermark %lld + a buffer", (long long)held,
+                     (long long)high);
+        still = echo_ledger_same(&now, &last) && now.server_rx > 0 ? still + 1 : 0;
+        last = now;
     }
-    assert_true(written < OFFER); /* the stall: the server stopped taking bytes */
+    assert_true(written < OFFER);
+    assert_int_equal(still, STILL_LOOKS); /* the connection came to rest, the server not reading */
+    int64_t held = echo_ledger_held(&last);
+    long growth = status_kib(p->pid, "VmHWM") - rss_before;
+    printf("echo backpressure: %llu bytes written; at rest the server holds %lld (most seen %lld); "
+           "kernel queues: client out %lu in %lu, server tx %lu rx %lu; peak RSS growth %ld KiB\n",
+           (unsigned long long)written, (long long)held, (long long)most, last.client_out, last.client_in,
+           last.server_tx, last.server_rx, growth);
+    assert_true(held > low && held <= high + recv_buf);
+    if (growth > pool_kib + slack_kib)
+        fail_msg("the server's RSS grew %ld KiB", growth);
     uint64_t got = 0;
     while (got < written) {
         size_t want = written - got < CHUNK ? (size_t)(written - got) : CHUNK;

@@ -26,7 +26,7 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import http_tools  # noqa: E402 -- beside this script
 import ws_client  # noqa: E402
-from http_tools import sanitizer_env, stop  # noqa: E402
+from server_watch import rss_kib, sanitizer_env, stop  # noqa: E402
 from ws_client import Raw, check, compress  # noqa: E402
 
 ATTACKERS = 32
@@ -39,14 +39,6 @@ ZLIB_STATE_MAX = 512 * 1024   # WS_ZLIB_ALLOWANCE: a connection's zlib state, at
 SLACK = 24 * MIB              # the chunk pool's idle chunks, allocator and sanitizer overheads
 LOOP_BUDGET = 32 * MIB        # --ws-max-inflate-memory for the second server
 HELD_INFLATED = 4 * MIB       # what each of its attackers would hold
-
-
-def rss_kib(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for pid %d" % (field, pid))
 
 
 class Probe:

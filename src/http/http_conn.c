@@ -115,11 +115,18 @@ static void session_cork(void *ctx, bool on)
         conn_uncork(hc->c);
 }
 
+static bool session_output_full(void *ctx)
+{
+    http_conn *hc = ctx;
+    return conn_output_full(hc->c);
+}
+
 static const http_session_ops session_ops = {
     .out = {.write = sink_write, .write_ref = sink_write_ref, .sendfile = sink_sendfile},
     .end = session_end,
     .read_pause = session_read_pause,
     .cork = session_cork,
+    .output_full = session_output_full,
 };
 
 /* ---- the session: taken on a request's first byte, given back once idle ---- */

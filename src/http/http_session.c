@@ -112,11 +112,23 @@ static void dispatch(http_session *s)
         s->state = HTTP_SESSION_RESPONDING;
 }
 
-/* Parse and answer while the session reads; returns the bytes used. */
+/* The connection's output is over its budget: a pipelined request waiting for its turn would
+ * only add to it (and a file response would hold one more open file). */
+static bool output_full(const http_session *s)
+{
+    return s->ops->output_full && s->ops->output_full(s->ctx);
+}
+
+/* Parse and answer while the session reads; returns the bytes used.  A new request is not
+ * started while the output is full: the session waits for http_session_drain(). */
 static size_t process(http_session *s, const char *data, size_t len)
 {
     size_t off = 0;
     while (s->state == HTTP_SESSION_READING) {
+        if (off < len && !http_parser_in_request(&s->parser) && output_full(s)) {
+            s->output_wait = true;
+            break;
+        }
         size_t used;
         http_parse_result r = http_parser_feed(&s->parser, data + off, len - off, &used);
         off += used;
@@ -149,7 +161,7 @@ static int hold(http_session *s, const char *data, size_t len)
         return -ENOMEM;
     memcpy(s->held + s->held_len, data, len);
     s->held_len += len;
-    if (s->held_len > HTTP_SESSION_HOLD_PAUSE && s->state == HTTP_SESSION_RESPONDING)
+    if (s->output_wait || (s->held_len > HTTP_SESSION_HOLD_PAUSE && s->state == HTTP_SESSION_RESPONDING))
         set_read_paused(s, true);
     return 0;
 }
@@ -157,13 +169,13 @@ static int hold(http_session *s, const char *data, size_t len)
 /* Parse what was kept while a response was pending. */
 static void drain_held(http_session *s)
 {
-    while (s->state == HTTP_SESSION_READING && s->held_off < s->held_len)
+    while (s->state == HTTP_SESSION_READING && !s->output_wait && s->held_off < s->held_len)
         s->held_off += process(s, s->held + s->held_off, s->held_len - s->held_off);
     if (s->state == HTTP_SESSION_CLOSING || s->held_off == s->held_len)
         s->held_off = s->held_len = 0;
-    if (s->state != HTTP_SESSION_RESPONDING) /* kept bytes no longer grow */
+    if (s->state != HTTP_SESSION_RESPONDING && !s->output_wait) /* kept bytes no longer grow */
         set_read_paused(s, false);
-    if (s->state == HTTP_SESSION_READING && s->eof)
+    if (s->state == HTTP_SESSION_READING && !s->output_wait && s->eof)
         close_now(s);
 }
 
@@ -230,7 +242,7 @@ void http_session_reuse(http_session *s, void *ctx)
 
 int http_session_feed(http_session *s, const char *data, size_t len)
 {
-    if (s->state == HTTP_SESSION_READING) {
+    if (s->state == HTTP_SESSION_READING && !s->output_wait) { /* else kept bytes go first */
         size_t used = process(s, data, len);
         data += used;
         len -= used;
@@ -249,7 +261,7 @@ int http_session_feed(http_session *s, const char *data, size_t len)
 void http_session_eof(http_session *s)
 {
     s->eof = true;
-    if (s->state == HTTP_SESSION_READING)
+    if (s->state == HTTP_SESSION_READING && !s->output_wait)
         close_now(s); /* a partial request cannot be finished: nothing to answer */
 }
 
@@ -268,8 +280,16 @@ void http_session_timeout(http_session *s)
 
 void http_session_drain(http_session *s)
 {
-    if (s->state == HTTP_SESSION_RESPONDING)
+    if (s->state == HTTP_SESSION_RESPONDING) {
         http_res_notify(&s->res, HTTP_RES_DRAINED);
+    } else if (s->output_wait) {
+        s->output_wait = false;
+        if (s->ops->cork)
+            s->ops->cork(s->ctx, true);
+        drain_held(s);
+        if (s->ops->cork)
+            s->ops->cork(s->ctx, false);
+    }
 }
 
 enum http_session_state http_session_state(const http_session *s)

@@ -10,7 +10,10 @@
  * answered inside the feed call when their handlers answer at once, so their responses leave in
  * one send.  While a handler answers asynchronously, later bytes are kept (copied) by the
  * session and parsed once that response ends; past HTTP_SESSION_HOLD_PAUSE kept bytes it asks
- * ops->read_pause(true) and later read_pause(false).
+ * ops->read_pause(true) and later read_pause(false).  While ops->output_full says the
+ * connection's output is over its budget, no further request is started: the bytes behind are
+ * kept, reading pauses, and http_session_drain() (everything sent) parses on -- so a peer that
+ * pipelines and never reads holds one output budget, not one response per request received.
  *
  * Errors from the parser (400, 413, 414, 431, 501, 505) and a 408 on timeout are answered with
  * a short body and "Connection: close".  "Expect: 100-continue" gets "100 Continue" once the
@@ -50,6 +53,8 @@ typedef struct http_session_ops {
      * conn_cork()/conn_uncork() do.  The session brackets the answers it writes outside
      * http_session_feed() with it: the kept requests answered when an asynchronous answer ends. */
     void (*cork)(void *ctx, bool on);
+    /* Optional: the output is over its budget (conn_output_full()); see "Ordering". */
+    bool (*output_full)(void *ctx);
 } http_session_ops;
 
 enum http_session_state {
@@ -78,6 +83,7 @@ typedef struct http_session {
     bool end_keep_alive;
     bool eof;
     bool read_paused;
+    bool output_wait; /* a request waits in held for the output to drain */
 } http_session;
 
 /* 0 or -ENOMEM.  cfg, ops and ctx must outlive the session. */
@@ -102,7 +108,8 @@ int http_session_feed(http_session *s, const char *data, size_t len);
 void http_session_eof(http_session *s);
 /* The connection's timer fired: 408 if a request is partly received, then close. */
 void http_session_timeout(http_session *s);
-/* Output drained: tells a streaming handler (HTTP_RES_DRAINED). */
+/* Output drained: tells a streaming handler (HTTP_RES_DRAINED), or parses the requests that
+ * waited for it. */
 void http_session_drain(http_session *s);
 
 enum http_session_state http_session_state(const http_session *s);

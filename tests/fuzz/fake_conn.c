@@ -56,6 +56,52 @@ void conn_read_resume(conn *c)
     c->read_paused = false;
 }
 
+int conn_unread(conn *c, const char *data, size_t len)
+{
+    c->read_paused = true;
+    fuzz_buf front = {0};
+    fuzz_buf_put(&front, data, len);
+    fuzz_buf_put(&front, c->inbox.data, c->inbox.len);
+    fuzz_buf_free(&c->inbox);
+    c->inbox = front;
+    return 0;
+}
+
+static bool taking(const conn *c)
+{
+    return !c->read_paused && !c->closed && !c->aborted;
+}
+
+void fake_conn_feed(conn *c, const char *data, size_t len)
+{
+    if (taking(c) && c->inbox.len == 0)
+        c->proto->on_data(c, data, len);
+    else
+        fuzz_buf_put(&c->inbox, data, len);
+}
+
+void fake_conn_eof(conn *c)
+{
+    if (taking(c) && c->inbox.len == 0)
+        c->proto->on_eof(c);
+    else
+        c->eof_parked = true;
+}
+
+void fake_conn_replay(conn *c)
+{
+    while (taking(c) && c->inbox.len) {
+        fuzz_buf slice = c->inbox;
+        c->inbox = (fuzz_buf){0};
+        c->proto->on_data(c, (const char *)slice.data, slice.len);
+        fuzz_buf_free(&slice);
+    }
+    if (taking(c) && c->eof_parked) {
+        c->eof_parked = false;
+        c->proto->on_eof(c);
+    }
+}
+
 int conn_timer_set(conn *c, uint64_t ms)
 {
     c->timer_armed = true;

@@ -54,20 +54,23 @@ static void run(const uint8_t *in, size_t len, uint8_t mode, fuzz_cut *cut, stru
         cfg.workers = (struct worker_pool *)&cfg; /* never dereferenced: jobs run at once */
     conn *c = calloc(1, sizeof(*c));
     FUZZ_CHECK(c != NULL, "out of memory");
+    c->proto = &etx_proto;
     FUZZ_CHECK(etx_proto.on_open(c, &cfg) == 0, "on_open");
     for (size_t at = 0; at < len && !c->closed && !c->aborted;) {
         size_t n = cut ? fuzz_cut_next(cut, len - at) : len - at;
-        etx_proto.on_data(c, (const char *)in + at, n);
+        fake_conn_feed(c, (const char *)in + at, n);
         at += n;
         FUZZ_CHECK(c->corks == 0, "cork left on");
         fake_conn_run_posts(c);
         fake_conn_advance(c, 1);
         fire_due_timer(c, false);
+        fake_conn_replay(c);
     }
     if (!c->closed && !c->aborted)
-        etx_proto.on_eof(c);
+        fake_conn_eof(c);
     for (int turn = 0; turn < 4096 && !c->closed && !c->aborted; turn++) {
         fake_conn_run_posts(c);
+        fake_conn_replay(c);
         fire_due_timer(c, true);
     }
     fake_conn_run_posts(c); /* posts of acks owed when the connection closed */
@@ -75,6 +78,7 @@ static void run(const uint8_t *in, size_t len, uint8_t mode, fuzz_cut *cut, stru
     FUZZ_CHECK(c->closed, "never closed after EOF");
     FUZZ_CHECK(c->holds == 0, "%d holds left", c->holds);
     etx_proto.on_close(c);
+    fuzz_buf_free(&c->inbox);
     o->out = c->out;
     free(c);
 }

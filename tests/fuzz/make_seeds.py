@@ -143,6 +143,8 @@ def seeds():
     for i, m in enumerate([b"hello\x03", b"a\x03b\x03goodbye\x03c\x03", b"hel", b"\x03\x03\x03",
                            b"goodbye", b"x" * 100 + b"\x03"]):
         yield "etx", i, bytes([i % 3]) + CUT + m
+    for mode in (1, 2):  # a burst past ETX_MAX_PENDING acks owed: the rest is unread, then replayed
+        yield "etx", 10 + mode, bytes([mode]) + CUT + b"\x03" * 3000 + b"x\x03" * 100
     for i, argv in enumerate(COMMAND_LINES):
         yield "cli", i, bytes([64]) + b"\0".join(argv)
 
